@@ -1,0 +1,92 @@
+"""A linear per-vertex albedo model (linear RGB), built for any head from its geometry.
+
+albedo(v) = mean(v) + sum_k a_k * basis_k(v). Because it is linear, mixing two identities' albedo
+coefficients (SynFace's Identity Mixup) mixes their skin. Coefficients (NUM_ALBEDO = 60):
+
+ 0 tone (0 = lightest, 1 = darkest skin), 1 redness, 2 olive/yellow, 3 cheek and nose flush,
+ 4 lip redness, 5 lip darkness, 6-8 brow colour, 9 under-eye darkness, 10 stubble shadow,
+ 11-13 iris colour, 14-16 hair colour, 17-59 smooth random fields (blotches, uneven tone).
+The iris and hair colours live here too so that identity mixing mixes them as well.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from facebench.render.heads.base import P, HeadModel
+from facebench.render.heads.geometry import distance_to_polyline
+
+NUM_ALBEDO = 60
+N_FIELDS = NUM_ALBEDO - 17
+# Linear-RGB skin albedo at the two ends of the tone axis.
+LIGHT_SKIN = np.array([0.62, 0.42, 0.32], np.float32)
+DARK_SKIN = np.array([0.055, 0.028, 0.018], np.float32)
+
+
+def _smooth(x, lo, hi):
+    t = np.clip((x - lo) / (hi - lo), 0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Return (mean (V, 3), basis (NUM_ALBEDO, V, 3)) for the head's template."""
+    v = head.template
+    V = len(v)
+    lm = v[head.landmarks[:68]]
+    vpart = np.full(V, P["SKIN"])
+    vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
+    mean = np.repeat(LIGHT_SKIN[None], V, 0).copy()
+    B = np.zeros((NUM_ALBEDO, V, 3), np.float32)
+    skinlike = np.isin(vpart, [P["SKIN"], P["NOSE"], P["EAR_R"], P["EAR_L"], P["NECK"], P["SCALP"],
+                                P["BROW_R"], P["BROW_L"], P["LIP_TOP"], P["LIP_BOTTOM"]]).astype(np.float32)
+    B[0] = (DARK_SKIN - LIGHT_SKIN)[None] * skinlike[:, None]
+    B[1] = np.array([0.06, -0.015, -0.01]) * skinlike[:, None]
+    B[2] = np.array([0.02, 0.025, -0.02]) * skinlike[:, None]
+    # Flush on cheeks and nose: distance to cheek centres (below the eyes, beside the nose).
+    cheeks = np.stack([(lm[41] + lm[31]) / 2, (lm[46] + lm[35]) / 2, lm[30]])
+    dc = np.linalg.norm(v[:, None] - cheeks[None], axis=-1).min(1)
+    B[3] = np.array([0.04, -0.006, -0.004]) * (np.exp(-(dc / 0.018) ** 2) * skinlike)[:, None]
+    lips = np.isin(vpart, [P["LIP_TOP"], P["LIP_BOTTOM"]]).astype(np.float32)
+    B[4] = np.array([0.10, -0.04, -0.02]) * lips[:, None]
+    B[5] = np.array([-0.2, -0.12, -0.08]) * lips[:, None]
+    brows = np.isin(vpart, [P["BROW_R"], P["BROW_L"]]).astype(np.float32)
+    for c in range(3):
+        B[6 + c, :, c] = brows
+    # Under-eye darkness: a band below the lower lids.
+    under = np.minimum(distance_to_polyline(v[:, :2], lm[[36, 41, 40, 39]][:, :2] - [0, 0.008]),
+                       distance_to_polyline(v[:, :2], lm[[42, 47, 46, 45]][:, :2] - [0, 0.008]))
+    B[9] = np.array([-0.05, -0.05, -0.03]) * (np.exp(-(under / 0.006) ** 2) * skinlike * (v[:, 2] > lm[36, 2] - 0.01))[:, None]
+    # Stubble shadow: the beard area (jaw below the mouth corners, chin, upper lip).
+    beard = beard_weight(v, lm) * (vpart == P["SKIN"])
+    B[10] = np.array([-0.07, -0.065, -0.05]) * beard[:, None]
+    eyes = np.isin(vpart, [P["EYE_R"], P["EYE_L"]])
+    for c in range(3):
+        B[11 + c, :, c] = eyes  # iris colour is read from here by the shader
+    scalp = (vpart == P["SCALP"]).astype(np.float32)
+    for c in range(3):
+        B[14 + c, :, c] = scalp  # hair colour, also read by the hair shader
+    rng = np.random.default_rng(seed)
+    centre = v[skinlike > 0].mean(0)
+    for k in range(N_FIELDS):
+        # Smooth random field: a few Gaussian bumps at random surface points, random colour direction.
+        pts = v[rng.choice(np.nonzero(skinlike)[0], size=4)]
+        width = rng.uniform(0.01, 0.05)
+        f = sum(s * np.exp(-(np.linalg.norm(v - p, axis=1) / width) ** 2)
+                for p, s in zip(pts, rng.choice([-1, 1], 4)))
+        col = np.array([1.0, 0.75, 0.6]) if k % 2 == 0 else np.array([0.5, -0.15, -0.2])
+        B[17 + k] = 0.008 * col[None] * (f * skinlike)[:, None]
+    del centre
+    return mean.astype(np.float32), B
+
+
+def beard_weight(v: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Soft (0..1) beard area of a template: lower face below the cheekbones, and the upper lip."""
+    y_mouth = (lm[48, 1] + lm[54, 1]) / 2
+    cheek_line = lm[30, 1] - 0.012 + 0.35 * np.abs(v[:, 0])  # rises toward the ears
+    w = _smooth(cheek_line - v[:, 1], 0.0, 0.01)
+    w *= _smooth(v[:, 2], lm[0, 2] - 0.0, lm[0, 2] + 0.02)  # front of the ears
+    w *= _smooth(v[:, 1], lm[8, 1] - 0.035, lm[8, 1] - 0.015)  # fades under the chin
+    # Keep the lips and a little margin clear.
+    lipd = distance_to_polyline(v[:, :2], lm[list(range(48, 60)) + [48]][:, :2])
+    inside = (np.abs(v[:, 0]) < abs(lm[54, 0] - lm[48, 0]) / 2) & (np.abs(v[:, 1] - y_mouth) < 0.009)
+    w *= np.where(inside, 0, _smooth(lipd, 0.001, 0.004))
+    return w.astype(np.float32)

@@ -1,0 +1,83 @@
+"""Rotations, perspective projection and 2D similarity alignment (torch, batched).
+
+World frame = head frame: metres, +Y up, +Z toward the camera, +X the subject's left. The camera sits
+on the +Z axis looking toward -Z. Image frame: x right, y down, pixels.
+Pose angles (degrees): yaw > 0 turns the face toward the subject's left (image right), pitch > 0 tilts
+the face up, roll > 0 tilts the head toward the subject's left shoulder.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def euler_to_matrix(yaw: torch.Tensor, pitch: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
+    """(B,) angles in degrees -> (B, 3, 3) rotation R = Rz(roll) @ Ry(yaw) @ Rx(-pitch)."""
+    y, p, r = (torch.deg2rad(a) for a in (yaw, -pitch, -roll))
+    cy, sy, cp, sp, cr, sr = y.cos(), y.sin(), p.cos(), p.sin(), r.cos(), r.sin()
+    one, zero = torch.ones_like(y), torch.zeros_like(y)
+    Ry = torch.stack([cy, zero, sy, zero, one, zero, -sy, zero, cy], -1).view(-1, 3, 3)
+    Rx = torch.stack([one, zero, zero, zero, cp, -sp, zero, sp, cp], -1).view(-1, 3, 3)
+    Rz = torch.stack([cr, -sr, zero, sr, cr, zero, zero, zero, one], -1).view(-1, 3, 3)
+    return Rz @ Ry @ Rx
+
+
+def axis_angle_matrix(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """(B, 3) unit axes and (B,) angles in radians -> (B, 3, 3) rotations (Rodrigues)."""
+    x, y, z = axis.unbind(-1)
+    c, s = angle.cos(), angle.sin()
+    C = 1 - c
+    return torch.stack([
+        c + x * x * C, x * y * C - z * s, x * z * C + y * s,
+        y * x * C + z * s, c + y * y * C, y * z * C - x * s,
+        z * x * C - y * s, z * y * C + x * s, c + z * z * C,
+    ], -1).view(-1, 3, 3)
+
+
+def project(points: torch.Tensor, focal_px: torch.Tensor, cam_dist: torch.Tensor) -> torch.Tensor:
+    """Perspective projection of (B, N, 3) world points to (B, N, 3): image x, y (pixels, principal
+    point at 0) and inverse depth 1/z (1/metres)."""
+    z = cam_dist[:, None] - points[..., 2]
+    inv = 1.0 / z
+    x = focal_px[:, None] * points[..., 0] * inv
+    y = -focal_px[:, None] * points[..., 1] * inv
+    return torch.stack([x, y, inv], -1)
+
+
+def umeyama_similarity(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """Least-squares 2D similarity (B, 2, 3) mapping (B, N, 2) src points onto dst (Umeyama 1991)."""
+    mu_s, mu_d = src.mean(1, keepdim=True), dst.mean(1, keepdim=True)
+    s, d = src - mu_s, dst - mu_d
+    var_s = (s ** 2).sum((1, 2)) / src.shape[1]
+    cov = d.transpose(1, 2) @ s / src.shape[1]  # (B, 2, 2)
+    U, S, Vh = torch.linalg.svd(cov)
+    det = torch.det(U @ Vh)
+    D = torch.ones_like(S)
+    D[:, 1] = torch.where(det < 0, -1.0, 1.0)
+    R = U @ torch.diag_embed(D) @ Vh
+    scale = (S * D).sum(1) / var_s
+    A = scale[:, None, None] * R
+    t = mu_d.squeeze(1) - (A @ mu_s.transpose(1, 2)).squeeze(-1)
+    return torch.cat([A, t[..., None]], -1)
+
+
+def similarity_from_params(scale, angle_deg, tx, ty) -> torch.Tensor:
+    """(B,) parameters -> (B, 2, 3) similarity x' = s R(angle) x + t."""
+    a = torch.deg2rad(angle_deg)
+    c, s = a.cos() * scale, a.sin() * scale
+    return torch.stack([torch.stack([c, -s, tx], -1), torch.stack([s, c, ty], -1)], 1)
+
+
+def apply_similarity(M: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
+    """Apply (B, 2, 3) to (B, N, 2+) points; extra columns (inverse depth) pass through."""
+    xy = pts[..., :2] @ M[:, :, :2].transpose(1, 2) + M[:, None, :, 2]
+    return torch.cat([xy, pts[..., 2:]], -1)
+
+
+def focal_from_fov(fov_deg: torch.Tensor, size_px: float) -> torch.Tensor:
+    return 0.5 * size_px / torch.tan(torch.deg2rad(fov_deg) / 2)
+
+
+__all__ = ["euler_to_matrix", "axis_angle_matrix", "project", "umeyama_similarity",
+           "similarity_from_params", "apply_similarity", "focal_from_fov", "math"]

@@ -1,0 +1,168 @@
+"""The ICT-FaceKit Light head (scan-based, MIT) read from the compact ``ict_facekit_light.npz``.
+
+Semantic parts (nose, lips, brows, ears, neck, scalp) are not in the model; they are derived once
+from the neutral mesh and its 68 landmarks. Following the model's README: the lacrimal, eye-blend,
+eye-occlusion and eyelash meshes are see-through overlays and are left out; the iris mesh sits inside
+the sclera, so the iris is shaded onto the sclera by its angle from the gaze axis instead; eyes are
+rotated rigidly about a sphere-fitted centre for gaze.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from facebench.render.heads.base import EXPRESSION_SHAPES, P, HeadModel, vertex_clustering_lod
+from facebench.render.heads.geometry import distance_to_polyline, points_in_polygon, sphere_fit
+
+ENV_VAR = "FACEBENCH_ICT_PATH"
+_REGIONS_DROPPED = ("iris_left", "iris_right", "lacrimal_fluid_left", "lacrimal_fluid_right",
+                    "eye_blend_left", "eye_blend_right", "eye_occlusion_left", "eye_occlusion_right",
+                    "eyelashes_left", "eyelashes_right")
+REQUIRED_KEYS = ("vertices", "faces", "identity_basis", "identity_std", "expression_basis",
+                 "expression_names", "landmarks68", "region_names", "vertex_region", "face_region")
+
+
+def find_ict_file(path: str | os.PathLike | None = None) -> Path | None:
+    """The ICT file to use: ``path``, else $FACEBENCH_ICT_PATH, else None."""
+    for cand in (path, os.environ.get(ENV_VAR)):
+        if cand:
+            p = Path(cand).expanduser()
+            if p.is_dir():
+                p = p / "ict_facekit_light.npz"
+            if p.is_file():
+                return p
+            raise FileNotFoundError(f"ICT-FaceKit file not found at {p} (from {'argument' if cand == path else ENV_VAR})")
+    return None
+
+
+def _label_parts(v: np.ndarray, faces: np.ndarray, vreg: np.ndarray, freg: np.ndarray,
+                 names: list[str], lm: np.ndarray) -> np.ndarray:
+    """Part id per triangle from the neutral mesh (v) and its 68 landmark positions (lm)."""
+    R = {n: i for i, n in enumerate(names)}
+    vpart = np.full(len(v), P["SKIN"], np.int64)
+    skin = (vreg == R["face"]) | (vreg == R["head_neck"])
+    xy = v[:, :2]
+    front = v[:, 2] > lm[36, 2] - 0.02
+    # Nose: polygon from the bridge top down around the nostrils, on the front of the face.
+    eye_in = abs(lm[42, 0] - lm[39, 0])
+    nose_poly = np.array([
+        [lm[27, 0] - 0.28 * eye_in, lm[27, 1]], [lm[27, 0] + 0.28 * eye_in, lm[27, 1]],
+        [lm[35, 0] + 0.006, lm[35, 1] + 0.004], [lm[35, 0] + 0.004, lm[33, 1] - 0.003],
+        [lm[31, 0] - 0.004, lm[33, 1] - 0.003], [lm[31, 0] - 0.006, lm[31, 1] + 0.004],
+    ])
+    vpart[skin & front & points_in_polygon(xy, nose_poly)] = P["NOSE"]
+    # Lips: between the outer and inner lip contours, split into top and bottom halves.
+    top_poly = np.r_[lm[48:55], lm[[64, 63, 62, 61, 60]]][:, :2]
+    bot_poly = np.r_[lm[[54, 55, 56, 57, 58, 59, 48]], lm[[60, 67, 66, 65, 64]]][:, :2]
+    lipfront = v[:, 2] > lm[48, 2] - 0.012
+    vpart[skin & lipfront & points_in_polygon(xy, top_poly)] = P["LIP_TOP"]
+    vpart[skin & lipfront & points_in_polygon(xy, bot_poly)] = P["LIP_BOTTOM"]
+    # Brows: a band around the brow landmarks, slightly thicker toward the inner end.
+    for part, idx in (("BROW_R", range(17, 22)), ("BROW_L", range(22, 27))):
+        line = lm[list(idx)][:, :2]
+        d = distance_to_polyline(xy, line)
+        vpart[skin & front & (d < 0.0042)] = P[part]
+    # Ears: lateral parts of the head at the height of the ear, behind the jaw's start.
+    ear_y0, ear_y1 = lm[2, 1] - 0.005, lm[17, 1] + 0.005
+    for part, sign in (("EAR_R", -1), ("EAR_L", 1)):
+        sx = sign * v[:, 0]
+        ear = skin & (sx > abs(lm[0, 0]) - 0.004) & (v[:, 1] > ear_y0) & (v[:, 1] < ear_y1) \
+            & (v[:, 2] < lm[0, 2] + 0.004) & (v[:, 2] > lm[0, 2] - 0.05)
+        vpart[ear] = P[part]
+    # Neck: below the jaw line (chin -> jaw angle in the y-z plane), and the nape behind the ears.
+    yc, zc = lm[8, 1], lm[8, 2]
+    ya, za = lm[3, 1] - 0.012, lm[1, 2] - 0.01
+    t = np.clip((zc - v[:, 2]) / (zc - za), 0, None)
+    y_jaw = yc - 0.004 + (ya - yc + 0.004) * np.minimum(t, 1.0)
+    behind = v[:, 2] < za
+    neck = skin & ((~behind & (v[:, 1] < y_jaw)) | (behind & (v[:, 1] < lm[2, 1] - 0.02)))
+    vpart[neck & (vpart == P["SKIN"])] = P["NECK"]
+    # Scalp: the head_neck surface above the ears / forehead (hair and hats attach here).
+    scalp = (vreg == R["head_neck"]) & (v[:, 1] > lm[2, 1] - 0.02) & ~np.isin(vpart, [P["EAR_R"], P["EAR_L"]])
+    vpart[scalp] = P["SCALP"]
+    for reg, part in (("mouth_socket", "MOUTH"), ("gums_tongue", "MOUTH"), ("teeth", "TEETH"),
+                      ("sclera_right", "EYE_R"), ("sclera_left", "EYE_L"),
+                      ("eye_socket_right", "CARUNCLE_R"), ("eye_socket_left", "CARUNCLE_L")):
+        vpart[vreg == R[reg]] = P[part]
+    # A triangle takes the part of its region for non-skin regions, else the majority of its vertices.
+    fp = vpart[faces]
+    maj = np.where(fp[:, 1] == fp[:, 2], fp[:, 1], fp[:, 0])
+    return maj
+
+
+def load_ict(path: str | os.PathLike, lod: str = "auto") -> HeadModel:
+    """Load the ICT-FaceKit Light head; ``lod`` is 'full', 'low' (about 12k triangles) or 'auto' (low)."""
+    path = Path(path)
+    try:
+        d = np.load(path)
+    except Exception as e:  # noqa: BLE001 - surface the file in the message
+        raise ValueError(f"{path}: not a readable .npz file ({e})") from e
+    missing = [k for k in REQUIRED_KEYS if k not in d.files]
+    if missing:
+        raise ValueError(f"{path}: not an ICT-FaceKit Light file, missing arrays {missing}")
+    v = d["vertices"].astype(np.float32)
+    faces = d["faces"].astype(np.int64)
+    names = [str(n) for n in d["region_names"]]
+    vreg, freg = d["vertex_region"].astype(np.int64), d["face_region"].astype(np.int64)
+    lm68 = d["landmarks68"].astype(np.int64)
+    R = {n: i for i, n in enumerate(names)}
+    drop_f = np.isin(freg, [R[n] for n in _REGIONS_DROPPED])
+    faces, freg = faces[~drop_f], freg[~drop_f]
+
+    # Eyeballs: sphere-fit centre on the back part of the sclera (the cornea bulges forward).
+    eyes, offsets, pupils = [], [], []
+    for side in ("right", "left"):
+        idx = np.nonzero(vreg == R[f"sclera_{side}"])[0]
+        c0 = v[idx].mean(0)
+        back = idx[v[idx, 2] < c0[2]]
+        c, r = sphere_fit(v[back])
+        eyes.append(idx)
+        offsets.append(c - v[idx].mean(0))
+        # Pupil landmark: the sclera vertex on the gaze axis at the front of the cornea.
+        dirs = (v[idx] - c) / np.linalg.norm(v[idx] - c, axis=1, keepdims=True)
+        pupils.append(idx[np.argmax(dirs[:, 2])])
+    landmarks = np.r_[lm68, pupils]
+
+    fpart = _label_parts(v, faces, vreg, freg, names, v[lm68])
+    exp_names = [str(n) for n in d["expression_names"]]
+    expr = np.stack([d["expression_basis"][exp_names.index(n)].astype(np.float32) for n in EXPRESSION_SHAPES])
+    idb = (d["identity_basis"].astype(np.float32) * d["identity_std"][:, None, None])
+    scalp_v = np.unique(faces[fpart == P["SCALP"]])
+
+    if lod in ("auto", "low"):
+        vpart = np.full(len(v), P["SKIN"])
+        vpart[faces.reshape(-1)] = np.repeat(fpart, 3)
+        # Cells: fine where detail shows at 112 px (eyes, lips), coarse inside the mouth and behind.
+        cell = np.full(len(v), 0.0042)
+        cell[np.isin(vpart, [P["EYE_R"], P["EYE_L"], P["CARUNCLE_R"], P["CARUNCLE_L"]])] = 0.0012
+        cell[np.isin(vpart, [P["LIP_TOP"], P["LIP_BOTTOM"], P["BROW_R"], P["BROW_L"]])] = 0.0026
+        cell[np.isin(vpart, [P["NOSE"]])] = 0.003
+        cell[(v[:, 2] < v[lm68[0], 2]) & np.isin(vpart, [P["SKIN"], P["SCALP"], P["NECK"]])] = 0.008
+        cell[np.isin(vpart, [P["TEETH"]])] = 0.005
+        cell[np.isin(vreg, [R["gums_tongue"], R["mouth_socket"]])] = 0.006
+        group = vpart * 64 + vreg
+        keep = np.unique(np.r_[landmarks])
+        kept, faces, fsel = vertex_clustering_lod(v, faces, group, cell, keep)
+        fpart = fpart[fsel]
+        remap = -np.ones(len(v), np.int64)
+        remap[kept] = np.arange(len(kept))
+        v, idb, expr = v[kept], idb[:, kept], expr[:, kept]
+        landmarks = remap[landmarks]
+        eyes = [remap[e][remap[e] >= 0] for e in eyes]
+        scalp_v = remap[scalp_v][remap[scalp_v] >= 0]
+        # Recompute the centre offsets on the reduced eyes (the mean moves when vertices merge).
+        new_off = []
+        for i, e in enumerate(eyes):
+            back = e[v[e, 2] < v[e].mean(0)[2]]
+            c, _ = sphere_fit(v[back])
+            new_off.append(c - v[e].mean(0))
+        offsets = new_off
+    elif lod != "full":
+        raise ValueError(f"lod must be 'full', 'low' or 'auto', got {lod!r}")
+    return HeadModel(
+        name="ict", template=v, id_basis=idb, expr_basis=expr, faces=faces, face_part=fpart,
+        landmarks=landmarks, eye_vertices=(eyes[0], eyes[1]),
+        eye_centre_offset=np.asarray(offsets, np.float32), scalp_vertices=scalp_v,
+    )

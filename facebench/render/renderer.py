@@ -1,0 +1,336 @@
+"""FaceRenderer: factors -> images with exact labels, batched on one device (CPU or CUDA).
+
+Per batch: linear head shape -> gaze -> accessory shells and rigid meshes -> head pose -> perspective
+projection -> 2D framing (ArcFace-aligned or wild) -> z-buffer at ``supersample`` x resolution ->
+deferred shading -> composite over a background -> box-filter down to the output size.
+
+Outputs (all at the output size):
+- image (B, 3, H, W) float in [0, 1]
+- seg (B, H, W) uint8, FaceSynthetics classes (majority of the supersamples)
+- ldmk2d (B, 70, 2) float pixels, OpenCV convention (pixel centres at integer coordinates), iBUG 68 +
+  right/left pupil; ldmk_visible (B, 70) bool: not hidden by the head itself
+- ldmk3d (B, 70, 3) metres, posed head frame (+X subject's left at yaw 0, +Y up, +Z toward camera)
+- pose (B, 3) yaw, pitch, roll in degrees; identity (B,); expression (B,)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facebench.labels import ARCFACE_TEMPLATE_112
+from facebench.render.accessories import Rig, build_rig
+from facebench.render.albedo import build_albedo_model
+from facebench.render.camera import apply_similarity, euler_to_matrix, project, umeyama_similarity
+from facebench.render.factors import FaceFactors
+from facebench.render.heads.base import P, PART_TO_SEG, HeadModel
+from facebench.render.rasterize import rasterize
+from facebench.render.shading import background, fbm, hash_noise, sh_irradiance, to_display
+
+FRAMINGS = ("aligned", "wild")
+_PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
+_SCLERA = (0.55, 0.50, 0.46)
+
+
+@dataclass
+class RenderOutput:
+    image: torch.Tensor
+    seg: torch.Tensor
+    ldmk2d: torch.Tensor
+    ldmk_visible: torch.Tensor
+    ldmk3d: torch.Tensor
+    pose: torch.Tensor
+    identity: torch.Tensor
+    expression: torch.Tensor
+
+
+def _vertex_normals(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    fv = v[:, faces]  # (B, F, 3, 3)
+    fn = torch.cross(fv[:, :, 1] - fv[:, :, 0], fv[:, :, 2] - fv[:, :, 0], dim=-1)
+    n = torch.zeros_like(v)
+    for k in range(3):
+        n.index_add_(1, faces[:, k], fn)
+    return F.normalize(n, dim=-1, eps=1e-12)
+
+
+def _majority(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Per-block mode of an integer image (B, H*s, W*s) -> (B, H, W); ties go to the first sample."""
+    B, Hs, Ws = x.shape
+    blk = x.view(B, Hs // s, s, Ws // s, s).permute(0, 1, 3, 2, 4).reshape(B, Hs // s, Ws // s, s * s)
+    counts = (blk[..., :, None] == blk[..., None, :]).sum(-1)
+    return blk.gather(-1, counts.argmax(-1, keepdim=True)).squeeze(-1)
+
+
+class FaceRenderer:
+    """Renders :class:`FaceFactors` with one head model on one device."""
+
+    def __init__(self, head: HeadModel, device: str | torch.device = "cpu"):
+        self.head = head
+        self.device = torch.device(device)
+        dev = self.device
+        t = head.tensors(dev)
+        V = head.num_vertices
+        self.template = t["template"]
+        self.id_basis = t["id_basis"].reshape(head.num_identity, -1)
+        self.expr_basis = t["expr_basis"].reshape(t["expr_basis"].shape[0], -1)
+        self.landmarks = t["landmarks"]
+        self.eye_vertices = t["eye_vertices"]
+        self.eye_offset = t["eye_centre_offset"]
+        mean, basis = build_albedo_model(head)
+        self.alb_mean = torch.from_numpy(mean).to(dev)
+        self.alb_basis = torch.from_numpy(basis).to(dev).reshape(basis.shape[0], -1)
+        self.rig: Rig = build_rig(head)
+        r = self.rig
+        # One combined mesh: head, then shells (hair, beard, headwear, facewear), then rigid meshes.
+        blocks = [("head", V)] + [(n, len(getattr(r, n).vids)) for n in ("hair", "beard", "headwear", "facewear")] \
+            + [(n, len(getattr(r, n).verts)) for n in ("glasses", "brim", "torso")]
+        self.offset, o = {}, 0
+        for name, n in blocks:
+            self.offset[name] = (o, o + n)
+            o += n
+        self.num_all = o
+        faces, parts, fblock = [head.faces], [head.face_part], [np.zeros(len(head.faces), np.int64)]
+        for bi, name in enumerate(("hair", "beard", "headwear", "facewear", "glasses", "brim", "torso"), 1):
+            m = getattr(r, name)
+            faces.append(m.faces + self.offset[name][0])
+            parts.append(np.full(len(m.faces), m.part) if hasattr(m, "part") else m.face_part)
+            fblock.append(np.full(len(m.faces), bi))
+        self.faces = torch.from_numpy(np.concatenate(faces)).long().to(dev)
+        self.face_part = torch.from_numpy(np.concatenate(parts)).long().to(dev)
+        self.face_block = torch.from_numpy(np.concatenate(fblock)).long().to(dev)
+        self.part_to_seg = torch.from_numpy(PART_TO_SEG.astype(np.int64)).to(dev)
+        f = lambda a: torch.from_numpy(np.asarray(a)).to(dev)  # noqa: E731
+        self.shell = {n: (f(getattr(r, n).vids).long(), f(getattr(r, n).masks).float(), f(getattr(r, n).thickness).float(),
+                          f(getattr(r, n).faces).long()) for n in ("hair", "beard", "headwear", "facewear")}
+        self.rigid = {n: (f(getattr(r, n).verts).float(), f(getattr(r, n).face_style)) for n in ("glasses", "brim", "torso")}
+        # Hair painted on the scalp per style (S, V), for the shader and the HAIR label.
+        vids, masks, _, _ = self.shell["hair"]
+        self.scalp_paint = torch.zeros(masks.shape[0], V, device=dev)
+        self.scalp_paint[:, vids] = masks
+        # Canonical (template) positions of every combined vertex, for procedural textures.
+        canon = [self.template] + [self.template[self.shell[n][0]] for n in ("hair", "beard", "headwear", "facewear")] \
+            + [self.rigid[n][0] for n in ("glasses", "brim", "torso")]
+        self.canon = torch.cat(canon)
+        tl = self.template[self.landmarks[:68]]
+        self.t_eye_mid = (tl[36:42].mean(0) + tl[42:48].mean(0)) / 2
+        self.t_iod = (tl[36:42].mean(0) - tl[42:48].mean(0)).norm()
+        self.eye_centre_t = torch.stack([self.template[e].mean(0) for e in self.eye_vertices]) + self.eye_offset
+        self.pivot = torch.tensor(_PIVOT, device=dev)
+
+    # ------------------------------------------------------------------ geometry
+    def shape(self, fac: FaceFactors) -> torch.Tensor:
+        """Head vertices (B, V, 3) in the head frame, before pose, with gaze applied."""
+        B = len(fac)
+        v = self.template.reshape(1, -1) + fac.id_shape @ self.id_basis + fac.expr_weights @ self.expr_basis
+        v = v.view(B, -1, 3)
+        yaw, pitch = torch.deg2rad(fac.gaze[:, 0]), torch.deg2rad(-fac.gaze[:, 1])
+        zero = torch.zeros_like(yaw)
+        R = euler_to_matrix(torch.rad2deg(yaw), torch.rad2deg(-pitch), zero)
+        v = v.clone()
+        for e, off in zip(self.eye_vertices, self.eye_offset):
+            c = v[:, e].mean(1, keepdim=True) + off
+            v[:, e] = (v[:, e] - c) @ R.transpose(1, 2) + c
+        return v
+
+    def geometry(self, fac: FaceFactors):
+        """All vertices (B, N, 3) posed in the head-world frame, the per-sample face mask (B, F) and
+        the posed landmark positions (B, 70, 3)."""
+        B, dev = len(fac), self.device
+        vh = self.shape(fac)
+        n = _vertex_normals(vh, self.faces[: self.head.faces.shape[0]])
+        parts, fmask = [vh], [torch.ones(B, self.head.faces.shape[0], dtype=torch.bool, device=dev)]
+        styles = {"hair": fac.hair, "beard": fac.beard, "headwear": fac.headwear, "facewear": fac.facewear}
+        for name in ("hair", "beard", "headwear", "facewear"):
+            vids, masks, thick, faces = self.shell[name]
+            st = styles[name]
+            parts.append(vh[:, vids] + n[:, vids] * thick[st][..., None])
+            fmask.append((masks[st][:, faces] > 0.5).all(-1))
+        lm = vh[:, self.landmarks[:68]]
+        eye_mid = (lm[:, 36:42].mean(1) + lm[:, 42:48].mean(1)) / 2
+        iod = (lm[:, 36:42].mean(1) - lm[:, 42:48].mean(1)).norm(dim=-1)
+        s = (iod / self.t_iod)[:, None, None]
+        for name, st in (("glasses", fac.glasses), ("brim", fac.headwear), ("torso", torch.zeros_like(fac.glasses))):
+            verts, table = self.rigid[name]
+            if name == "torso":
+                parts.append(verts[None].expand(B, -1, -1))
+            else:
+                parts.append(eye_mid[:, None] + s * (verts[None] - self.t_eye_mid))
+            fmask.append(table[st])
+        v = torch.cat(parts, 1)
+        # Head pose about the neck pivot; the torso follows a quarter of the yaw only.
+        R = euler_to_matrix(fac.pose[:, 0], fac.pose[:, 1], fac.pose[:, 2])
+        Rt = euler_to_matrix(0.25 * fac.pose[:, 0], torch.zeros_like(fac.pose[:, 0]), torch.zeros_like(fac.pose[:, 0]))
+        t0 = self.offset["torso"][0]
+        head_part = (v[:, :t0] - self.pivot) @ R.transpose(1, 2) + self.pivot
+        torso_part = (v[:, t0:] - self.pivot) @ Rt.transpose(1, 2) + self.pivot
+        v = torch.cat([head_part, torso_part], 1)
+        return v, torch.cat(fmask, 1), v[:, self.landmarks]
+
+    # ------------------------------------------------------------------ framing
+    def framing(self, fac: FaceFactors, lm2: torch.Tensor, size: int, framing: str, ss: int) -> torch.Tensor:
+        """2D similarity (B, 2, 3) from normalised image coordinates to supersampled pixels."""
+        if framing == "aligned":
+            src = torch.stack([lm2[:, 36:42].mean(1), lm2[:, 42:48].mean(1), lm2[:, 30], lm2[:, 48], lm2[:, 54]], 1)
+            dst = (torch.tensor(ARCFACE_TEMPLATE_112, device=lm2.device) + 0.5) * (size * ss / 112.0)
+            return umeyama_similarity(src, dst.expand(len(fac), -1, -1))
+        if framing == "wild":
+            pts = lm2[:, :68]
+            lo, hi = pts.min(1).values, pts.max(1).values
+            c = (lo + hi) / 2
+            ext = (hi - lo).max(-1).values
+            S = size * ss
+            frac, dx, dy, ang = fac.framing.unbind(-1)
+            scale = frac * S / ext
+            a = torch.deg2rad(ang)
+            A = torch.stack([torch.stack([a.cos(), -a.sin()], -1), torch.stack([a.sin(), a.cos()], -1)], 1) * scale[:, None, None]
+            target = torch.stack([S / 2 + dx * S, S / 2 + dy * S], -1)
+            t = target - (A @ c[..., None]).squeeze(-1)
+            return torch.cat([A, t[..., None]], -1)
+        raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
+
+    # ------------------------------------------------------------------ render
+    @torch.no_grad()
+    def render(self, fac: FaceFactors, size: int = 112, framing: str = "aligned", supersample: int = 2) -> RenderOutput:
+        fac = fac.to(self.device)
+        B, dev, ss = len(fac), self.device, supersample
+        v, fmask, lm3 = self.geometry(fac)
+        vn = _vertex_normals(v, self.faces)
+        cam = torch.stack([torch.zeros(B, device=dev), torch.zeros(B, device=dev), fac.cam_dist], -1)
+        proj = project(v, torch.ones(B, device=dev), fac.cam_dist)
+        lm_proj = proj[:, self.landmarks]
+        M = self.framing(fac, lm_proj[..., :2], size, framing, ss)
+        scr = apply_similarity(M, proj)
+        Hs = Ws = size * ss
+        frags = rasterize(scr, self.faces, Hs, Ws, face_mask=fmask)
+        hit = frags.mask
+        tri = frags.tri.clamp(min=0)
+        fv = self.faces[tri]  # (B, H, W, 3)
+        bidx = torch.arange(B, device=dev)[:, None, None, None]
+        bary = frags.bary[..., None]
+
+        def interp(attr):  # attr (B, N, C) -> (B, H, W, C)
+            return (attr[bidx, fv] * bary).sum(-2)
+
+        part = torch.where(hit, self.face_part[tri], torch.full_like(tri, -1))
+        normal = F.normalize(interp(vn), dim=-1)
+        canon = (self.canon[fv] * bary).sum(-2)
+        albedo = interp(self._vertex_albedo(fac))
+        paint = interp(self.scalp_paint[fac.hair][..., None].expand(-1, -1, 1).contiguous()
+                       if False else self._scalp_paint_all(fac))[..., 0]
+        seeds = fac.seeds.view(B, 1, 1)
+        # Hair: strands along the azimuth around the head, broken up by low-frequency noise.
+        az = torch.atan2(canon[..., 0], canon[..., 2] + 0.02)
+        strands = 0.75 + 0.25 * torch.sin(az * 260 + 40 * fbm(canon[..., 0] * 60, canon[..., 1] * 60, seeds, 2))
+        hair_rgb = fac.id_albedo[:, 14:17].view(B, 1, 1, 3)
+        is_hairy = (part == P["HAIR"]) | (part == P["BEARD"])
+        albedo = torch.where(is_hairy[..., None], hair_rgb * strands[..., None], albedo)
+        scalp = part == P["SCALP"]
+        albedo = torch.where(scalp[..., None], albedo * (1 - paint[..., None]) + paint[..., None] * hair_rgb * strands[..., None], albedo)
+        brow = (part == P["BROW_R"]) | (part == P["BROW_L"])
+        brow_tex = 0.7 + 0.3 * torch.sin(canon[..., 0] * 900 + canon[..., 1] * 500)
+        albedo = torch.where(brow[..., None], albedo.clamp(min=0.002) * brow_tex[..., None], albedo)
+        # Eyes: sclera with the iris and pupil placed by the angle from the eyeball's forward axis.
+        eye_r, eye_l = part == P["EYE_R"], part == P["EYE_L"]
+        eye = eye_r | eye_l
+        ec = torch.where(eye_r[..., None], self.eye_centre_t[0], self.eye_centre_t[1])
+        d = F.normalize(canon - ec, dim=-1)
+        ang = torch.acos(d[..., 2].clamp(-1, 1))
+        iris_rgb = fac.id_albedo[:, 11:14].view(B, 1, 1, 3).clamp(min=0.003)
+        ring = 0.6 + 0.4 * torch.sin(torch.atan2(d[..., 1], d[..., 0]) * 30)
+        iris_mix = torch.sigmoid((0.5 - ang) * 60)[..., None]
+        pupil = torch.sigmoid((0.2 - ang) * 80)[..., None]
+        sclera = torch.tensor(_SCLERA, device=dev)
+        eye_col = sclera * (1 - iris_mix) + iris_mix * (iris_rgb * ring[..., None] * (1 - pupil) + 0.003 * pupil)
+        albedo = torch.where(eye[..., None], eye_col, albedo)
+        # Clothing: stripes or plain, from the per-sample colour.
+        cloth = part == P["CLOTHING"]
+        stripe = 0.8 + 0.2 * torch.sign(torch.sin(canon[..., 1] * (80 + 200 * (fac.seeds.view(B, 1, 1) % 3 == 0))))
+        albedo = torch.where(cloth[..., None], fac.cloth_rgb.view(B, 1, 1, 3) * stripe[..., None], albedo)
+        # Lighting: SH environment + key light + Blinn-Phong specular (camera far away: view = +Z).
+        irr = sh_irradiance(normal, fac.sh)
+        kd = fac.key_dir.view(B, 1, 1, 3)
+        ndl = (normal * kd).sum(-1, keepdim=True).clamp(min=0)
+        half = F.normalize(kd + torch.tensor([0.0, 0.0, 1.0], device=dev), dim=-1)
+        ndh = (normal * half).sum(-1, keepdim=True).clamp(min=0)
+        ks = torch.full_like(ndh, 0.03)
+        pw = torch.full_like(ndh, 16.0)
+        for parts, k, p in (((P["LIP_TOP"], P["LIP_BOTTOM"]), 0.08, 40.0), ((P["EYE_R"], P["EYE_L"]), 0.6, 300.0),
+                            ((P["GLASSES"], P["LENS"]), 0.5, 120.0), ((P["NOSE"],), 0.05, 24.0),
+                            ((P["HAIR"], P["BEARD"]), 0.05, 8.0)):
+            sel = torch.zeros_like(part, dtype=torch.bool)
+            for q in parts:
+                sel |= part == q
+            ks = torch.where(sel[..., None], torch.full_like(ks, k), ks)
+            pw = torch.where(sel[..., None], torch.full_like(pw, p), pw)
+        key = fac.key_rgb.view(B, 1, 1, 3)
+        lin = albedo * (irr + key * ndl) + ks * ndh.pow(pw) * key * (ndl > 0)
+        # Exposure from the light falling on the skin (not its albedo), like an incident-light meter, so
+        # dark and light skins keep their difference.
+        light = ((irr + key * ndl) * torch.tensor([0.2126, 0.7152, 0.0722], device=dev)).sum(-1)
+        skin_px = (part == P["SKIN"]).float()
+        mean_light = (light * skin_px).sum((1, 2)) / skin_px.sum((1, 2)).clamp(min=1)
+        target = 0.25 + 0.35 * hash_noise(fac.seeds.float(), fac.seeds.float() * 0.37, fac.seeds)
+        expo = (target / mean_light.clamp(min=1e-3)).clamp(0.2, 30).view(B, 1, 1, 1)
+        fg = to_display(lin * expo).permute(0, 3, 1, 2)
+        bg = background(fac.background, fac.seeds, Hs, Ws)
+        alpha = hit.float()[:, None]
+        img = fg * alpha + bg * (1 - alpha)
+        img = F.avg_pool2d(img, ss) if ss > 1 else img
+        # Sensor noise.
+        H = W = size
+        ys, xs = torch.meshgrid(torch.arange(H, device=dev).float(), torch.arange(W, device=dev).float(), indexing="ij")
+        sigma = 0.02 * hash_noise(fac.seeds.float() * 1.3, fac.seeds.float(), fac.seeds).view(B, 1, 1, 1)
+        noise = hash_noise(xs[None, None] + 0.5 * torch.arange(3, device=dev).view(1, 3, 1, 1) * 113, ys[None, None], seeds[:, None])
+        img = (img + sigma * (noise - 0.5) * 2).clamp(0, 1)
+
+        # Labels.
+        seg_full = torch.where(hit, self.part_to_seg[part.clamp(min=0)], torch.zeros_like(part))
+        seg_full = torch.where(scalp & (paint > 0.5), torch.full_like(seg_full, 13), seg_full)
+        seg = _majority(seg_full, ss) if ss > 1 else seg_full
+        lm_scr = apply_similarity(M, lm_proj)
+        vis = self._landmark_visibility(lm_scr, frags, part, scr, Hs, Ws)
+        ldmk2d = lm_scr[..., :2] / ss - 0.5
+        return RenderOutput(image=img, seg=seg.to(torch.uint8), ldmk2d=ldmk2d, ldmk_visible=vis,
+                            ldmk3d=lm3, pose=fac.pose, identity=fac.identity, expression=fac.expression)
+
+    def _scalp_paint_all(self, fac: FaceFactors) -> torch.Tensor:
+        B = len(fac)
+        out = torch.zeros(B, self.num_all, 1, device=self.device)
+        out[:, : self.head.num_vertices, 0] = self.scalp_paint[fac.hair]
+        return out
+
+    def _vertex_albedo(self, fac: FaceFactors) -> torch.Tensor:
+        """Per-vertex linear-RGB albedo (B, N, 3) of the combined mesh."""
+        B = len(fac)
+        head = (self.alb_mean.reshape(1, -1) + fac.id_albedo @ self.alb_basis).view(B, -1, 3).clamp(0.002, 1)
+        hair = fac.id_albedo[:, 14:17]
+        blocks = [head]
+        cols = {"hair": hair, "beard": hair * 0.9, "headwear": fac.accessory_rgb[:, 0], "facewear": fac.accessory_rgb[:, 1],
+                "glasses": fac.accessory_rgb[:, 2] * 0.5, "brim": fac.accessory_rgb[:, 0], "torso": fac.cloth_rgb}
+        for name in ("hair", "beard", "headwear", "facewear", "glasses", "brim", "torso"):
+            a, b = self.offset[name]
+            blocks.append(cols[name][:, None].expand(B, b - a, 3))
+        alb = torch.cat(blocks, 1)
+        # Lenses are dark (sunglasses); facewear of a surgical mask is usually pale.
+        return alb
+
+    def _landmark_visibility(self, lm_scr, frags, part, scr, Hs, Ws):
+        """A landmark is visible unless a nearer *head* surface covers its pixel (self-occlusion)."""
+        B = lm_scr.shape[0]
+        x = lm_scr[..., 0].floor().long().clamp(0, Ws - 1)
+        y = lm_scr[..., 1].floor().long().clamp(0, Hs - 1)
+        inside = (lm_scr[..., 0] >= 0) & (lm_scr[..., 0] < Ws) & (lm_scr[..., 1] >= 0) & (lm_scr[..., 1] < Hs)
+        b = torch.arange(B, device=lm_scr.device)[:, None]
+        tri = frags.tri[b, y, x]
+        bary = frags.bary[b, y, x]
+        fv = self.faces[tri.clamp(min=0)]
+        w_front = (scr[b[..., None], fv, 2] * bary).sum(-1)
+        w_lm = lm_scr[..., 2]
+        # 1/z margin of about 4 mm at typical distances.
+        nearer = w_front > 1.0 / (1.0 / w_lm - 0.004)
+        head_surface = frags.tri[b, y, x] < self.head.faces.shape[0]
+        occluded = (tri >= 0) & nearer & head_surface
+        return inside & ~occluded
