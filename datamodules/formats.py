@@ -1,0 +1,32 @@
+"""Registry of on-disk dataset formats for ``python -m facebench.check``; readers add themselves here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from datamodules import facesynthetics, identity_folders
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    detect: Callable[[Path], bool]
+    validate: Callable[[Path, object], None]
+
+
+# Order matters: the first format whose detect() accepts the path wins.
+FORMATS: list[Format] = [
+    Format("facesynthetics", facesynthetics.detect, facesynthetics.validate),
+    Format("identity_folders", identity_folders.detect, identity_folders.validate),
+]
+
+
+def detect_format(path: Path) -> Format | None:
+    for f in FORMATS:
+        try:
+            if f.detect(path):
+                return f
+        except OSError:
+            continue
+    return None

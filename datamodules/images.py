@@ -1,0 +1,44 @@
+"""Image decoding shared by the readers (OpenCV; RGB uint8 out), with errors that name the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing or malformed; the message names the file."""
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DatasetError(f"{path}: not a readable image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_gray_exact(path: str | Path) -> np.ndarray:
+    """Read a single-channel label map without any conversion."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DatasetError(f"{path}: not a readable image")
+    if img.ndim != 2:
+        raise DatasetError(f"{path}: label map must be single-channel, got shape {img.shape}")
+    return img
+
+
+def decode_rgb(buf: bytes, where: str) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DatasetError(f"{where}: image bytes do not decode")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def write_rgb(path: str | Path, img: np.ndarray, quality: int = 95) -> None:
+    path = Path(path)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params):
+        raise OSError(f"{path}: could not write image")

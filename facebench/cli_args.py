@@ -1,0 +1,22 @@
+"""key=value command-line parsing for the tool commands (generate, check, bench), strict on typos."""
+from __future__ import annotations
+
+import sys
+from dataclasses import fields, is_dataclass
+
+from omegaconf import OmegaConf
+
+
+def parse(defaults, argv: list[str] | None = None):
+    """Merge ``key=value`` arguments into the dataclass ``defaults``; unknown keys exit with a message."""
+    argv = sys.argv[1:] if argv is None else argv
+    assert is_dataclass(defaults)
+    known = {f.name for f in fields(defaults)}
+    bad = [a for a in argv if "=" not in a]
+    if bad:
+        raise SystemExit(f"arguments must be key=value, got {bad}; keys: {sorted(known)}")
+    unknown = [a.split("=", 1)[0] for a in argv if a.split("=", 1)[0] not in known]
+    if unknown:
+        raise SystemExit(f"unknown key(s) {unknown}; valid keys: {sorted(known)}")
+    cfg = OmegaConf.merge(OmegaConf.structured(defaults), OmegaConf.from_dotlist(argv))
+    return OmegaConf.to_object(cfg)

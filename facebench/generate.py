@@ -1,0 +1,182 @@
+"""Write a rendered dataset to disk, sharded and resumable.
+
+    python -m facebench.generate source=render layout=facesynthetics n=1000 out=DIR [seed=0 framing=wild
+        size=256 width=... depth=... vary=all shard=0/4 chunk=500 head=auto]
+
+Samples are written in chunks of ``chunk`` consecutive indices. A chunk is the unit of work and of
+resume: its files are written under temporary names, renamed, then recorded in
+``DIR/manifest/chunk_NNNNNN.json`` with each file's SHA-1. A rerun skips chunks whose manifest entry
+exists and whose files still match, so a killed run resumes with no duplicates and no holes. Shard i of
+k (``shard=i/k``, or the launcher's rank/world size) takes the chunks c with c % k == i.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from datamodules.facesynthetics import write_landmarks
+from datamodules.images import write_rgb
+from facebench.labels import EXPRESSIONS
+from facebench.render.spec import DatasetSpec
+
+LAYOUTS = ("facesynthetics", "identity_folders")
+
+
+@dataclass
+class GenerateConfig:
+    source: str = "render"
+    layout: str = "facesynthetics"
+    n: int = 100
+    out: str = "data/render"
+    seed: int = 0
+    framing: str = ""  # default: wild for facesynthetics, aligned for identity_folders
+    size: int = 0  # default: 256 wild, 112 aligned
+    width: int = 0  # identities; default n // depth
+    depth: int = 10
+    long_tail_alpha: float = 0.0
+    vary: str = "all"
+    identity_offset: int = 0
+    head: str = "auto"
+    ict_path: str = ""
+    supersample: int = 2
+    shard: str = "0/1"
+    chunk: int = 256
+    device: str = "cpu"
+    batch: int = 32
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _resolve(cfg: GenerateConfig) -> GenerateConfig:
+    if cfg.source != "render":
+        raise SystemExit(f"source={cfg.source!r}: only 'render' is available in this version")
+    if cfg.layout not in LAYOUTS:
+        raise SystemExit(f"layout must be one of {LAYOUTS}, got {cfg.layout!r}")
+    cfg.framing = cfg.framing or ("wild" if cfg.layout == "facesynthetics" else "aligned")
+    cfg.size = cfg.size or (256 if cfg.framing == "wild" else 112)
+    cfg.width = cfg.width or max(1, -(-cfg.n // cfg.depth))
+    return cfg
+
+
+def _shard(spec: str) -> tuple[int, int]:
+    rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+    if spec == "0/1" and rank is not None and world is not None:
+        return int(rank), int(world)
+    try:
+        i, k = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise SystemExit(f"shard must look like i/k, got {spec!r}") from None
+    if not 0 <= i < k:
+        raise SystemExit(f"shard {spec}: need 0 <= i < k")
+    return i, k
+
+
+def chunk_done(out: Path, c: int) -> bool:
+    m = out / "manifest" / f"chunk_{c:06d}.json"
+    if not m.is_file():
+        return False
+    try:
+        entry = json.loads(m.read_text())
+        return all((out / f).is_file() and _sha1(out / f) == h for f, h in entry["files"].items())
+    except (json.JSONDecodeError, KeyError, OSError):
+        return False
+
+
+def _sample_files(layout: str, index: int, identity: int, pos: int) -> dict[str, str]:
+    if layout == "facesynthetics":
+        s = f"{index:06d}"
+        return {"image": f"{s}.png", "seg": f"{s}_seg.png", "ldmks": f"{s}_ldmks.txt", "meta": f"{s}_meta.json"}
+    return {"image": f"{identity:06d}/{pos:04d}.jpg"}
+
+
+def write_chunk(out: Path, cfg: GenerateConfig, source, c: int) -> None:
+    import cv2
+
+    spec = source.spec
+    lo, hi = c * cfg.chunk, min((c + 1) * cfg.chunk, cfg.n)
+    idx = np.arange(lo, hi)
+    ids = spec.identity_of(idx)
+    starts = np.r_[0, np.cumsum(spec.depths())]
+    written: dict[str, str] = {}
+    for b in range(0, len(idx), cfg.batch):
+        bi = idx[b:b + cfg.batch]
+        r = source.render(bi, chunk=cfg.batch)
+        imgs = (r.image.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        for j, i in enumerate(bi):
+            k = int(ids[b + j])
+            files = _sample_files(cfg.layout, int(i), k, int(i - starts[k - spec.identity_offset]))
+            tmp = {key: out / (f + ".tmp" + Path(f).suffix) for key, f in files.items()}
+            for t in tmp.values():
+                t.parent.mkdir(parents=True, exist_ok=True)
+            write_rgb(tmp["image"], imgs[j])
+            if cfg.layout == "facesynthetics":
+                if not cv2.imwrite(str(tmp["seg"]), r.seg[j].cpu().numpy()):
+                    raise OSError(f"{tmp['seg']}: could not write")
+                write_landmarks(tmp["ldmks"], r.ldmk2d[j].cpu().numpy())
+                meta = {"identity": k, "expression": EXPRESSIONS[int(r.expression[j])],
+                        "pose_yaw_pitch_roll_deg": [round(float(a), 3) for a in r.pose[j]],
+                        "landmarks_visible": r.ldmk_visible[j].cpu().int().tolist(),
+                        "landmarks_3d_m": np.round(r.ldmk3d[j].cpu().numpy(), 5).tolist(),
+                        "seed": cfg.seed, "index": int(i), "head": source.head.name}
+                tmp["meta"].write_text(json.dumps(meta))
+            for key, f in files.items():
+                os.replace(tmp[key], out / f)
+                written[f] = _sha1(out / f)
+    man = out / "manifest"
+    man.mkdir(exist_ok=True)
+    t = man / f"chunk_{c:06d}.json.tmp"
+    t.write_text(json.dumps({"chunk": c, "start": int(lo), "stop": int(hi), "files": written}))
+    os.replace(t, man / f"chunk_{c:06d}.json")
+
+
+def generate(cfg: GenerateConfig) -> Path:
+    from facebench.render.source import RenderSource
+
+    cfg = _resolve(cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = DatasetSpec(width=cfg.width, depth=cfg.depth, long_tail_alpha=cfg.long_tail_alpha, vary=cfg.vary,
+                       seed=cfg.seed, identity_offset=cfg.identity_offset)
+    if cfg.n > len(spec):
+        raise SystemExit(f"n={cfg.n} exceeds the spec's {len(spec)} samples (width x depth); raise width or depth")
+    settings = {k: v for k, v in vars(cfg).items() if k not in ("shard", "device", "batch", "out")}
+    sfile = out / "generate_config.json"
+    if sfile.is_file():
+        prev = json.loads(sfile.read_text())
+        if prev != settings:
+            diff = {k: (prev.get(k), v) for k, v in settings.items() if prev.get(k) != v}
+            raise SystemExit(f"{out} was generated with other settings {diff}; use another out= or the same settings")
+    else:
+        sfile.write_text(json.dumps(settings, indent=1))
+    rank, world = _shard(cfg.shard)
+    n_chunks = -(-cfg.n // cfg.chunk)
+    mine = [c for c in range(n_chunks) if c % world == rank]
+    todo = [c for c in mine if not chunk_done(out, c)]
+    source = RenderSource(spec, size=cfg.size, framing=cfg.framing, head=cfg.head, ict_path=cfg.ict_path or None,
+                          supersample=cfg.supersample, device=cfg.device)
+    with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("chunks", total=len(mine), completed=len(mine) - len(todo))
+        for c in todo:
+            write_chunk(out, cfg, source, c)
+            bar.advance(task)
+    print(f"{out}: shard {rank}/{world}: {len(mine) - len(todo)} chunks already done, {len(todo)} written "
+          f"({cfg.layout}, {cfg.framing} {cfg.size}px, head={source.head.name})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from facebench.cli_args import parse
+
+    generate(parse(GenerateConfig(), argv))
+
+
+if __name__ == "__main__":
+    main()
