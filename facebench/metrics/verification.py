@@ -1,0 +1,67 @@
+"""Face verification accuracy by the insightface protocol, as a torchmetrics Metric.
+
+Protocol (insightface ``verification.py``): embeddings of an image and its horizontal flip are summed
+and L2-normalised; the score of a pair is the squared L2 distance (0..4); thresholds 0, 0.01, ..., 3.99;
+the pairs are split into 10 contiguous folds; for each fold the threshold with the best accuracy on the
+other 9 is applied to it; report the mean and std of the 10 fold accuracies.
+"""
+from __future__ import annotations
+
+import torch
+from torchmetrics import Metric
+
+
+def kfold_accuracy(dist: torch.Tensor, issame: torch.Tensor, n_folds: int = 10,
+                   thresholds: torch.Tensor | None = None) -> tuple[float, float, float]:
+    """(mean accuracy, std accuracy, mean best threshold) over contiguous folds; distances (N,), labels (N,)."""
+    thresholds = torch.arange(0, 4, 0.01, dtype=torch.float64) if thresholds is None else thresholds
+    dist, issame = dist.double().cpu(), issame.bool().cpu()
+    n = dist.numel()
+    if n < n_folds:
+        raise ValueError(f"need at least {n_folds} pairs, got {n}")
+    # Contiguous folds as sklearn's KFold(shuffle=False): the first n % k folds get one extra pair.
+    sizes = [n // n_folds + (1 if i < n % n_folds else 0) for i in range(n_folds)]
+    bounds = torch.tensor([0] + sizes).cumsum(0)
+    pred = dist[None, :] < thresholds[:, None]  # (T, N)
+    correct = (pred == issame[None, :]).double()
+    accs, ths = [], []
+    for k in range(n_folds):
+        test = torch.zeros(n, dtype=torch.bool)
+        test[bounds[k]:bounds[k + 1]] = True
+        train_acc = correct[:, ~test].mean(1)
+        best = int(torch.argmax(train_acc))  # first maximum, as numpy argmax
+        accs.append(correct[best, test].mean().item())
+        ths.append(thresholds[best].item())
+    a = torch.tensor(accs)
+    return a.mean().item(), a.std(unbiased=False).item(), sum(ths) / len(ths)
+
+
+class VerificationAccuracy(Metric):
+    """Accumulates pair distances and labels (gathered across ranks) and computes the 10-fold accuracy."""
+
+    full_state_update = False
+
+    def __init__(self, n_folds: int = 10, **kwargs):
+        super().__init__(**kwargs)
+        self.n_folds = n_folds
+        self.add_state("dist", default=[], dist_reduce_fx="cat")
+        self.add_state("issame", default=[], dist_reduce_fx="cat")
+        self.add_state("order", default=[], dist_reduce_fx="cat")
+
+    def update(self, emb1: torch.Tensor, emb2: torch.Tensor, issame: torch.Tensor, pair_index: torch.Tensor) -> None:
+        e1 = torch.nn.functional.normalize(emb1.float(), dim=1)
+        e2 = torch.nn.functional.normalize(emb2.float(), dim=1)
+        self.dist.append(((e1 - e2) ** 2).sum(1))
+        self.issame.append(issame.bool())
+        self.order.append(pair_index.long())
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        cat = lambda x: torch.cat(x) if isinstance(x, list) else x  # noqa: E731
+        dist, same, order = cat(self.dist), cat(self.issame), cat(self.order)
+        # Folds are contiguous in the *pair list order*, whatever order ranks processed them in.
+        srt = torch.argsort(order)
+        dist, same, order = dist[srt], same[srt], order[srt]
+        keep = torch.ones_like(order, dtype=torch.bool)
+        keep[1:] = order[1:] != order[:-1]  # DistributedSampler pads with repeats
+        mean, std, th = kfold_accuracy(dist[keep], same[keep], self.n_folds)
+        return {"acc": torch.tensor(mean), "acc_std": torch.tensor(std), "threshold": torch.tensor(th)}

@@ -1,0 +1,92 @@
+"""Recognition LightningModule: backbone -> embedding -> margin head (CosFace) -> cross-entropy;
+validation by pair verification with flip-summed embeddings (insightface protocol)."""
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facebench.metrics.verification import VerificationAccuracy
+
+
+class CosFaceHead(nn.Module):
+    """Normalised linear classifier with an additive cosine margin: logits = s * (cos - m * onehot)."""
+
+    def __init__(self, embedding_dim: int, num_classes: int, s: float = 64.0, m: float = 0.4):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(num_classes, embedding_dim) * 0.01)
+        self.s, self.m = s, m
+
+    def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cos = F.linear(F.normalize(emb), F.normalize(self.weight))
+        return self.s * (cos - self.m * F.one_hot(labels, cos.shape[1]).to(cos.dtype))
+
+
+class RecognitionModule(pl.LightningModule):
+    def __init__(self, backbone: nn.Module, num_classes: int, lr: float = 0.1, weight_decay: float = 5e-4,
+                 optimizer: str = "sgd", margin_s: float = 64.0, margin_m: float = 0.4, warmup_steps: int = 0):
+        super().__init__()
+        self.save_hyperparameters(ignore=["backbone"])
+        self.backbone = backbone
+        self.head = CosFaceHead(backbone.embedding_dim, num_classes, margin_s, margin_m)
+        self.val_metrics = nn.ModuleList()
+
+    def setup(self, stage: str) -> None:
+        dm = self.trainer.datamodule if self.trainer is not None else None
+        names = getattr(dm, "val_set_names", ["val"])
+        if len(self.val_metrics) != len(names):
+            self.val_metrics = nn.ModuleList(VerificationAccuracy() for _ in names)
+        self.val_names = names
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.head(self.backbone(x), y)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.global_step}: lower the learning "
+                                     "rate, enable gradient clipping or use bf16 instead of fp16")
+        acc = (logits.argmax(1) == y).float().mean()
+        self.log_dict({"train/loss": loss, "train/acc": acc}, prog_bar=True, on_step=True, on_epoch=False)
+        return loss
+
+    def _embed(self, x):
+        return self.backbone(x) + self.backbone(torch.flip(x, dims=[3]))
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        x1, x2, same, pair = batch
+        self.val_metrics[dataloader_idx].update(self._embed(x1), self._embed(x2), same, pair)
+
+    def on_validation_epoch_end(self):
+        for name, m in zip(self.val_names, self.val_metrics):
+            r = m.compute()
+            self.log_dict({f"val/{name}/acc": r["acc"], f"val/{name}/acc_std": r["acc_std"]}, prog_bar=True,
+                          sync_dist=False)
+            m.reset()
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        if hp.optimizer == "sgd":
+            opt = torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "adamw":
+            opt = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        else:
+            raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {hp.optimizer!r}")
+        total = max(1, self.trainer.estimated_stepping_batches)
+        warm = hp.warmup_steps
+
+        def poly(step):  # insightface's PolyScheduler: linear warmup then (1 - t)^2 decay
+            if step < warm:
+                return (step + 1) / warm
+            return max(0.0, 1 - (step - warm) / max(1, total - warm)) ** 2
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, poly)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+__all__ = ["RecognitionModule", "CosFaceHead", "math"]
