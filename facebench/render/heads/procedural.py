@@ -95,7 +95,7 @@ def _landmark_targets():
     for sx in (-1, 1):  # eyes 36-41 / 42-47, starting at the outer (right) or inner (left) corner
         cx = 0.031 * sx
         a = np.radians([180, 120, 60, 0, -60, -120]) if sx < 0 else np.radians([180, 120, 60, 0, -60, -120])
-        ring = [(cx + 0.014 * np.cos(q), 0.036 + 0.0055 * np.sin(q) * (1 if np.sin(q) > 0 else 0.8)) for q in a]
+        ring = [(cx + 0.0105 * np.cos(q), 0.036 + 0.005 * np.sin(q) * (1 if np.sin(q) > 0 else 0.8)) for q in a]
         pts += ring
     a = np.radians(np.linspace(180, -150, 12))
     pts += [(0.025 * np.cos(q), -0.035 + (0.009 if np.sin(q) > 0 else 0.011) * np.sin(q)) for q in a]

@@ -1,0 +1,76 @@
+import torch
+
+from facebench.render.rasterize import rasterize
+
+
+def _tri(pts, w=1.0):
+    return torch.tensor([[[x, y, w] for x, y in pts]], dtype=torch.float32)
+
+
+def test_axis_aligned_triangle_covers_exactly_its_pixels():
+    # Right triangle (0,0)-(8,0)-(0,8): pixel centre (j+.5, i+.5) is inside iff j + i + 1 < 8, and on the
+    # hypotenuse (j + i + 1 == 8) it is excluded (not a top-left edge).
+    v = _tri([(0, 0), (0, 8), (8, 0)])
+    fr = rasterize(v, torch.tensor([[0, 1, 2]]), 10, 10, cull_backfaces=False)
+    got = fr.mask[0]
+    i, j = torch.meshgrid(torch.arange(10), torch.arange(10), indexing="ij")
+    expect = (i + j + 1 < 8)
+    assert torch.equal(got, expect)
+
+
+def test_shared_edge_no_gaps_no_overlap():
+    v = torch.tensor([[[1.3, 0.7, 1], [9.1, 1.9, 1], [7.7, 9.2, 1], [0.4, 8.8, 1]]])
+    faces = torch.tensor([[0, 2, 1], [0, 3, 2]])
+    both = rasterize(v, faces, 12, 12, cull_backfaces=False).tri[0]
+    a = rasterize(v, faces[:1], 12, 12, cull_backfaces=False).mask[0]
+    b = rasterize(v, faces[1:], 12, 12, cull_backfaces=False).mask[0]
+    assert not (a & b).any(), "a pixel centre on the shared edge was drawn twice"
+    assert torch.equal(a | b, both >= 0)
+    # Pixel (row 5, col 5) is well inside the quad.
+    assert both[5, 5] >= 0
+
+
+def test_nearer_surface_wins_regardless_of_order():
+    # Two overlapping squares; inverse depth w: larger = nearer.
+    quad = [[0, 2, 1], [0, 3, 2]]
+    near = [(2, 2, 1 / 1.0), (8, 2, 1 / 1.0), (8, 8, 1 / 1.0), (2, 8, 1 / 1.0)]
+    far = [(0, 0, 1 / 2.0), (10, 0, 1 / 2.0), (10, 10, 1 / 2.0), (0, 10, 1 / 2.0)]
+    for order in ((near, far), (far, near)):
+        v = torch.tensor([order[0] + order[1]], dtype=torch.float32)
+        f = torch.tensor(quad + [[a + 4, b + 4, c + 4] for a, b, c in quad])
+        tri = rasterize(v, f, 10, 10, cull_backfaces=False).tri[0]
+        near_ids = {0, 1} if order[0] is near else {2, 3}
+        assert int(tri[5, 5]) in near_ids
+        assert int(tri[0, 0]) not in near_ids
+
+
+def test_backface_culling_and_barycentrics():
+    # Counter-clockwise in y-up (front-facing) means negative area in y-down screen space.
+    v = _tri([(0, 0), (0, 8), (8, 0)])
+    front = rasterize(v, torch.tensor([[0, 1, 2]]), 10, 10)
+    back = rasterize(v, torch.tensor([[0, 2, 1]]), 10, 10)
+    assert front.mask.any() and not back.mask.any()
+    b = front.bary[0, 0, 0]  # pixel centre (0.5, 0.5): weights of (0,0), (0,8), (8,0)
+    assert torch.allclose(b, torch.tensor([0.875, 0.0625, 0.0625]), atol=1e-6)
+
+
+def test_perspective_correct_barycentrics():
+    # Edge from a near vertex (w=1) to a far one (w=0.25): at the screen midpoint the true surface point
+    # is at parameter t with (1-t)*1/1... i.e. weight of the far vertex = 0.5*0.25/(0.5*1+0.5*0.25) = 0.2.
+    v = torch.tensor([[[0, 0, 1.0], [16, 0, 0.25], [0, 16, 1.0]]])
+    fr = rasterize(v, torch.tensor([[0, 2, 1]]), 16, 16, cull_backfaces=False)
+    # pixel centre (7.5, 0.5) -> screen barycentrics l1 = 7.5/16, l2 = 0.5/16, l0 = 1 - l1 - l2
+    l1, l2 = 7.5 / 16, 0.5 / 16
+    l0 = 1 - l1 - l2
+    num = torch.tensor([l0 * 1.0, l1 * 0.25, l2 * 1.0])
+    # bary follows the face's vertex order (0, 2, 1)
+    assert torch.allclose(fr.bary[0, 0, 7], (num / num.sum())[[0, 2, 1]], atol=1e-5)
+
+
+def test_batch_items_are_independent():
+    v1 = _tri([(0, 0), (0, 8), (8, 0)])
+    v2 = _tri([(2, 2), (2, 9), (9, 2)])
+    f = torch.tensor([[0, 1, 2]])
+    both = rasterize(torch.cat([v1, v2]), f, 10, 10)
+    assert torch.equal(both.tri[0], rasterize(v1, f, 10, 10).tri[0])
+    assert torch.equal(both.tri[1], rasterize(v2, f, 10, 10).tri[0])

@@ -1,0 +1,66 @@
+"""Label consistency of the renderer: landmarks on the right pixels, visibility flips with yaw."""
+import numpy as np
+import pytest
+import torch
+
+from facebench.labels import SEG
+from facebench.render.factors import FACTOR_GROUPS, sample_factors
+from facebench.render.renderer import FaceRenderer
+
+
+def _frontal(head, n, yaw=0.0, size=224, framing="aligned"):
+    r = FaceRenderer(head)
+    fac = sample_factors(3, range(n), range(n), frozenset(FACTOR_GROUPS), head.num_identity)
+    fac.pose[:] = torch.tensor([yaw, 0.0, 0.0])
+    fac.expr_weights.zero_()
+    fac.glasses.zero_(); fac.facewear.zero_(); fac.headwear.zero_(); fac.beard.zero_()
+    fac.hair.fill_(2)
+    return r.render(fac, size, framing)
+
+
+def _seg_at(out, k, idx):
+    x, y = out.ldmk2d[k, idx].round().long()
+    return int(out.seg[k, y, x])
+
+
+def test_nose_tip_on_nose_pixels(any_head):
+    out = _frontal(any_head, 4)
+    for k in range(4):
+        assert _seg_at(out, k, 30) == SEG["NOSE"]
+        assert bool(out.ldmk_visible[k, 30])
+
+
+def test_eye_corners_on_or_next_to_eye_pixels(any_head):
+    out = _frontal(any_head, 4)
+    # FaceSynthetics names sides from the viewer: the subject's right eye (36-41) is LEFT_EYE.
+    for k in range(4):
+        for idx, cls in ((36, SEG["LEFT_EYE"]), (39, SEG["LEFT_EYE"]), (42, SEG["RIGHT_EYE"]), (45, SEG["RIGHT_EYE"]),
+                         (68, SEG["LEFT_EYE"]), (69, SEG["RIGHT_EYE"])):
+            x, y = out.ldmk2d[k, idx].round().long()
+            win = out.seg[k, y - 5:y + 6, x - 5:x + 6]  # 224 px: within ~2.5 px at 112
+            assert (win == cls).any(), f"landmark {idx} not next to class {cls}"
+
+
+def test_subject_right_eye_on_image_left(any_head):
+    out = _frontal(any_head, 2)
+    assert (out.ldmk2d[:, 36, 0] < out.ldmk2d[:, 45, 0]).all()
+    ys, xs = np.nonzero(out.seg[0].numpy() == SEG["LEFT_EYE"])
+    assert xs.mean() < out.seg.shape[-1] / 2
+
+
+def test_far_jaw_visibility_flips_with_yaw(any_head):
+    left = _frontal(any_head, 2, yaw=60)   # face turns to the subject's left: its right jaw (0-3) faces us
+    right = _frontal(any_head, 2, yaw=-60)
+    # Points 0/16 sit at the ear, which may hide them; test the cheek part of the contour.
+    assert left.ldmk_visible[:, 2:5].all() and not left.ldmk_visible[:, 12:15].any()
+    assert right.ldmk_visible[:, 12:15].all() and not right.ldmk_visible[:, 2:5].any()
+
+
+def test_aligned_framing_hits_arcface_template(any_head):
+    from facebench.labels import ARCFACE_TEMPLATE_112
+
+    out = _frontal(any_head, 3, size=112)
+    l = out.ldmk2d
+    pts = torch.stack([l[:, 36:42].mean(1), l[:, 42:48].mean(1), l[:, 30], l[:, 48], l[:, 54]], 1)
+    err = (pts - torch.tensor(ARCFACE_TEMPLATE_112)).norm(dim=-1)
+    assert err.mean() < 4.0, err
