@@ -32,7 +32,7 @@ def kfold_accuracy(dist: torch.Tensor, issame: torch.Tensor, n_folds: int = 10,
         best = int(torch.argmax(train_acc))  # first maximum, as numpy argmax
         accs.append(correct[best, test].mean().item())
         ths.append(thresholds[best].item())
-    a = torch.tensor(accs)
+    a = torch.tensor(accs, dtype=torch.float64)
     return a.mean().item(), a.std(unbiased=False).item(), sum(ths) / len(ths)
 
 

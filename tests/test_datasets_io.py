@@ -1,0 +1,133 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from datamodules.facesynthetics import FaceSyntheticsFolder, read_landmarks
+from datamodules.identity_folders import IdentityFolder
+from datamodules.images import DatasetError
+from facebench.check import check
+from facebench.generate import GenerateConfig, generate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _gen(tmp_path, **kw):
+    cfg = GenerateConfig(out=str(tmp_path), head="procedural", size=64, chunk=4, batch=4, **kw)
+    return generate(cfg)
+
+
+def test_facesynthetics_round_trip(tmp_path):
+    out = _gen(tmp_path / "fs", n=6, framing="wild")
+    ds = FaceSyntheticsFolder(out)
+    assert len(ds) == 6
+    s = ds.sample(4)
+    assert s["image"].shape == (64, 64, 3) and s["seg"].shape == (64, 64) and s["ldmks"].shape == (70, 2)
+    from facebench.render.source import RenderSource
+    from facebench.render.spec import DatasetSpec
+
+    src = RenderSource(DatasetSpec(width=1, depth=10, seed=0), size=64, framing="wild", head="procedural")
+    r = src.render([4])
+    assert np.array_equal(s["seg"], r.seg[0].numpy())
+    assert np.allclose(s["ldmks"], r.ldmk2d[0].numpy(), atol=1e-3)
+    img = (r.image[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    assert np.array_equal(s["image"], img)  # PNG is lossless
+    assert s["meta"]["identity"] == 0 and len(s["meta"]["landmarks_visible"]) == 70
+
+
+def test_identity_folder_round_trip(tmp_path):
+    out = _gen(tmp_path / "id", n=9, depth=3, layout="identity_folders")
+    ds = IdentityFolder(out)
+    assert ds.num_classes == 3 and len(ds) == 9
+    assert [lab for _, lab in ds.items] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert ds.items[4][0].relative_to(out).as_posix() == "000001/0001.jpg"
+
+
+def test_resume_after_killed_generation(tmp_path):
+    out = tmp_path / "res"
+    cmd = [sys.executable, "-m", "facebench.generate", f"out={out}", "n=12", "chunk=4", "batch=4", "size=48",
+           "head=procedural"]
+    # Simulate a kill after the first chunk: run once with n=12, then delete chunk 1's manifest and half
+    # its files (as a crash mid-chunk leaves them), plus a stray temporary file.
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    before = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    (out / "manifest" / "chunk_000001.json").unlink()
+    for i in (4, 5):
+        (out / f"{i:06d}.png").unlink()
+    (out / "000006.png.tmp.png").write_bytes(b"partial")
+    r = subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
+    assert "2 chunks already done, 1 written" in r.stdout
+    after = {p.name: p.read_bytes() for p in out.glob("*.png") if ".tmp" not in p.name}
+    assert after == before  # no holes, identical bytes, no duplicates
+    assert len(list(out.glob("manifest/chunk_*.json"))) == 3
+
+
+def test_shards_partition_the_chunks(tmp_path):
+    out = tmp_path / "sh"
+    for i in range(3):
+        generate(GenerateConfig(out=str(out), n=10, chunk=2, batch=2, size=32, head="procedural", shard=f"{i}/3"))
+    names = sorted(p.name for p in out.glob("*.png") if "_seg" not in p.name)
+    assert names == [f"{i:06d}.png" for i in range(10)]
+
+
+def test_changed_settings_refuse_to_mix(tmp_path):
+    _gen(tmp_path / "mix", n=4)
+    with pytest.raises(SystemExit, match="other settings"):
+        _gen(tmp_path / "mix", n=4, seed=1)
+
+
+def test_fixture_facesynthetics_reader(fixtures_dir):
+    ds = FaceSyntheticsFolder(fixtures_dir / "facesynthetics")
+    assert len(ds) == 6
+    s = ds.sample(0)
+    assert s["image"].shape == (512, 512, 3) and s["seg"].shape == (512, 512)
+    assert s["ldmks"].shape == (70, 2)
+    assert set(np.unique(s["seg"])) <= set(range(19)) | {255}
+    # The viewer-side naming: class 4 (LEFT_EYE) is where the subject's right eye (36-41) is.
+    ys, xs = np.nonzero(s["seg"] == 4)
+    assert abs(xs.mean() - s["ldmks"][36:42, 0].mean()) < 20
+
+
+def test_bad_inputs_name_the_file(tmp_path, fixtures_dir):
+    d = tmp_path / "bad"
+    shutil.copytree(fixtures_dir / "facesynthetics", d)
+    (d / "000001_seg.png").unlink()
+    lines = (d / "000002_ldmks.txt").read_text().splitlines()
+    (d / "000002_ldmks.txt").write_text("\n".join(lines[:68]) + "\n")
+    (d / "000003.png").write_bytes(b"not a png")
+    (d / "000004_ldmks.txt").write_text("1.0 2.0\n" * 69 + "x y\n")
+    ds = FaceSyntheticsFolder(d)
+    with pytest.raises(DatasetError, match="000001_seg.png"):
+        ds.sample(1)
+    with pytest.raises(DatasetError, match="000002_ldmks.txt: expected 70 landmarks, found 68"):
+        ds.sample(2)
+    with pytest.raises(DatasetError, match="000003.png: not a readable image"):
+        ds.sample(3)
+    with pytest.raises(DatasetError, match="000004_ldmks.txt:70: non-numeric"):
+        read_landmarks(d / "000004_ldmks.txt")
+    name, report = check(d, progress=False)
+    assert name == "facesynthetics" and len(report.problems) == 4
+    r = subprocess.run([sys.executable, "-m", "facebench.check", str(d)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1 and "000003.png" in r.stdout
+
+
+def test_check_identity_folders_and_unknown(tmp_path):
+    root = tmp_path / "ids"
+    (root / "alice").mkdir(parents=True)
+    (root / "bob").mkdir()
+    img = np.zeros((8, 8, 3), np.uint8)
+    cv2.imwrite(str(root / "alice" / "0.jpg"), img)
+    cv2.imwrite(str(root / "bob" / "0.jpg"), img)
+    (root / "bob" / "1.jpg").write_bytes(b"\xff\xd8 broken")
+    name, report = check(root, progress=False)
+    assert name == "identity_folders"
+    assert report.counts["identities"] == 2 and report.counts["images"] == 3
+    assert len(report.problems) == 1 and "bob/1.jpg" in report.problems[0]
+    (tmp_path / "empty").mkdir()
+    r = subprocess.run([sys.executable, "-m", "facebench.check", str(tmp_path / "empty")], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "not recognised" in r.stdout

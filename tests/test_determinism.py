@@ -1,0 +1,42 @@
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from datamodules.render import RenderIdentityDataset
+from facebench.render.source import RenderSource
+from facebench.render.spec import DatasetSpec
+
+SPEC = DatasetSpec(width=4, depth=3, seed=11)
+
+
+def test_same_sample_regardless_of_batch_composition():
+    src = RenderSource(SPEC, size=64, head="procedural")
+    a = src.render([0, 1, 2, 3, 4, 5])
+    b = src.render([5, 3, 1])
+    assert torch.allclose(a.image[5], b.image[0], atol=1e-5)
+    assert torch.allclose(a.image[1], b.image[2], atol=1e-5)
+    assert torch.equal(a.seg[3], b.seg[1])
+    assert torch.allclose(a.ldmk2d[5], b.ldmk2d[0], atol=1e-4)
+
+
+def test_identity_factors_fixed_within_identity_only_when_not_varied():
+    spec = DatasetSpec(width=3, depth=4, seed=2, vary="expression")
+    src = RenderSource(spec, size=64, head="procedural")
+    f = src.factors(np.arange(8))  # identities 0,0,0,0,1,1,1,1
+    assert torch.equal(f.pose[0], f.pose[3]) and not torch.equal(f.pose[0], f.pose[4])
+    assert not torch.equal(f.expr_weights[0], f.expr_weights[1])
+    assert torch.equal(f.id_shape[0], f.id_shape[2])
+
+
+def test_dataloader_workers_and_batch_size_do_not_change_samples():
+    ds = RenderIdentityDataset(SPEC, 64, "aligned", {"head": "procedural"}, indices_only=False)
+    one = torch.cat([x for x, _ in DataLoader(ds, batch_size=4, num_workers=0)])
+    two = torch.cat([x for x, _ in DataLoader(ds, batch_size=5, num_workers=2)])
+    assert torch.allclose(one, two, atol=1e-5)
+
+
+def test_long_tail_spec_maps_indices_to_identities():
+    spec = DatasetSpec(width=5, depth=8, long_tail_alpha=1.0, min_depth=2)
+    assert spec.depths().tolist() == [8, 4, 3, 2, 2]  # round(8 / k), at least 2
+    assert len(spec) == 19
+    assert spec.identity_of([0, 7, 8, 11, 12, 18]).tolist() == [0, 0, 1, 1, 2, 4]
