@@ -65,7 +65,6 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
     for c in range(3):
         B[14 + c, :, c] = scalp  # hair colour, also read by the hair shader
     rng = np.random.default_rng(seed)
-    centre = v[skinlike > 0].mean(0)
     for k in range(N_FIELDS):
         # Smooth random field: a few Gaussian bumps at random surface points, random colour direction.
         pts = v[rng.choice(np.nonzero(skinlike)[0], size=4)]
@@ -74,7 +73,6 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
                 for p, s in zip(pts, rng.choice([-1, 1], 4)))
         col = np.array([1.0, 0.75, 0.6]) if k % 2 == 0 else np.array([0.5, -0.15, -0.2])
         B[17 + k] = 0.008 * col[None] * (f * skinlike)[:, None]
-    del centre
     return mean.astype(np.float32), B
 
 

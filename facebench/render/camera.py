@@ -7,8 +7,6 @@ the face up, roll > 0 tilts the head toward the subject's left shoulder.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 
@@ -78,6 +76,3 @@ def apply_similarity(M: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
 def focal_from_fov(fov_deg: torch.Tensor, size_px: float) -> torch.Tensor:
     return 0.5 * size_px / torch.tan(torch.deg2rad(fov_deg) / 2)
 
-
-__all__ = ["euler_to_matrix", "axis_angle_matrix", "project", "umeyama_similarity",
-           "similarity_from_params", "apply_similarity", "focal_from_fov", "math"]

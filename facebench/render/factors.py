@@ -122,7 +122,7 @@ def sample_identity(seed: int, identity: int, num_shape: int) -> dict[str, np.nd
     }
 
 
-def _draw_group(group, rng, ident, B_dummy=None):
+def _draw_group(group, rng, ident):
     """Draw one factor group from ``rng`` (a per-image or per-identity generator)."""
     if group == "expression":
         cls = rng.integers(len(EXPRESSIONS))

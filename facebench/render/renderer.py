@@ -14,7 +14,6 @@ Outputs (all at the output size):
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,7 +197,6 @@ class FaceRenderer:
         B, dev, ss = len(fac), self.device, supersample
         v, fmask, lm3 = self.geometry(fac)
         vn = _vertex_normals(v, self.faces)
-        cam = torch.stack([torch.zeros(B, device=dev), torch.zeros(B, device=dev), fac.cam_dist], -1)
         proj = project(v, torch.ones(B, device=dev), fac.cam_dist)
         lm_proj = proj[:, self.landmarks]
         M = self.framing(fac, lm_proj[..., :2], size, framing, ss)
@@ -218,8 +216,7 @@ class FaceRenderer:
         normal = F.normalize(interp(vn), dim=-1)
         canon = (self.canon[fv] * bary).sum(-2)
         albedo = interp(self._vertex_albedo(fac))
-        paint = interp(self.scalp_paint[fac.hair][..., None].expand(-1, -1, 1).contiguous()
-                       if False else self._scalp_paint_all(fac))[..., 0]
+        paint = interp(self._scalp_paint_all(fac))[..., 0]
         seeds = fac.seeds.view(B, 1, 1)
         # Hair: strands along the azimuth around the head, broken up by low-frequency noise.
         az = torch.atan2(canon[..., 0], canon[..., 2] + 0.02)
@@ -313,9 +310,7 @@ class FaceRenderer:
         for name in ("hair", "beard", "headwear", "facewear", "glasses", "brim", "torso"):
             a, b = self.offset[name]
             blocks.append(cols[name][:, None].expand(B, b - a, 3))
-        alb = torch.cat(blocks, 1)
-        # Lenses are dark (sunglasses); facewear of a surgical mask is usually pale.
-        return alb
+        return torch.cat(blocks, 1)
 
     def _landmark_visibility(self, lm_scr, frags, part, scr, Hs, Ws):
         """A landmark is visible unless a nearer *head* surface covers its pixel (self-occlusion)."""

@@ -2,8 +2,6 @@
 validation by pair verification with flip-summed embeddings (insightface protocol)."""
 from __future__ import annotations
 
-import math
-
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -89,4 +87,3 @@ class RecognitionModule(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-__all__ = ["RecognitionModule", "CosFaceHead", "math"]

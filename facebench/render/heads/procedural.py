@@ -28,9 +28,7 @@ def _grid_sphere(n_lat: int, n_lon: int):
             a, b = i * n_lon + j, i * n_lon + (j + 1) % n_lon
             c, d = (i + 1) * n_lon + (j + 1) % n_lon, (i + 1) * n_lon + j
             f += [(a, d, c), (a, c, b)]
-    f = np.array(f)
-    # Collapse pole rows to single points so no sliver triangles pile up there.
-    return v, f
+    return v, np.array(f)
 
 
 def _orient_outward(v, f, centre):
@@ -83,7 +81,6 @@ def _landmark_targets():
     t = np.linspace(-1, 1, 17)
     ang = t * np.radians(80)
     jaw = np.stack([0.072 * np.sin(ang), 0.035 - 0.11 * np.cos(ang) ** 1.5], 1)
-    jaw[:, 1] = np.where(np.abs(t) > 0.7, jaw[:, 1], jaw[:, 1])
     pts = list(jaw)
     for sx in (-1, 1):  # brows (17-21 subject's right, from outside in)
         xs = np.linspace(0.052, 0.012, 5) * sx
@@ -94,7 +91,7 @@ def _landmark_targets():
     pts += [(-0.012, -0.008), (-0.006, -0.01), (0, -0.012), (0.006, -0.01), (0.012, -0.008)]
     for sx in (-1, 1):  # eyes 36-41 / 42-47, starting at the outer (right) or inner (left) corner
         cx = 0.031 * sx
-        a = np.radians([180, 120, 60, 0, -60, -120]) if sx < 0 else np.radians([180, 120, 60, 0, -60, -120])
+        a = np.radians([180, 120, 60, 0, -60, -120])
         ring = [(cx + 0.0105 * np.cos(q), 0.036 + 0.005 * np.sin(q) * (1 if np.sin(q) > 0 else 0.8)) for q in a]
         pts += ring
     a = np.radians(np.linspace(180, -150, 12))
@@ -146,7 +143,6 @@ def build_procedural_head(seed: int = 0) -> HeadModel:
         for j in range(len(ang)):
             a, b = i * 40 + j, i * 40 + (j + 1) % 40
             nf += [(a, b, b + 40), (a, b + 40, a + 40)]
-    neck_f = _orient_outward(neck, np.array(nf), np.array([0, 0, -0.012])) if False else np.array(nf)
     # Eyeballs.
     eu, ef = _grid_sphere(24, 32)
     eyes, eye_faces = [], []
@@ -166,7 +162,6 @@ def build_procedural_head(seed: int = 0) -> HeadModel:
     flipn = (fn * out).sum(1) < 0
     nf[flipn] = nf[flipn][:, [0, 2, 1]]
     faces = np.concatenate([hf, nf + o1, eye_faces[0] + o2, eye_faces[1] + o3]).astype(np.int64)
-    del neck_f
     names = ["face", "head_neck", "mouth_socket", "eye_socket_left", "eye_socket_right", "gums_tongue",
              "teeth", "sclera_left", "sclera_right"]
     vreg = np.zeros(len(v), np.int64)
@@ -179,7 +174,6 @@ def build_procedural_head(seed: int = 0) -> HeadModel:
     tgt = _landmark_targets()
     cand = np.nonzero((np.arange(len(v)) < nv_head) & (nrm[:, 2] > 0.05) & (v[:, 2] > 0.0))[0]
     lm68 = cand[np.argmin(((v[cand, None, :2] - tgt[None]) ** 2).sum(-1), axis=0)]
-    # The jaw contour sits on the silhouette: take the outermost vertex at that height for 0-16.
     pupils = [o2 + np.argmax(eyes[0][:, 2]), o3 + np.argmax(eyes[1][:, 2])]
     landmarks = np.r_[lm68, pupils].astype(np.int64)
     freg = vreg[faces[:, 0]]
@@ -209,12 +203,10 @@ def build_procedural_head(seed: int = 0) -> HeadModel:
             y_m = -0.036
             w = np.clip((y_m - v[:, 1]) / 0.015, 0, 1) * (v[:, 2] > 0.0) * skin
             a = np.radians(14)
-            rel = v - np.array([0, 0.0, 0.0])
-            rot = np.stack([rel[:, 0], rel[:, 1] * np.cos(a) + rel[:, 2] * np.sin(a) * -1 * -1 - 0 * 0,
-                            rel[:, 2] * np.cos(a) + rel[:, 1] * np.sin(a)], 1)
-            rot[:, 1] = rel[:, 1] * np.cos(a) - rel[:, 2] * np.sin(a)
-            rot[:, 2] = rel[:, 1] * np.sin(a) + rel[:, 2] * np.cos(a)
-            expr[i] = ((rot - rel) * w[:, None]).astype(np.float32)
+            # Rotate the lower face about a jaw axis along x through the origin (near the ears).
+            rot = np.stack([v[:, 0], v[:, 1] * np.cos(a) - v[:, 2] * np.sin(a),
+                            v[:, 1] * np.sin(a) + v[:, 2] * np.cos(a)], 1)
+            expr[i] = ((rot - v) * w[:, None]).astype(np.float32)
             continue
         table = _EXPR.get(base) or _EXPR_CENTRAL.get(base) or []
         for c, s, dv in table:
