@@ -24,10 +24,25 @@ def normalise(img: torch.Tensor) -> torch.Tensor:
 
 
 class _RenderBacked(Dataset):
-    def __init__(self, spec: DatasetSpec, size: int, framing: str, render: dict, indices_only: bool):
+    def __init__(self, spec: DatasetSpec, size: int, framing: str, render: dict, indices_only: bool,
+                 augment: str = "none"):
+        if augment not in ("none", "digiface"):
+            raise ValueError(f"augment must be 'none' or 'digiface', got {augment!r}")
         self.spec, self.size, self.framing, self.render_kw = spec, size, framing, render
-        self.indices_only = indices_only
+        self.indices_only, self.augment = indices_only, augment
         self._source = None
+
+    def _images(self, indices) -> torch.Tensor:
+        """Rendered (and optionally DigiFace-augmented) images in [-1, 1]."""
+        r = self.source.render(indices)
+        if self.augment == "none":
+            return normalise(r.image)
+        from facebench.render.augment import augment_batch
+
+        u8 = (r.image.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        # The augmentation seed is derived from the sample index, so it is as deterministic as the render.
+        aug = augment_batch(u8, [(self.spec.seed * 1_000_003 + int(i)) % 2**31 for i in indices])
+        return normalise(torch.from_numpy(aug).permute(0, 3, 1, 2).float() / 255)
 
     @property
     def source(self):
@@ -56,7 +71,7 @@ class RenderIdentityDataset(_RenderBacked):
         labels = self.spec.identity_of(np.asarray(indices)) - self.spec.identity_offset
         if self.indices_only:
             return [(int(i), int(k)) for i, k in zip(indices, labels)]
-        img = normalise(self.source.render(indices).image)
+        img = self._images(indices)
         return [(img[j], int(labels[j])) for j in range(len(indices))]
 
 
@@ -103,7 +118,7 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
                  seed: int = 0, size: int = 112, framing: str = "aligned", batch_size: int = 64,
                  num_workers: int = 2, val_identities: int = 100, val_pairs: int = 600,
                  head: str = "auto", ict_path: str | None = None, supersample: int = 2,
-                 render_on: str = "auto"):
+                 render_on: str = "auto", augment: str = "none"):
         super().__init__()
         self.save_hyperparameters()
         self.train_spec = DatasetSpec(width=width, depth=depth, long_tail_alpha=long_tail_alpha, vary=vary, seed=seed)
@@ -124,7 +139,8 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
-        self.train_set = RenderIdentityDataset(self.train_spec, hp.size, hp.framing, self.render_kw, self._on_device())
+        self.train_set = RenderIdentityDataset(self.train_spec, hp.size, hp.framing, self.render_kw, self._on_device(),
+                                               augment=hp.augment)
         self.val_set = RenderPairsDataset(self.val_spec, hp.val_pairs, hp.size, hp.framing, self.render_kw)
 
     def _loader(self, ds, shuffle: bool):

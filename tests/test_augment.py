@@ -1,0 +1,26 @@
+import numpy as np
+
+from datamodules.render import RenderIdentityDataset
+from facebench.render.augment import augment_batch
+from facebench.render.spec import DatasetSpec
+
+
+def test_augmentation_is_seeded_per_sample():
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    a = augment_batch(imgs, [1, 2, 3, 4])
+    b = augment_batch(imgs[::-1].copy(), [4, 3, 2, 1])[::-1]
+    assert np.array_equal(a, b)  # same seed -> same result, whatever the order
+    assert not np.array_equal(a[0], imgs[0])  # colour jitter is always applied
+    c = augment_batch(imgs, [5, 6, 7, 8])
+    assert not np.array_equal(a, c)
+
+
+def test_render_dataset_with_digiface_augment_is_deterministic():
+    spec = DatasetSpec(width=2, depth=2, seed=4)
+    plain = RenderIdentityDataset(spec, 48, "aligned", {"head": "procedural"}, False)
+    aug = RenderIdentityDataset(spec, 48, "aligned", {"head": "procedural"}, False, augment="digiface")
+    x1 = aug.__getitems__([0, 3])
+    x2 = aug.__getitems__([3])
+    assert np.allclose(x1[1][0].numpy(), x2[0][0].numpy())
+    assert not np.allclose(plain.__getitems__([3])[0][0].numpy(), x2[0][0].numpy())
