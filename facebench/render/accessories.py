@@ -13,7 +13,6 @@ import numpy as np
 
 from facebench.render.albedo import beard_weight
 from facebench.render.heads.base import P, HeadModel
-from facebench.render.heads.geometry import vertex_normals
 
 HAIR_STYLES = ("bald", "buzz", "short", "medium", "long", "afro")
 # front height above the brows, side and back hairline heights relative to the ear landmark (m),
@@ -56,7 +55,7 @@ class RigidMesh:
     verts: np.ndarray
     faces: np.ndarray
     face_part: np.ndarray
-    face_style: np.ndarray  # (F,) bool mask table: (S, F) which faces exist in each style
+    face_style: np.ndarray  # (S, F) bool: which faces exist in each style
     anchor: str  # 'eyes' | 'forehead' | 'neck'
 
 
@@ -272,5 +271,5 @@ def build_rig(head: HeadModel) -> Rig:
                glasses_mesh(head), brim_mesh(head, tmax), torso_mesh(head))
 
 
-__all__ = ["build_rig", "Rig", "Shell", "RigidMesh", "vertex_normals", "HAIR_STYLES", "BEARD_STYLES",
+__all__ = ["build_rig", "Rig", "Shell", "RigidMesh", "HAIR_STYLES", "BEARD_STYLES",
            "HEADWEAR_STYLES", "FACEWEAR_STYLES", "GLASSES_STYLES"]

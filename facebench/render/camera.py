@@ -21,17 +21,6 @@ def euler_to_matrix(yaw: torch.Tensor, pitch: torch.Tensor, roll: torch.Tensor) 
     return Rz @ Ry @ Rx
 
 
-def axis_angle_matrix(axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """(B, 3) unit axes and (B,) angles in radians -> (B, 3, 3) rotations (Rodrigues)."""
-    x, y, z = axis.unbind(-1)
-    c, s = angle.cos(), angle.sin()
-    C = 1 - c
-    return torch.stack([
-        c + x * x * C, x * y * C - z * s, x * z * C + y * s,
-        y * x * C + z * s, c + y * y * C, y * z * C - x * s,
-        z * x * C - y * s, z * y * C + x * s, c + z * z * C,
-    ], -1).view(-1, 3, 3)
-
 
 def project(points: torch.Tensor, focal_px: torch.Tensor, cam_dist: torch.Tensor) -> torch.Tensor:
     """Perspective projection of (B, N, 3) world points to (B, N, 3): image x, y (pixels, principal
@@ -60,19 +49,8 @@ def umeyama_similarity(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     return torch.cat([A, t[..., None]], -1)
 
 
-def similarity_from_params(scale, angle_deg, tx, ty) -> torch.Tensor:
-    """(B,) parameters -> (B, 2, 3) similarity x' = s R(angle) x + t."""
-    a = torch.deg2rad(angle_deg)
-    c, s = a.cos() * scale, a.sin() * scale
-    return torch.stack([torch.stack([c, -s, tx], -1), torch.stack([s, c, ty], -1)], 1)
-
 
 def apply_similarity(M: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
     """Apply (B, 2, 3) to (B, N, 2+) points; extra columns (inverse depth) pass through."""
     xy = pts[..., :2] @ M[:, :, :2].transpose(1, 2) + M[:, None, :, 2]
     return torch.cat([xy, pts[..., 2:]], -1)
-
-
-def focal_from_fov(fov_deg: torch.Tensor, size_px: float) -> torch.Tensor:
-    return 0.5 * size_px / torch.tan(torch.deg2rad(fov_deg) / 2)
-

@@ -9,7 +9,7 @@ material and its segmentation class; eyes are rigid sub-meshes rotated about the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -58,8 +58,6 @@ class HeadModel:
     landmarks: np.ndarray  # (70,) vertex ids: iBUG 68 then right and left pupil
     eye_vertices: tuple[np.ndarray, np.ndarray]  # vertex ids of the (right, left) rigid eyeballs
     eye_centre_offset: np.ndarray  # (2, 3) eyeball centre minus the mean of its vertices (template)
-    iris_axis: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0], np.float32))
-    scalp_vertices: np.ndarray | None = None  # vertex ids that may carry hair / headwear
 
     @property
     def num_vertices(self) -> int:

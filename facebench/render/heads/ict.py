@@ -37,8 +37,7 @@ def find_ict_file(path: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def _label_parts(v: np.ndarray, faces: np.ndarray, vreg: np.ndarray, freg: np.ndarray,
-                 names: list[str], lm: np.ndarray) -> np.ndarray:
+def _label_parts(v: np.ndarray, faces: np.ndarray, vreg: np.ndarray, names: list[str], lm: np.ndarray) -> np.ndarray:
     """Part id per triangle from the neutral mesh (v) and its 68 landmark positions (lm)."""
     R = {n: i for i, n in enumerate(names)}
     vpart = np.full(len(v), P["SKIN"], np.int64)
@@ -125,11 +124,10 @@ def load_ict(path: str | os.PathLike, lod: str = "auto") -> HeadModel:
         pupils.append(idx[np.argmax(dirs[:, 2])])
     landmarks = np.r_[lm68, pupils]
 
-    fpart = _label_parts(v, faces, vreg, freg, names, v[lm68])
+    fpart = _label_parts(v, faces, vreg, names, v[lm68])
     exp_names = [str(n) for n in d["expression_names"]]
     expr = np.stack([d["expression_basis"][exp_names.index(n)].astype(np.float32) for n in EXPRESSION_SHAPES])
     idb = (d["identity_basis"].astype(np.float32) * d["identity_std"][:, None, None])
-    scalp_v = np.unique(faces[fpart == P["SCALP"]])
 
     if lod in ("auto", "low"):
         vpart = np.full(len(v), P["SKIN"])
@@ -151,7 +149,6 @@ def load_ict(path: str | os.PathLike, lod: str = "auto") -> HeadModel:
         v, idb, expr = v[kept], idb[:, kept], expr[:, kept]
         landmarks = remap[landmarks]
         eyes = [remap[e][remap[e] >= 0] for e in eyes]
-        scalp_v = remap[scalp_v][remap[scalp_v] >= 0]
         # Recompute the centre offsets on the reduced eyes (the mean moves when vertices merge).
         new_off = []
         for i, e in enumerate(eyes):
@@ -164,5 +161,5 @@ def load_ict(path: str | os.PathLike, lod: str = "auto") -> HeadModel:
     return HeadModel(
         name="ict", template=v, id_basis=idb, expr_basis=expr, faces=faces, face_part=fpart,
         landmarks=landmarks, eye_vertices=(eyes[0], eyes[1]),
-        eye_centre_offset=np.asarray(offsets, np.float32), scalp_vertices=scalp_v,
+        eye_centre_offset=np.asarray(offsets, np.float32),
     )

@@ -176,8 +176,7 @@ def build_procedural_head(seed: int = 0) -> HeadModel:
     lm68 = cand[np.argmin(((v[cand, None, :2] - tgt[None]) ** 2).sum(-1), axis=0)]
     pupils = [o2 + np.argmax(eyes[0][:, 2]), o3 + np.argmax(eyes[1][:, 2])]
     landmarks = np.r_[lm68, pupils].astype(np.int64)
-    freg = vreg[faces[:, 0]]
-    fpart = _label_parts(v, faces, vreg, freg, names, v[lm68])
+    fpart = _label_parts(v, faces, vreg, names, v[lm68])
     # Identity: smooth symmetric random fields, RMS falling with the mode index.
     rng = np.random.default_rng(seed)
     idb = np.zeros((NUM_SHAPE, len(v), 3), np.float32)
@@ -215,6 +214,5 @@ def build_procedural_head(seed: int = 0) -> HeadModel:
             expr[i] += (_bump(v, cc, s)[:, None] * dd * skin[:, None]).astype(np.float32)
     eye_ids = (np.arange(o2, o3), np.arange(o3, len(v)))
     offsets = np.array([eyes[0].mean(0) - v[eye_ids[0]].mean(0), eyes[1].mean(0) - v[eye_ids[1]].mean(0)], np.float32)
-    scalp = np.unique(faces[fpart == 13]) if (fpart == 13).any() else None
     return HeadModel(name="procedural", template=v, id_basis=idb, expr_basis=expr, faces=faces, face_part=fpart,
-                     landmarks=landmarks, eye_vertices=eye_ids, eye_centre_offset=offsets, scalp_vertices=scalp)
+                     landmarks=landmarks, eye_vertices=eye_ids, eye_centre_offset=offsets)
