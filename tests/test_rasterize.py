@@ -1,13 +1,21 @@
+import pytest
 import torch
 
-from facebench.render.rasterize import rasterize
+from facebench.render.rasterize import rasterize as rasterize_torch
+from facebench.render.rasterize_numba import rasterize_numba
+
+
+@pytest.fixture(params=["torch", "numba"])
+def rasterize(request):
+    """Every analytic case runs against both kernels."""
+    return rasterize_torch if request.param == "torch" else rasterize_numba
 
 
 def _tri(pts, w=1.0):
     return torch.tensor([[[x, y, w] for x, y in pts]], dtype=torch.float32)
 
 
-def test_axis_aligned_triangle_covers_exactly_its_pixels():
+def test_axis_aligned_triangle_covers_exactly_its_pixels(rasterize):
     # Right triangle (0,0)-(8,0)-(0,8): pixel centre (j+.5, i+.5) is inside iff j + i + 1 < 8, and on the
     # hypotenuse (j + i + 1 == 8) it is excluded (not a top-left edge).
     v = _tri([(0, 0), (0, 8), (8, 0)])
@@ -18,7 +26,7 @@ def test_axis_aligned_triangle_covers_exactly_its_pixels():
     assert torch.equal(got, expect)
 
 
-def test_shared_edge_no_gaps_no_overlap():
+def test_shared_edge_no_gaps_no_overlap(rasterize):
     v = torch.tensor([[[1.3, 0.7, 1], [9.1, 1.9, 1], [7.7, 9.2, 1], [0.4, 8.8, 1]]])
     faces = torch.tensor([[0, 2, 1], [0, 3, 2]])
     both = rasterize(v, faces, 12, 12, cull_backfaces=False).tri[0]
@@ -30,7 +38,7 @@ def test_shared_edge_no_gaps_no_overlap():
     assert both[5, 5] >= 0
 
 
-def test_nearer_surface_wins_regardless_of_order():
+def test_nearer_surface_wins_regardless_of_order(rasterize):
     # Two overlapping squares; inverse depth w: larger = nearer.
     quad = [[0, 2, 1], [0, 3, 2]]
     near = [(2, 2, 1 / 1.0), (8, 2, 1 / 1.0), (8, 8, 1 / 1.0), (2, 8, 1 / 1.0)]
@@ -44,7 +52,7 @@ def test_nearer_surface_wins_regardless_of_order():
         assert int(tri[0, 0]) not in near_ids
 
 
-def test_backface_culling_and_barycentrics():
+def test_backface_culling_and_barycentrics(rasterize):
     # Counter-clockwise in y-up (front-facing) means negative area in y-down screen space.
     v = _tri([(0, 0), (0, 8), (8, 0)])
     front = rasterize(v, torch.tensor([[0, 1, 2]]), 10, 10)
@@ -54,7 +62,7 @@ def test_backface_culling_and_barycentrics():
     assert torch.allclose(b, torch.tensor([0.875, 0.0625, 0.0625]), atol=1e-6)
 
 
-def test_perspective_correct_barycentrics():
+def test_perspective_correct_barycentrics(rasterize):
     # Edge from a near vertex (w=1) to a far one (w=0.25): at the screen midpoint the true surface point
     # is at parameter t with (1-t)*1/1... i.e. weight of the far vertex = 0.5*0.25/(0.5*1+0.5*0.25) = 0.2.
     v = torch.tensor([[[0, 0, 1.0], [16, 0, 0.25], [0, 16, 1.0]]])
@@ -67,7 +75,7 @@ def test_perspective_correct_barycentrics():
     assert torch.allclose(fr.bary[0, 0, 7], (num / num.sum())[[0, 2, 1]], atol=1e-5)
 
 
-def test_batch_items_are_independent():
+def test_batch_items_are_independent(rasterize):
     v1 = _tri([(0, 0), (0, 8), (8, 0)])
     v2 = _tri([(2, 2), (2, 9), (9, 2)])
     f = torch.tensor([[0, 1, 2]])

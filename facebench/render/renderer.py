@@ -27,11 +27,11 @@ from facebench.render.camera import apply_similarity, euler_to_matrix, project, 
 from facebench.render.factors import FaceFactors
 from facebench.render.heads.base import P, PART_TO_SEG, HeadModel
 from facebench.render.rasterize import rasterize
-from facebench.render.shading import background, fbm, hash_noise, sh_irradiance, to_display
+from facebench.render.shade import ShadeInputs, shade_torch
+from facebench.render.shading import background, hash_noise
 
 FRAMINGS = ("aligned", "wild")
 _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
-_SCLERA = (0.55, 0.50, 0.46)
 
 
 @dataclass
@@ -47,6 +47,11 @@ class RenderOutput:
 
 
 def _vertex_normals(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Area-weighted unit vertex normals (B, V, 3); numba on the CPU, a scatter-add elsewhere."""
+    if v.device.type == "cpu":
+        from facebench.render.mesh_numba import vertex_normals_numba
+
+        return vertex_normals_numba(v, faces)
     fv = v[:, faces]  # (B, F, 3, 3)
     fn = torch.cross(fv[:, :, 1] - fv[:, :, 0], fv[:, :, 2] - fv[:, :, 0], dim=-1)
     n = torch.zeros_like(v)
@@ -57,6 +62,10 @@ def _vertex_normals(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 def _majority(x: torch.Tensor, s: int) -> torch.Tensor:
     """Per-block mode of an integer image (B, H*s, W*s) -> (B, H, W); ties go to the first sample."""
+    if x.device.type == "cpu":
+        from facebench.render.mesh_numba import majority_numba
+
+        return majority_numba(x, s)
     B, Hs, Ws = x.shape
     blk = x.view(B, Hs // s, s, Ws // s, s).permute(0, 1, 3, 2, 4).reshape(B, Hs // s, Ws // s, s * s)
     counts = (blk[..., :, None] == blk[..., None, :]).sum(-1)
@@ -66,9 +75,15 @@ def _majority(x: torch.Tensor, s: int) -> torch.Tensor:
 class FaceRenderer:
     """Renders :class:`FaceFactors` with one head model on one device."""
 
-    def __init__(self, head: HeadModel, device: str | torch.device = "cpu"):
+    def __init__(self, head: HeadModel, device: str | torch.device = "cpu", backend: str = "auto"):
         self.head = head
         self.device = torch.device(device)
+        if backend not in ("auto", "torch", "numba"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'numba', got {backend!r}")
+        if backend == "numba" and self.device.type != "cpu":
+            raise ValueError("backend='numba' runs on the CPU only")
+        # Raster + shading kernels: numba on the CPU (about 15-20x faster there), PyTorch on accelerators.
+        self.backend = ("numba" if self.device.type == "cpu" else "torch") if backend == "auto" else backend
         dev = self.device
         t = head.tensors(dev)
         V = head.num_vertices
@@ -202,102 +217,47 @@ class FaceRenderer:
         M = self.framing(fac, lm_proj[..., :2], size, framing, ss)
         scr = apply_similarity(M, proj)
         Hs = Ws = size * ss
-        frags = rasterize(scr, self.faces, Hs, Ws, face_mask=fmask)
-        hit = frags.mask
-        tri = frags.tri.clamp(min=0)
-        fv = self.faces[tri]  # (B, H, W, 3)
-        bidx = torch.arange(B, device=dev)[:, None, None, None]
-        bary = frags.bary[..., None]
+        if self.backend == "numba":
+            from facebench.render.rasterize_numba import rasterize_numba
 
-        def interp(attr):  # attr (B, N, C) -> (B, H, W, C)
-            return (attr[bidx, fv] * bary).sum(-2)
+            frags = rasterize_numba(scr, self.faces, Hs, Ws, face_mask=fmask)
+        else:
+            frags = rasterize(scr, self.faces, Hs, Ws, face_mask=fmask)
+        inputs = ShadeInputs(
+            tri=frags.tri, bary=frags.bary, faces=self.faces, face_part=self.face_part, part_to_seg=self.part_to_seg,
+            vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=self.scalp_paint[fac.hair],
+            eye_centre=self.eye_centre_t, sh=fac.sh, key_dir=fac.key_dir, key_rgb=fac.key_rgb,
+            hair_rgb=fac.id_albedo[:, 14:17], iris_rgb=fac.id_albedo[:, 11:14].clamp(min=0.003),
+            cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,
+            target=0.25 + 0.35 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds))
+        if self.backend == "numba":
+            from facebench.render.shade_numba import shade_numba
 
-        part = torch.where(hit, self.face_part[tri], torch.full_like(tri, -1))
-        normal = F.normalize(interp(vn), dim=-1)
-        canon = (self.canon[fv] * bary).sum(-2)
-        albedo = interp(self._vertex_albedo(fac))
-        paint = interp(self._scalp_paint_all(fac))[..., 0]
-        seeds = fac.seeds.view(B, 1, 1)
-        # Hair: strands along the azimuth around the head, broken up by low-frequency noise.
-        az = torch.atan2(canon[..., 0], canon[..., 2] + 0.02)
-        strands = 0.75 + 0.25 * torch.sin(az * 260 + 40 * fbm(canon[..., 0] * 60, canon[..., 1] * 60, seeds, 2))
-        hair_rgb = fac.id_albedo[:, 14:17].view(B, 1, 1, 3)
-        is_hairy = (part == P["HAIR"]) | (part == P["BEARD"])
-        albedo = torch.where(is_hairy[..., None], hair_rgb * strands[..., None], albedo)
-        scalp = part == P["SCALP"]
-        albedo = torch.where(scalp[..., None], albedo * (1 - paint[..., None]) + paint[..., None] * hair_rgb * strands[..., None], albedo)
-        brow = (part == P["BROW_R"]) | (part == P["BROW_L"])
-        brow_tex = 0.7 + 0.3 * torch.sin(canon[..., 0] * 900 + canon[..., 1] * 500)
-        albedo = torch.where(brow[..., None], albedo.clamp(min=0.002) * brow_tex[..., None], albedo)
-        # Eyes: sclera with the iris and pupil placed by the angle from the eyeball's forward axis.
-        eye_r, eye_l = part == P["EYE_R"], part == P["EYE_L"]
-        eye = eye_r | eye_l
-        ec = torch.where(eye_r[..., None], self.eye_centre_t[0], self.eye_centre_t[1])
-        d = F.normalize(canon - ec, dim=-1)
-        ang = torch.acos(d[..., 2].clamp(-1, 1))
-        iris_rgb = fac.id_albedo[:, 11:14].view(B, 1, 1, 3).clamp(min=0.003)
-        ring = 0.6 + 0.4 * torch.sin(torch.atan2(d[..., 1], d[..., 0]) * 30)
-        iris_mix = torch.sigmoid((0.5 - ang) * 60)[..., None]
-        pupil = torch.sigmoid((0.2 - ang) * 80)[..., None]
-        sclera = torch.tensor(_SCLERA, device=dev)
-        eye_col = sclera * (1 - iris_mix) + iris_mix * (iris_rgb * ring[..., None] * (1 - pupil) + 0.003 * pupil)
-        albedo = torch.where(eye[..., None], eye_col, albedo)
-        # Clothing: stripes or plain, from the per-sample colour.
-        cloth = part == P["CLOTHING"]
-        stripe = 0.8 + 0.2 * torch.sign(torch.sin(canon[..., 1] * (80 + 200 * (fac.seeds.view(B, 1, 1) % 3 == 0))))
-        albedo = torch.where(cloth[..., None], fac.cloth_rgb.view(B, 1, 1, 3) * stripe[..., None], albedo)
-        # Lighting: SH environment + key light + Blinn-Phong specular (camera far away: view = +Z).
-        irr = sh_irradiance(normal, fac.sh)
-        kd = fac.key_dir.view(B, 1, 1, 3)
-        ndl = (normal * kd).sum(-1, keepdim=True).clamp(min=0)
-        half = F.normalize(kd + torch.tensor([0.0, 0.0, 1.0], device=dev), dim=-1)
-        ndh = (normal * half).sum(-1, keepdim=True).clamp(min=0)
-        ks = torch.full_like(ndh, 0.03)
-        pw = torch.full_like(ndh, 16.0)
-        for parts, k, p in (((P["LIP_TOP"], P["LIP_BOTTOM"]), 0.08, 40.0), ((P["EYE_R"], P["EYE_L"]), 0.6, 300.0),
-                            ((P["GLASSES"], P["LENS"]), 0.5, 120.0), ((P["NOSE"],), 0.05, 24.0),
-                            ((P["HAIR"], P["BEARD"]), 0.05, 8.0)):
-            sel = torch.zeros_like(part, dtype=torch.bool)
-            for q in parts:
-                sel |= part == q
-            ks = torch.where(sel[..., None], torch.full_like(ks, k), ks)
-            pw = torch.where(sel[..., None], torch.full_like(pw, p), pw)
-        key = fac.key_rgb.view(B, 1, 1, 3)
-        lin = albedo * (irr + key * ndl) + ks * ndh.pow(pw) * key * (ndl > 0)
-        # Exposure from the light falling on the skin (not its albedo), like an incident-light meter, so
-        # dark and light skins keep their difference.
-        light = ((irr + key * ndl) * torch.tensor([0.2126, 0.7152, 0.0722], device=dev)).sum(-1)
-        skin_px = (part == P["SKIN"]).float()
-        mean_light = (light * skin_px).sum((1, 2)) / skin_px.sum((1, 2)).clamp(min=1)
-        target = 0.25 + 0.35 * hash_noise(fac.seeds.float(), fac.seeds.float() * 0.37, fac.seeds)
-        expo = (target / mean_light.clamp(min=1e-3)).clamp(0.2, 30).view(B, 1, 1, 1)
-        fg = to_display(lin * expo).permute(0, 3, 1, 2)
-        bg = background(fac.background, fac.seeds, Hs, Ws)
-        alpha = hit.float()[:, None]
-        img = fg * alpha + bg * (1 - alpha)
-        img = F.avg_pool2d(img, ss) if ss > 1 else img
+            fg, seg_full = shade_numba(inputs)
+        else:
+            fg, seg_full = shade_torch(inputs)
+        alpha = frags.mask.float()[:, None]
+        fg = fg.permute(0, 3, 1, 2)
+        # Premultiplied compositing after the box filter: the background is smooth at the output scale,
+        # so it is generated at the output size (ss^2 fewer pixels) and weighted by the filtered coverage.
+        if ss > 1:
+            fg, alpha = F.avg_pool2d(fg, ss), F.avg_pool2d(alpha, ss)
+        img = fg + background(fac.background, fac.seeds, size, size) * (1 - alpha)
         # Sensor noise.
         H = W = size
-        ys, xs = torch.meshgrid(torch.arange(H, device=dev).float(), torch.arange(W, device=dev).float(), indexing="ij")
-        sigma = 0.02 * hash_noise(fac.seeds.float() * 1.3, fac.seeds.float(), fac.seeds).view(B, 1, 1, 1)
-        noise = hash_noise(xs[None, None] + 0.5 * torch.arange(3, device=dev).view(1, 3, 1, 1) * 113, ys[None, None], seeds[:, None])
+        ys, xs = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")
+        sigma = 0.02 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 2), fac.seeds).view(B, 1, 1, 1)
+        chan = torch.arange(3, device=dev).view(1, 3, 1, 1)
+        noise = hash_noise(xs[None, None] + chan * 4096, ys[None, None], fac.seeds.view(B, 1, 1, 1) + 3)
         img = (img + sigma * (noise - 0.5) * 2).clamp(0, 1)
 
         # Labels.
-        seg_full = torch.where(hit, self.part_to_seg[part.clamp(min=0)], torch.zeros_like(part))
-        seg_full = torch.where(scalp & (paint > 0.5), torch.full_like(seg_full, 13), seg_full)
         seg = _majority(seg_full, ss) if ss > 1 else seg_full
         lm_scr = apply_similarity(M, lm_proj)
-        vis = self._landmark_visibility(lm_scr, frags, part, scr, Hs, Ws)
+        vis = self._landmark_visibility(lm_scr, frags, scr, Hs, Ws)
         ldmk2d = lm_scr[..., :2] / ss - 0.5
         return RenderOutput(image=img, seg=seg.to(torch.uint8), ldmk2d=ldmk2d, ldmk_visible=vis,
                             ldmk3d=lm3, pose=fac.pose, identity=fac.identity, expression=fac.expression)
-
-    def _scalp_paint_all(self, fac: FaceFactors) -> torch.Tensor:
-        B = len(fac)
-        out = torch.zeros(B, self.num_all, 1, device=self.device)
-        out[:, : self.head.num_vertices, 0] = self.scalp_paint[fac.hair]
-        return out
 
     def _vertex_albedo(self, fac: FaceFactors) -> torch.Tensor:
         """Per-vertex linear-RGB albedo (B, N, 3) of the combined mesh."""
@@ -312,7 +272,7 @@ class FaceRenderer:
             blocks.append(cols[name][:, None].expand(B, b - a, 3))
         return torch.cat(blocks, 1)
 
-    def _landmark_visibility(self, lm_scr, frags, part, scr, Hs, Ws):
+    def _landmark_visibility(self, lm_scr, frags, scr, Hs, Ws):
         """A landmark is visible unless a nearer *head* surface covers its pixel (self-occlusion)."""
         B = lm_scr.shape[0]
         x = lm_scr[..., 0].floor().long().clamp(0, Ws - 1)

@@ -26,17 +26,32 @@ def sh_irradiance(n: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
     return e.clamp(min=0) / math.pi
 
 
-def hash_noise(x: torch.Tensor, y: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
-    """Deterministic per-pixel white noise in [0, 1) from integer-ish coordinates and a seed."""
-    s = (seed.float() % 9973.0)
-    v = torch.sin(x * 12.9898 + y * 78.233 + s * 0.1731) * 43758.5453
-    return v - torch.floor(v)
+_M32 = 0xFFFFFFFF
+
+
+def hash_u32(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Integer hash of three int64 tensors to [0, 2^32) (int64). Exact on every device and in the numba
+    kernels (facebench.render.shade_numba.hash_u32 is the same function), unlike sin-based hashes whose
+    output changes completely under a one-ulp difference of their argument."""
+    h = ((a & _M32) * 0x8DA6B343 ^ (b & _M32) * 0xD8163841 ^ (c & _M32) * 0xCB1AB31F) & _M32
+    h = h ^ (h >> 16)
+    h = (h * 0x7FEB352D) & _M32
+    h = h ^ (h >> 15)
+    h = (h * 0x846CA68B) & _M32
+    return h ^ (h >> 16)
+
+
+def hash_noise(a: torch.Tensor, b: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+    """Deterministic white noise in [0, 1) (float32) from integer coordinates and a seed."""
+    # Top 24 bits: exactly representable in float32, so the result stays below 1.
+    return (hash_u32(a.long(), b.long(), seed.long()) >> 8).float() * (1.0 / 16777216.0)
 
 
 def value_noise(u: torch.Tensor, v: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
-    """Smooth lattice noise in [0, 1) at continuous coordinates (bilinear-smoothstep of hash_noise)."""
-    iu, iv = torch.floor(u), torch.floor(v)
-    fu, fv = u - iu, v - iv
+    """Smooth lattice noise in [0, 1) at continuous coordinates (smoothstep-bilinear of hash_noise)."""
+    fu0, fv0 = torch.floor(u), torch.floor(v)
+    iu, iv = fu0.long(), fv0.long()
+    fu, fv = u - fu0, v - fv0
     fu, fv = fu * fu * (3 - 2 * fu), fv * fv * (3 - 2 * fv)
     a = hash_noise(iu, iv, seed)
     b = hash_noise(iu + 1, iv, seed)

@@ -43,10 +43,10 @@ class RenderSource:
     """Renders sample ``i`` of a :class:`DatasetSpec` deterministically on ``device``."""
 
     def __init__(self, spec: DatasetSpec, size: int = 112, framing: str = "aligned", head: str = "auto",
-                 ict_path: str | None = None, supersample: int = 2, device: str = "cpu"):
+                 ict_path: str | None = None, supersample: int = 2, device: str = "cpu", backend: str = "auto"):
         self.spec, self.size, self.framing, self.supersample = spec, size, framing, supersample
         self.head = load_head(head, ict_path)
-        self.renderer = FaceRenderer(self.head, device)
+        self.renderer = FaceRenderer(self.head, device, backend)
 
     def __len__(self) -> int:
         return len(self.spec)

@@ -1,0 +1,63 @@
+"""Small CPU kernels (numba) for per-batch mesh and label work: vertex normals and block majority."""
+from __future__ import annotations
+
+import math
+
+from facebench.render._numba import numba
+import numpy as np
+import torch
+
+
+@numba.njit(parallel=True, cache=True)
+def _normals(v, faces, out):
+    for b in numba.prange(v.shape[0]):
+        n = out[b]
+        for f in range(faces.shape[0]):
+            i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+            ux, uy, uz = v[b, i1, 0] - v[b, i0, 0], v[b, i1, 1] - v[b, i0, 1], v[b, i1, 2] - v[b, i0, 2]
+            wx, wy, wz = v[b, i2, 0] - v[b, i0, 0], v[b, i2, 1] - v[b, i0, 1], v[b, i2, 2] - v[b, i0, 2]
+            cx, cy, cz = uy * wz - uz * wy, uz * wx - ux * wz, ux * wy - uy * wx
+            for i in (i0, i1, i2):
+                n[i, 0] += cx
+                n[i, 1] += cy
+                n[i, 2] += cz
+        for i in range(n.shape[0]):
+            length = math.sqrt(n[i, 0] ** 2 + n[i, 1] ** 2 + n[i, 2] ** 2)
+            length = max(length, 1e-12)
+            n[i, 0] /= length
+            n[i, 1] /= length
+            n[i, 2] /= length
+
+
+def vertex_normals_numba(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Area-weighted unit vertex normals (B, V, 3) of CPU tensors; same as the PyTorch scatter version."""
+    vv = np.ascontiguousarray(v.numpy(), dtype=np.float32)
+    out = np.zeros_like(vv)
+    _normals(vv, np.ascontiguousarray(faces.numpy(), dtype=np.int64), out)
+    return torch.from_numpy(out)
+
+
+@numba.njit(parallel=True, cache=True)
+def _majority(x, s, out):
+    B, H, W = out.shape
+    for b in numba.prange(B):
+        for i in range(H):
+            for j in range(W):
+                best, best_n = x[b, i * s, j * s], 0
+                for k in range(s * s):
+                    val = x[b, i * s + k // s, j * s + k % s]
+                    n = 0
+                    for m in range(s * s):
+                        if x[b, i * s + m // s, j * s + m % s] == val:
+                            n += 1
+                    if n > best_n:  # strict: ties keep the earlier sample, as the PyTorch version
+                        best, best_n = val, n
+                out[b, i, j] = best
+
+
+def majority_numba(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Per-block mode (B, H, W) of a (B, H*s, W*s) integer image; ties go to the first sample."""
+    B, Hs, Ws = x.shape
+    out = np.zeros((B, Hs // s, Ws // s), np.int64)
+    _majority(np.ascontiguousarray(x.numpy(), dtype=np.int64), s, out)
+    return torch.from_numpy(out)

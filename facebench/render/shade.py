@@ -1,0 +1,124 @@
+"""Deferred per-pixel shading of a visibility buffer (PyTorch reference; the GPU path).
+
+:mod:`facebench.render.shade_numba` implements the same function for the CPU; a test holds the two
+together. Inputs are the fragments (triangle id + barycentrics per supersample), per-vertex attributes
+of the combined mesh and per-sample lighting/colour parameters; outputs are display-space colours and
+the FaceSynthetics class of every supersample.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facebench.labels import SEG
+from facebench.render.heads.base import P, PARTS
+from facebench.render.shading import fbm, sh_irradiance, to_display
+
+SCLERA = (0.55, 0.50, 0.46)
+LUMA = (0.2126, 0.7152, 0.0722)
+
+
+def _material_table() -> tuple[np.ndarray, np.ndarray]:
+    ks = np.full(len(PARTS), 0.03, np.float32)
+    pw = np.full(len(PARTS), 16.0, np.float32)
+    for parts, k, p in ((("LIP_TOP", "LIP_BOTTOM"), 0.08, 40.0), (("EYE_R", "EYE_L"), 0.6, 300.0),
+                        (("GLASSES", "LENS"), 0.5, 120.0), (("NOSE",), 0.05, 24.0), (("HAIR", "BEARD"), 0.05, 8.0)):
+        for q in parts:
+            ks[P[q]], pw[P[q]] = k, p
+    return ks, pw
+
+
+# Blinn-Phong specular strength and exponent per part.
+PART_KS, PART_PW = _material_table()
+
+
+@dataclass
+class ShadeInputs:
+    tri: torch.Tensor  # (B, H, W) int64, -1 = empty
+    bary: torch.Tensor  # (B, H, W, 3)
+    faces: torch.Tensor  # (F, 3)
+    face_part: torch.Tensor  # (F,)
+    part_to_seg: torch.Tensor  # (len(PARTS),)
+    vn: torch.Tensor  # (B, N, 3) unit vertex normals, camera frame
+    albedo: torch.Tensor  # (B, N, 3) linear RGB
+    canon: torch.Tensor  # (N, 3) template positions (texture coordinates)
+    paint: torch.Tensor  # (B, V) hair painted on the scalp, head vertices only (V <= N)
+    eye_centre: torch.Tensor  # (2, 3) template eyeball centres (right, left)
+    sh: torch.Tensor  # (B, 9, 3)
+    key_dir: torch.Tensor  # (B, 3)
+    key_rgb: torch.Tensor  # (B, 3)
+    hair_rgb: torch.Tensor  # (B, 3)
+    iris_rgb: torch.Tensor  # (B, 3)
+    cloth_rgb: torch.Tensor  # (B, 3)
+    seeds: torch.Tensor  # (B,) int64
+    target: torch.Tensor  # (B,) exposure target (mean light on the skin after exposure)
+
+
+def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (display colours (B, H, W, 3) in [0, 1], classes (B, H, W) int64)."""
+    B, dev = s.tri.shape[0], s.tri.device
+    hit = s.tri >= 0
+    tri = s.tri.clamp(min=0)
+    fv = s.faces[tri]
+    bidx = torch.arange(B, device=dev)[:, None, None, None]
+    bary = s.bary[..., None]
+    V = s.paint.shape[1]
+    interp = lambda attr: (attr[bidx, fv] * bary).sum(-2)  # noqa: E731
+    part = torch.where(hit, s.face_part[tri], torch.full_like(tri, -1))
+    normal = F.normalize(interp(s.vn), dim=-1)
+    canon = (s.canon[fv] * bary).sum(-2)
+    albedo = interp(s.albedo)
+    head_fv = fv.clamp(max=V - 1)
+    paint = (s.paint[bidx, head_fv] * (fv < V) * s.bary).sum(-1)
+    seeds = s.seeds.view(B, 1, 1)
+    view = lambda t: t.view(B, 1, 1, 3)  # noqa: E731
+    # Hair: strands along the azimuth around the head, broken up by low-frequency noise.
+    az = torch.atan2(canon[..., 0], canon[..., 2] + 0.02)
+    strands = (0.75 + 0.25 * torch.sin(az * 260 + 40 * fbm(canon[..., 0] * 60, canon[..., 1] * 60, seeds, 2)))[..., None]
+    hair = view(s.hair_rgb) * strands
+    albedo = torch.where(((part == P["HAIR"]) | (part == P["BEARD"]))[..., None], hair, albedo)
+    scalp = part == P["SCALP"]
+    albedo = torch.where(scalp[..., None], albedo * (1 - paint[..., None]) + paint[..., None] * hair, albedo)
+    brow = (part == P["BROW_R"]) | (part == P["BROW_L"])
+    brow_tex = 0.7 + 0.3 * torch.sin(canon[..., 0] * 900 + canon[..., 1] * 500)
+    albedo = torch.where(brow[..., None], albedo.clamp(min=0.002) * brow_tex[..., None], albedo)
+    # Eyes: sclera, iris and pupil placed by the angle from the eyeball's forward axis.
+    eye_r, eye_l = part == P["EYE_R"], part == P["EYE_L"]
+    ec = torch.where(eye_r[..., None], s.eye_centre[0], s.eye_centre[1])
+    d = F.normalize(canon - ec, dim=-1)
+    ang = torch.acos(d[..., 2].clamp(-1, 1))
+    ring = (0.6 + 0.4 * torch.sin(torch.atan2(d[..., 1], d[..., 0]) * 30))[..., None]
+    iris_mix = torch.sigmoid((0.5 - ang) * 60)[..., None]
+    pupil = torch.sigmoid((0.2 - ang) * 80)[..., None]
+    sclera = torch.tensor(SCLERA, device=dev)
+    eye_col = sclera * (1 - iris_mix) + iris_mix * (view(s.iris_rgb) * ring * (1 - pupil) + 0.003 * pupil)
+    albedo = torch.where((eye_r | eye_l)[..., None], eye_col, albedo)
+    # Clothing: stripes (one sample in three) or plain.
+    freq = 80 + 200 * (seeds % 3 == 0)
+    stripe = 0.8 + 0.2 * torch.sign(torch.sin(canon[..., 1] * freq))
+    albedo = torch.where((part == P["CLOTHING"])[..., None], view(s.cloth_rgb) * stripe[..., None], albedo)
+    # Lighting: SH environment + key light + Blinn-Phong specular (distant camera: view = +Z).
+    irr = sh_irradiance(normal, s.sh)
+    kd = view(s.key_dir)
+    ndl = (normal * kd).sum(-1, keepdim=True).clamp(min=0)
+    half = F.normalize(kd + torch.tensor([0.0, 0.0, 1.0], device=dev), dim=-1)
+    ndh = (normal * half).sum(-1, keepdim=True).clamp(min=0)
+    pc = part.clamp(min=0)
+    ks = torch.from_numpy(PART_KS).to(dev)[pc][..., None]
+    pw = torch.from_numpy(PART_PW).to(dev)[pc][..., None]
+    key = view(s.key_rgb)
+    diffuse_light = irr + key * ndl
+    lin = albedo * diffuse_light + ks * ndh.pow(pw) * key * (ndl > 0)
+    # Exposure from the light falling on the skin (not its albedo), like an incident-light meter, so dark
+    # and light skins keep their difference.
+    light = (diffuse_light * torch.tensor(LUMA, device=dev)).sum(-1)
+    skin_px = (part == P["SKIN"]).float()
+    mean_light = (light * skin_px).sum((1, 2)) / skin_px.sum((1, 2)).clamp(min=1)
+    expo = (s.target / mean_light.clamp(min=1e-3)).clamp(0.2, 30).view(B, 1, 1, 1)
+    fg = to_display(lin * expo) * hit[..., None]
+    seg = torch.where(hit, s.part_to_seg[pc], torch.zeros_like(part))
+    seg = torch.where(scalp & (paint > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
+    return fg, seg

@@ -1,0 +1,186 @@
+"""CPU shading kernel (numba): the same function as :func:`facebench.render.shade.shade_torch`.
+
+One image per thread; each supersample is shaded once, in a single fused pass (the PyTorch path makes
+dozens of full-image passes). Noise uses the same integer hash, so textures agree exactly up to float
+rounding; a test compares the two paths on real renders.
+"""
+from __future__ import annotations
+
+import math
+
+from facebench.render._numba import numba
+import numpy as np
+import torch
+
+from facebench.labels import SEG
+from facebench.render.heads.base import P
+from facebench.render.shade import LUMA, PART_KS, PART_PW, SCLERA, ShadeInputs
+
+_M32 = np.int64(0xFFFFFFFF)
+_HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
+_BROW_R, _BROW_L, _EYE_R, _EYE_L = P["BROW_R"], P["BROW_L"], P["EYE_R"], P["EYE_L"]
+_CLOTHING, _SKIN, _SEG_HAIR = P["CLOTHING"], P["SKIN"], SEG["HAIR"]
+_C1, _C2, _C3, _C4, _C5 = 0.429043, 0.511664, 0.743125, 0.886227, 0.247708
+
+
+@numba.njit(cache=True, inline="always")
+def hash_u32(a, b, c):
+    """Same as facebench.render.shading.hash_u32 (int64 arithmetic, low 32 bits kept)."""
+    h = (((a & _M32) * np.int64(0x8DA6B343)) ^ ((b & _M32) * np.int64(0xD8163841))
+         ^ ((c & _M32) * np.int64(0xCB1AB31F))) & _M32
+    h = h ^ (h >> 16)
+    h = (h * np.int64(0x7FEB352D)) & _M32
+    h = h ^ (h >> 15)
+    h = (h * np.int64(0x846CA68B)) & _M32
+    return h ^ (h >> 16)
+
+
+@numba.njit(cache=True, inline="always")
+def _noise(a, b, s):
+    return np.float32(hash_u32(a, b, s) >> 8) * np.float32(1.0 / 16777216.0)
+
+
+@numba.njit(cache=True)
+def _value_noise(u, v, s):
+    fu0, fv0 = np.floor(u), np.floor(v)
+    iu, iv = np.int64(fu0), np.int64(fv0)
+    fu, fv = u - fu0, v - fv0
+    fu, fv = fu * fu * (3 - 2 * fu), fv * fv * (3 - 2 * fv)
+    a, b = _noise(iu, iv, s), _noise(iu + 1, iv, s)
+    c, d = _noise(iu, iv + 1, s), _noise(iu + 1, iv + 1, s)
+    return (a * (1 - fu) + b * fu) * (1 - fv) + (c * (1 - fu) + d * fu) * fv
+
+
+@numba.njit(cache=True)
+def _display(x):
+    x = max(x, 0.0)
+    x = x / (1 + 0.25 * x)
+    return min(max(x, 0.0), 1.0) ** (1 / 2.2)
+
+
+@numba.njit(cache=True)
+def _sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@numba.njit(cache=True)
+def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
+               cloth, seed, target, ks_t, pw_t, sclera, luma, fg, seg):
+    H, W = tri.shape
+    V = paint.shape[0]
+    lin = np.zeros((H, W, 3), np.float32)
+    # Half vector of the key light and a distant viewer (+Z).
+    hx, hy, hz = kd[0], kd[1], kd[2] + 1.0
+    hn = math.sqrt(hx * hx + hy * hy + hz * hz)
+    hn = hn if hn > 1e-12 else 1e-12
+    hx, hy, hz = hx / hn, hy / hn, hz / hn
+    light_sum, skin_n = 0.0, 0.0
+    for y in range(H):
+        for x in range(W):
+            f = tri[y, x]
+            if f < 0:
+                seg[y, x] = 0
+                continue
+            part = face_part[f]
+            i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+            b0, b1, b2 = bary[y, x, 0], bary[y, x, 1], bary[y, x, 2]
+            nx = b0 * vn[i0, 0] + b1 * vn[i1, 0] + b2 * vn[i2, 0]
+            ny = b0 * vn[i0, 1] + b1 * vn[i1, 1] + b2 * vn[i2, 1]
+            nz = b0 * vn[i0, 2] + b1 * vn[i1, 2] + b2 * vn[i2, 2]
+            nn = math.sqrt(nx * nx + ny * ny + nz * nz)
+            nn = nn if nn > 1e-12 else 1e-12
+            nx, ny, nz = nx / nn, ny / nn, nz / nn
+            cx = b0 * canon[i0, 0] + b1 * canon[i1, 0] + b2 * canon[i2, 0]
+            cy = b0 * canon[i0, 1] + b1 * canon[i1, 1] + b2 * canon[i2, 1]
+            cz = b0 * canon[i0, 2] + b1 * canon[i1, 2] + b2 * canon[i2, 2]
+            ar = b0 * alb[i0, 0] + b1 * alb[i1, 0] + b2 * alb[i2, 0]
+            ag = b0 * alb[i0, 1] + b1 * alb[i1, 1] + b2 * alb[i2, 1]
+            ab = b0 * alb[i0, 2] + b1 * alb[i1, 2] + b2 * alb[i2, 2]
+            pnt = 0.0
+            if i0 < V:
+                pnt += b0 * paint[i0]
+            if i1 < V:
+                pnt += b1 * paint[i1]
+            if i2 < V:
+                pnt += b2 * paint[i2]
+            if part == _HAIR or part == _BEARD or part == _SCALP:
+                az = math.atan2(cx, cz + 0.02)
+                u, v = cx * 60, cy * 60
+                nse = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
+                st = 0.75 + 0.25 * math.sin(az * 260 + 40 * nse)
+                if part == _SCALP:
+                    ar = ar * (1 - pnt) + pnt * hair[0] * st
+                    ag = ag * (1 - pnt) + pnt * hair[1] * st
+                    ab = ab * (1 - pnt) + pnt * hair[2] * st
+                else:
+                    ar, ag, ab = hair[0] * st, hair[1] * st, hair[2] * st
+            elif part == _BROW_R or part == _BROW_L:
+                t = 0.7 + 0.3 * math.sin(cx * 900 + cy * 500)
+                ar, ag, ab = max(ar, 0.002) * t, max(ag, 0.002) * t, max(ab, 0.002) * t
+            elif part == _EYE_R or part == _EYE_L:
+                e = 0 if part == _EYE_R else 1
+                dx, dy, dz = cx - eye_c[e, 0], cy - eye_c[e, 1], cz - eye_c[e, 2]
+                dn = math.sqrt(dx * dx + dy * dy + dz * dz)
+                dn = dn if dn > 1e-12 else 1e-12
+                dx, dy, dz = dx / dn, dy / dn, dz / dn
+                ang = math.acos(min(max(dz, -1.0), 1.0))
+                ring = 0.6 + 0.4 * math.sin(math.atan2(dy, dx) * 30)
+                im = _sigmoid((0.5 - ang) * 60)
+                pu = _sigmoid((0.2 - ang) * 80)
+                ar = sclera[0] * (1 - im) + im * (iris[0] * ring * (1 - pu) + 0.003 * pu)
+                ag = sclera[1] * (1 - im) + im * (iris[1] * ring * (1 - pu) + 0.003 * pu)
+                ab = sclera[2] * (1 - im) + im * (iris[2] * ring * (1 - pu) + 0.003 * pu)
+            elif part == _CLOTHING:
+                freq = 280.0 if seed % 3 == 0 else 80.0
+                sv = math.sin(cy * freq)
+                st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
+                ar, ag, ab = cloth[0] * st, cloth[1] * st, cloth[2] * st
+            ndl = max(nx * kd[0] + ny * kd[1] + nz * kd[2], 0.0)
+            ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
+            spec = ks_t[part] * ndh ** pw_t[part] if ndl > 0 else 0.0
+            light = 0.0
+            for c in range(3):
+                e = (_C4 * sh[0, c] + 2 * _C2 * (sh[3, c] * nx + sh[1, c] * ny + sh[2, c] * nz)
+                     + _C1 * sh[8, c] * (nx * nx - ny * ny) + _C3 * sh[6, c] * (nz * nz) - _C5 * sh[6, c]
+                     + 2 * _C1 * (sh[4, c] * (nx * ny) + sh[7, c] * (nx * nz) + sh[5, c] * (ny * nz)))
+                dl = max(e, 0.0) / math.pi + key[c] * ndl
+                a = ar if c == 0 else (ag if c == 1 else ab)
+                lin[y, x, c] = a * dl + spec * key[c]
+                light += dl * luma[c]
+            if part == _SKIN:
+                light_sum += light
+                skin_n += 1
+            s = part_to_seg[part]
+            if part == _SCALP and pnt > 0.5:
+                s = _SEG_HAIR
+            seg[y, x] = s
+    mean_light = light_sum / max(skin_n, 1.0)
+    expo = min(max(target / max(mean_light, 1e-3), 0.2), 30.0)
+    for y in range(H):
+        for x in range(W):
+            if tri[y, x] >= 0:
+                for c in range(3):
+                    fg[y, x, c] = _display(lin[y, x, c] * expo)
+
+
+@numba.njit(parallel=True, cache=True)
+def _shade_batch(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
+                 cloth, seeds, target, ks_t, pw_t, sclera, luma, fg, seg):
+    for b in numba.prange(tri.shape[0]):
+        _shade_one(tri[b], bary[b], faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
+                   kd[b], key[b], hair[b], iris[b], cloth[b], seeds[b], target[b], ks_t, pw_t, sclera, luma,
+                   fg[b], seg[b])
+
+
+def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """CPU counterpart of :func:`facebench.render.shade.shade_torch`."""
+    f32 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)  # noqa: E731
+    i64 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.int64)  # noqa: E731
+    B, H, W = s.tri.shape
+    fg = np.zeros((B, H, W, 3), np.float32)
+    seg = np.zeros((B, H, W), np.int64)
+    _shade_batch(i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg), f32(s.vn),
+                 f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
+                 f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), i64(s.seeds), f32(s.target),
+                 PART_KS, PART_PW, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), fg, seg)
+    return torch.from_numpy(fg), torch.from_numpy(seg)
