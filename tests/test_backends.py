@@ -67,3 +67,14 @@ def test_cuda_matches_cpu(procedural_head):
     b = FaceRenderer(procedural_head, "cuda").render(fac, 112)
     assert (a.image - b.image.cpu()).abs().mean() < 2e-3
     assert (a.seg == b.seg.cpu()).float().mean() > 0.999
+
+
+def test_background_numba_matches_torch():
+    from facebench.render.shade_numba import background_numba
+    from facebench.render.shading import background
+
+    g = torch.Generator().manual_seed(3)
+    p, s = torch.rand(6, 24, generator=g), torch.randint(0, 2**31, (6,), generator=g)
+    p[:3, 23] = 0.9  # make sure the hard-edged rectangle is exercised
+    a, b = background(p, s, 40, 40), background_numba(p, s, 40, 40)
+    assert (a - b).abs().max() < 1e-4

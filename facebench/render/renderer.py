@@ -242,7 +242,13 @@ class FaceRenderer:
         # so it is generated at the output size (ss^2 fewer pixels) and weighted by the filtered coverage.
         if ss > 1:
             fg, alpha = F.avg_pool2d(fg, ss), F.avg_pool2d(alpha, ss)
-        img = fg + background(fac.background, fac.seeds, size, size) * (1 - alpha)
+        if self.backend == "numba":
+            from facebench.render.shade_numba import background_numba
+
+            bg = background_numba(fac.background, fac.seeds, size, size)
+        else:
+            bg = background(fac.background, fac.seeds, size, size)
+        img = fg + bg * (1 - alpha)
         # Sensor noise.
         H = W = size
         ys, xs = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")

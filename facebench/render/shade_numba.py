@@ -184,3 +184,48 @@ def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
                  f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), i64(s.seeds), f32(s.target),
                  PART_KS, PART_PW, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), fg, seg)
     return torch.from_numpy(fg), torch.from_numpy(seg)
+
+
+@numba.njit(parallel=True, cache=True)
+def _background_batch(p, seeds, out):
+    B, H, W, _ = out.shape
+    for b in numba.prange(B):
+        pb = p[b]
+        ang = pb[6] * 2 * math.pi
+        ca, sa = math.cos(ang), math.sin(ang)
+        scale = 4 + 24 * pb[18]
+        seed = seeds[b]
+        for i in range(H):
+            ys = i / (H - 1) if H > 1 else 0.0
+            for j in range(W):
+                xs = j / (W - 1) if W > 1 else 0.0
+                t = (xs * ca + ys * sa + 1) / 2
+                col = np.empty(3)
+                for c in range(3):
+                    col[c] = pb[c] ** 1.2 * (1 - t) + pb[3 + c] ** 1.2 * t
+                for k in range(2):
+                    cx, cy, r = pb[7 + 3 * k], pb[8 + 3 * k], 0.1 + 0.4 * pb[9 + 3 * k]
+                    g = math.exp(-(((xs - cx) ** 2 + (ys - cy) ** 2) / r ** 2))
+                    o = (13 + 3 * k) % 24
+                    for c in range(3):
+                        col[c] = col[c] * (1 - 0.7 * g) + 0.7 * g * pb[o + c]
+                x0, y0 = pb[19] * 0.8, pb[20] * 0.8
+                if (pb[23] > 0.5 and xs > x0 and xs < x0 + 0.1 + 0.5 * pb[21]
+                        and ys > y0 and ys < y0 + 0.1 + 0.6 * pb[22]):
+                    col[0], col[1], col[2] = pb[22] ** 1.3, pb[7] ** 1.3, pb[10] ** 1.3
+                u, v = np.float32(xs) * np.float32(scale), np.float32(ys) * np.float32(scale)
+                tex, amp, tot = 0.0, 1.0, 0.0
+                for o in range(4):
+                    tex += amp * _value_noise(u * np.float32(2 ** o), v * np.float32(2 ** o), seed + 17 * o)
+                    tot += amp
+                    amp *= 0.5
+                m = 0.75 + 0.5 * tex / tot
+                for c in range(3):
+                    out[b, i, j, c] = min(max(col[c] * m, 0.0), 1.0)
+
+
+def background_numba(params: torch.Tensor, seeds: torch.Tensor, H: int, W: int) -> torch.Tensor:
+    """CPU counterpart of :func:`facebench.render.shading.background` -> (B, 3, H, W)."""
+    out = np.zeros((params.shape[0], H, W, 3), np.float32)
+    _background_batch(np.ascontiguousarray(params.numpy(), np.float64), np.ascontiguousarray(seeds.numpy(), np.int64), out)
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
