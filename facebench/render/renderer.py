@@ -32,6 +32,7 @@ from facebench.render.shading import background, hash_noise
 
 FRAMINGS = ("aligned", "wild")
 _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
+_SHADOW_SIZE = 160  # texels of the key light's shadow map (about 3 mm each over head and shoulders)
 
 
 @dataclass
@@ -217,19 +218,16 @@ class FaceRenderer:
         M = self.framing(fac, lm_proj[..., :2], size, framing, ss)
         scr = apply_similarity(M, proj)
         Hs = Ws = size * ss
-        if self.backend == "numba":
-            from facebench.render.rasterize_numba import rasterize_numba
-
-            frags = rasterize_numba(scr, self.faces, Hs, Ws, face_mask=fmask)
-        else:
-            frags = rasterize(scr, self.faces, Hs, Ws, face_mask=fmask)
+        frags = self._raster(scr, Hs, Ws, fmask, cull=True)
+        light_pos, shadow = self.shadow_map(v, fmask, fac.key_dir)
         inputs = ShadeInputs(
             tri=frags.tri, bary=frags.bary, faces=self.faces, face_part=self.face_part, part_to_seg=self.part_to_seg,
             vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=self.scalp_paint[fac.hair],
             eye_centre=self.eye_centre_t, sh=fac.sh, key_dir=fac.key_dir, key_rgb=fac.key_rgb,
             hair_rgb=fac.id_albedo[:, 14:17], iris_rgb=fac.id_albedo[:, 11:14].clamp(min=0.003),
             cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,
-            target=0.25 + 0.35 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds))
+            target=0.25 + 0.35 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds),
+            light_pos=light_pos, shadow=shadow)
         if self.backend == "numba":
             from facebench.render.shade_numba import shade_numba
 
@@ -264,6 +262,37 @@ class FaceRenderer:
         ldmk2d = lm_scr[..., :2] / ss - 0.5
         return RenderOutput(image=img, seg=seg.to(torch.uint8), ldmk2d=ldmk2d, ldmk_visible=vis,
                             ldmk3d=lm3, pose=fac.pose, identity=fac.identity, expression=fac.expression)
+
+    def _raster(self, scr, H, W, fmask, cull):
+        if self.backend == "numba":
+            from facebench.render.rasterize_numba import rasterize_numba
+
+            return rasterize_numba(scr, self.faces, H, W, face_mask=fmask, cull_backfaces=cull)
+        return rasterize(scr, self.faces, H, W, face_mask=fmask, cull_backfaces=cull)
+
+    def shadow_map(self, v: torch.Tensor, fmask: torch.Tensor, key_dir: torch.Tensor, size: int = _SHADOW_SIZE):
+        """Orthographic depth map of the scene seen from the key light.
+
+        Returns the vertices in map space (B, N, 3: texel x, y and depth toward the light in metres,
+        offset to stay positive) and the map (B, size, size) of the nearest depth, 0 where empty."""
+        w = F.normalize(key_dir, dim=-1)
+        up = torch.tensor([0.0, 1.0, 0.0], device=v.device).expand_as(w)
+        up = torch.where((w[:, 1].abs() > 0.95)[:, None], torch.tensor([1.0, 0.0, 0.0], device=v.device), up)
+        u = F.normalize(torch.cross(up, w, dim=-1), dim=-1)
+        vv = torch.cross(w, u, dim=-1)
+        lp = v @ torch.stack([u, vv, w], 1).transpose(1, 2)  # (B, N, 3)
+        lo, hi = lp[..., :2].amin(1), lp[..., :2].amax(1)
+        scale = (size - 2) / (hi - lo).amax(-1).clamp(min=1e-6)
+        xy = (lp[..., :2] - lo[:, None]) * scale[:, None, None] + 1
+        depth = lp[..., 2] - lp[..., 2].amin(1, keepdim=True) + 0.5
+        ls = torch.cat([xy, depth[..., None]], -1)
+        fr = self._raster(ls, size, size, fmask, cull=False)
+        # Perspective-correct barycentrics b_i = l_i w_i / sum(l w), so the screen-affine depth is 1 / sum(b_i / w_i).
+        fv = self.faces[fr.tri.clamp(min=0)]
+        bidx = torch.arange(v.shape[0], device=v.device)[:, None, None, None]
+        inv = (fr.bary / depth[bidx, fv]).sum(-1)
+        shadow = torch.where(fr.mask, 1.0 / inv.clamp(min=1e-6), torch.zeros_like(inv))
+        return ls, shadow
 
     def _vertex_albedo(self, fac: FaceFactors) -> torch.Tensor:
         """Per-vertex linear-RGB albedo (B, N, 3) of the combined mesh."""

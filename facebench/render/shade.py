@@ -55,6 +55,29 @@ class ShadeInputs:
     cloth_rgb: torch.Tensor  # (B, 3)
     seeds: torch.Tensor  # (B,) int64
     target: torch.Tensor  # (B,) exposure target (mean light on the skin after exposure)
+    light_pos: torch.Tensor  # (B, N, 3) vertices in shadow-map space: texel x, y and depth toward the light (m)
+    shadow: torch.Tensor  # (B, S, S) shadow-map depth toward the light (m), 0 where empty
+
+
+SHADOW_BIAS = (0.003, 0.005)  # metres: constant + slope-scaled (times tan of the light angle, up to 4); the
+# slope term must cover the 3x3 PCF footprint (+-1.5 texels of ~3 mm) or lit skin shows a moire of acne
+
+
+def shadow_visibility(p: torch.Tensor, shadow: torch.Tensor, ndl: torch.Tensor) -> torch.Tensor:
+    """Fraction (B, H, W) of a 3x3 texel neighbourhood in which the point p (B, H, W, 3: texel x, y,
+    depth toward the light) is not behind a nearer surface (percentage-closer filtering: soft edges).
+    The depth bias grows at grazing light angles (ndl = cosine) to avoid self-shadowing acne."""
+    tan = (1 - ndl * ndl).clamp(min=0).sqrt() / ndl.clamp(min=1e-3)
+    bias = SHADOW_BIAS[0] + SHADOW_BIAS[1] * tan.clamp(max=4.0)
+    B, S = shadow.shape[0], shadow.shape[-1]
+    ix, iy = torch.floor(p[..., 0]).long(), torch.floor(p[..., 1]).long()
+    bidx = torch.arange(B, device=p.device).view(B, 1, 1)
+    lit = torch.zeros_like(p[..., 0])
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            x, y = (ix + dx).clamp(0, S - 1), (iy + dy).clamp(0, S - 1)
+            lit += (shadow[bidx, y, x] <= p[..., 2] + bias).float()
+    return lit / 9
 
 
 def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,7 +132,7 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     pc = part.clamp(min=0)
     ks = torch.from_numpy(PART_KS).to(dev)[pc][..., None]
     pw = torch.from_numpy(PART_PW).to(dev)[pc][..., None]
-    key = view(s.key_rgb)
+    key = view(s.key_rgb) * shadow_visibility(interp(s.light_pos), s.shadow, ndl[..., 0])[..., None]
     diffuse_light = irr + key * ndl
     lin = albedo * diffuse_light + ks * ndh.pow(pw) * key * (ndl > 0)
     # Exposure from the light falling on the skin (not its albedo), like an incident-light meter, so dark

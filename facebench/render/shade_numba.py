@@ -14,7 +14,7 @@ import torch
 
 from facebench.labels import SEG
 from facebench.render.heads.base import P
-from facebench.render.shade import LUMA, PART_KS, PART_PW, SCLERA, ShadeInputs
+from facebench.render.shade import LUMA, PART_KS, PART_PW, SCLERA, SHADOW_BIAS, ShadeInputs
 
 _M32 = np.int64(0xFFFFFFFF)
 _HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
@@ -65,8 +65,9 @@ def _sigmoid(x):
 
 @numba.njit(cache=True)
 def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-               cloth, seed, target, ks_t, pw_t, sclera, luma, fg, seg):
+               cloth, seed, target, ks_t, pw_t, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
     H, W = tri.shape
+    S = smap.shape[0]
     V = paint.shape[0]
     lin = np.zeros((H, W, 3), np.float32)
     # Half vector of the key light and a distant viewer (+Z).
@@ -135,15 +136,30 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                 sv = math.sin(cy * freq)
                 st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
                 ar, ag, ab = cloth[0] * st, cloth[1] * st, cloth[2] * st
+            # Soft shadow of the key light: 3x3 percentage-closer filtering in the shadow map, with a
+            # depth bias growing at grazing angles (as facebench.render.shade.shadow_visibility).
             ndl = max(nx * kd[0] + ny * kd[1] + nz * kd[2], 0.0)
+            tan = min(math.sqrt(max(1.0 - ndl * ndl, 0.0)) / max(ndl, 1e-3), 4.0)
+            bias = bias0 + bias1 * tan
+            lx = b0 * lpos[i0, 0] + b1 * lpos[i1, 0] + b2 * lpos[i2, 0]
+            ly = b0 * lpos[i0, 1] + b1 * lpos[i1, 1] + b2 * lpos[i2, 1]
+            lz = b0 * lpos[i0, 2] + b1 * lpos[i1, 2] + b2 * lpos[i2, 2]
+            ix, iy = int(np.floor(lx)), int(np.floor(ly))
+            lit = 0.0
+            for dy in range(-1, 2):
+                for dx in range(-1, 2):
+                    sx, sy = min(max(ix + dx, 0), S - 1), min(max(iy + dy, 0), S - 1)
+                    if smap[sy, sx] <= lz + bias:
+                        lit += 1.0
+            vis = lit / 9.0
             ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
-            spec = ks_t[part] * ndh ** pw_t[part] if ndl > 0 else 0.0
+            spec = ks_t[part] * ndh ** pw_t[part] * vis if ndl > 0 else 0.0
             light = 0.0
             for c in range(3):
                 e = (_C4 * sh[0, c] + 2 * _C2 * (sh[3, c] * nx + sh[1, c] * ny + sh[2, c] * nz)
                      + _C1 * sh[8, c] * (nx * nx - ny * ny) + _C3 * sh[6, c] * (nz * nz) - _C5 * sh[6, c]
                      + 2 * _C1 * (sh[4, c] * (nx * ny) + sh[7, c] * (nx * nz) + sh[5, c] * (ny * nz)))
-                dl = max(e, 0.0) / math.pi + key[c] * ndl
+                dl = max(e, 0.0) / math.pi + key[c] * vis * ndl
                 a = ar if c == 0 else (ag if c == 1 else ab)
                 lin[y, x, c] = a * dl + spec * key[c]
                 light += dl * luma[c]
@@ -165,11 +181,11 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
 
 @numba.njit(parallel=True, cache=True)
 def _shade_batch(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-                 cloth, seeds, target, ks_t, pw_t, sclera, luma, fg, seg):
+                 cloth, seeds, target, ks_t, pw_t, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
     for b in numba.prange(tri.shape[0]):
         _shade_one(tri[b], bary[b], faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
                    kd[b], key[b], hair[b], iris[b], cloth[b], seeds[b], target[b], ks_t, pw_t, sclera, luma,
-                   fg[b], seg[b])
+                   lpos[b], smap[b], bias0, bias1, fg[b], seg[b])
 
 
 def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,7 +198,8 @@ def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     _shade_batch(i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg), f32(s.vn),
                  f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
                  f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), i64(s.seeds), f32(s.target),
-                 PART_KS, PART_PW, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), fg, seg)
+                 PART_KS, PART_PW, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
+                 f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], fg, seg)
     return torch.from_numpy(fg), torch.from_numpy(seg)
 
 
