@@ -141,7 +141,8 @@ def _draw_group(group, rng, ident):
         temp = rng.uniform(-1, 1)
         base = np.array([1 + 0.15 * temp, 1.0, 1 - 0.15 * temp]) * rng.uniform(0.35, 0.95)
         sh[0] = base
-        sh[1:4] = rng.normal(0, 0.25, (3, 1)) * base + rng.normal(0, 0.04, (3, 3))
+        # Directional terms share the warm/cool colour of the environment; only a little free tint.
+        sh[1:4] = rng.normal(0, 0.25, (3, 1)) * base + rng.normal(0, 0.01, (3, 3))
         sh[4:] = rng.normal(0, 0.08, (5, 1)) * base
         d = rng.normal(0, 1, 3)
         d[2] = abs(d[2]) + 0.3

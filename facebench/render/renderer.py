@@ -32,6 +32,8 @@ from facebench.render.shading import background, hash_noise
 
 FRAMINGS = ("aligned", "wild")
 _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
+SHELLS = ("hair", "headwear", "facewear")  # offset copies of head patches (beards are painted on)
+RIGIDS = ("glasses", "brim", "torso")
 _SHADOW_SIZE = 160  # texels of the key light's shadow map (about 3 mm each over head and shoulders)
 
 
@@ -99,35 +101,35 @@ class FaceRenderer:
         self.alb_basis = torch.from_numpy(basis).to(dev).reshape(basis.shape[0], -1)
         self.rig: Rig = build_rig(head)
         r = self.rig
-        # One combined mesh: head, then shells (hair, beard, headwear, facewear), then rigid meshes.
-        blocks = [("head", V)] + [(n, len(getattr(r, n).vids)) for n in ("hair", "beard", "headwear", "facewear")] \
-            + [(n, len(getattr(r, n).verts)) for n in ("glasses", "brim", "torso")]
+        # One combined mesh: head, then shells, then rigid meshes.
+        blocks = [("head", V)] + [(n, len(getattr(r, n).vids)) for n in SHELLS] \
+            + [(n, len(getattr(r, n).verts)) for n in RIGIDS]
         self.offset, o = {}, 0
         for name, n in blocks:
             self.offset[name] = (o, o + n)
             o += n
         self.num_all = o
-        faces, parts, fblock = [head.faces], [head.face_part], [np.zeros(len(head.faces), np.int64)]
-        for bi, name in enumerate(("hair", "beard", "headwear", "facewear", "glasses", "brim", "torso"), 1):
+        faces, parts = [head.faces], [head.face_part]
+        for name in SHELLS + RIGIDS:
             m = getattr(r, name)
             faces.append(m.faces + self.offset[name][0])
-            parts.append(np.full(len(m.faces), m.part) if hasattr(m, "part") else m.face_part)
-            fblock.append(np.full(len(m.faces), bi))
+            parts.append(np.full(len(m.faces), m.part) if name in SHELLS else m.face_part)
         self.faces = torch.from_numpy(np.concatenate(faces)).long().to(dev)
         self.face_part = torch.from_numpy(np.concatenate(parts)).long().to(dev)
-        self.face_block = torch.from_numpy(np.concatenate(fblock)).long().to(dev)
         self.part_to_seg = torch.from_numpy(PART_TO_SEG.astype(np.int64)).to(dev)
         f = lambda a: torch.from_numpy(np.asarray(a)).to(dev)  # noqa: E731
         self.shell = {n: (f(getattr(r, n).vids).long(), f(getattr(r, n).masks).float(), f(getattr(r, n).thickness).float(),
-                          f(getattr(r, n).faces).long()) for n in ("hair", "beard", "headwear", "facewear")}
-        self.rigid = {n: (f(getattr(r, n).verts).float(), f(getattr(r, n).face_style)) for n in ("glasses", "brim", "torso")}
-        # Hair painted on the scalp per style (S, V), for the shader and the HAIR label.
-        vids, masks, _, _ = self.shell["hair"]
-        self.scalp_paint = torch.zeros(masks.shape[0], V, device=dev)
-        self.scalp_paint[:, vids] = masks
+                          f(getattr(r, n).faces).long()) for n in SHELLS}
+        self.rigid = {n: (f(getattr(r, n).verts).float(), f(getattr(r, n).face_style)) for n in RIGIDS}
+        # Hair painted on the scalp and beards painted on the skin, per style (S, V): smooth per-pixel
+        # edges for the shader and for the HAIR / BEARD labels.
+        self.paint_tables = []
+        for shell in (r.hair, r.beard):
+            table = torch.zeros(shell.masks.shape[0], V, device=dev)
+            table[:, f(shell.vids).long()] = f(shell.masks).float()
+            self.paint_tables.append(table)
         # Canonical (template) positions of every combined vertex, for procedural textures.
-        canon = [self.template] + [self.template[self.shell[n][0]] for n in ("hair", "beard", "headwear", "facewear")] \
-            + [self.rigid[n][0] for n in ("glasses", "brim", "torso")]
+        canon = [self.template] + [self.template[self.shell[n][0]] for n in SHELLS] + [self.rigid[n][0] for n in RIGIDS]
         self.canon = torch.cat(canon)
         tl = self.template[self.landmarks[:68]]
         self.t_eye_mid = (tl[36:42].mean(0) + tl[42:48].mean(0)) / 2
@@ -157,8 +159,8 @@ class FaceRenderer:
         vh = self.shape(fac)
         n = _vertex_normals(vh, self.faces[: self.head.faces.shape[0]])
         parts, fmask = [vh], [torch.ones(B, self.head.faces.shape[0], dtype=torch.bool, device=dev)]
-        styles = {"hair": fac.hair, "beard": fac.beard, "headwear": fac.headwear, "facewear": fac.facewear}
-        for name in ("hair", "beard", "headwear", "facewear"):
+        styles = {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
+        for name in SHELLS:
             vids, masks, thick, faces = self.shell[name]
             st = styles[name]
             parts.append(vh[:, vids] + n[:, vids] * thick[st][..., None])
@@ -222,7 +224,7 @@ class FaceRenderer:
         light_pos, shadow = self.shadow_map(v, fmask, fac.key_dir)
         inputs = ShadeInputs(
             tri=frags.tri, bary=frags.bary, faces=self.faces, face_part=self.face_part, part_to_seg=self.part_to_seg,
-            vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=self.scalp_paint[fac.hair],
+            vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=torch.stack([self.paint_tables[0][fac.hair], self.paint_tables[1][fac.beard]], -1),
             eye_centre=self.eye_centre_t, sh=fac.sh, key_dir=fac.key_dir, key_rgb=fac.key_rgb,
             hair_rgb=fac.id_albedo[:, 14:17], iris_rgb=fac.id_albedo[:, 11:14].clamp(min=0.003),
             cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,
@@ -300,9 +302,9 @@ class FaceRenderer:
         head = (self.alb_mean.reshape(1, -1) + fac.id_albedo @ self.alb_basis).view(B, -1, 3).clamp(0.002, 1)
         hair = fac.id_albedo[:, 14:17]
         blocks = [head]
-        cols = {"hair": hair, "beard": hair * 0.9, "headwear": fac.accessory_rgb[:, 0], "facewear": fac.accessory_rgb[:, 1],
+        cols = {"hair": hair, "headwear": fac.accessory_rgb[:, 0], "facewear": fac.accessory_rgb[:, 1],
                 "glasses": fac.accessory_rgb[:, 2] * 0.5, "brim": fac.accessory_rgb[:, 0], "torso": fac.cloth_rgb}
-        for name in ("hair", "beard", "headwear", "facewear", "glasses", "brim", "torso"):
+        for name in SHELLS + RIGIDS:
             a, b = self.offset[name]
             blocks.append(cols[name][:, None].expand(B, b - a, 3))
         return torch.cat(blocks, 1)

@@ -21,18 +21,24 @@ SCLERA = (0.55, 0.50, 0.46)
 LUMA = (0.2126, 0.7152, 0.0722)
 
 
-def _material_table() -> tuple[np.ndarray, np.ndarray]:
-    ks = np.full(len(PARTS), 0.03, np.float32)
-    pw = np.full(len(PARTS), 16.0, np.float32)
+def _material_table() -> np.ndarray:
+    """Per part: Blinn-Phong strength, exponent, ambient occlusion (multiplies the SH light) and diffuse
+    wrap (softens the terminator of skin, a cheap stand-in for subsurface scattering)."""
+    t = np.zeros((len(PARTS), 4), np.float32)
+    t[:] = (0.03, 16.0, 1.0, 0.0)
     for parts, k, p in ((("LIP_TOP", "LIP_BOTTOM"), 0.08, 40.0), (("EYE_R", "EYE_L"), 0.6, 300.0),
                         (("GLASSES", "LENS"), 0.5, 120.0), (("NOSE",), 0.05, 24.0), (("HAIR", "BEARD"), 0.05, 8.0)):
         for q in parts:
-            ks[P[q]], pw[P[q]] = k, p
-    return ks, pw
+            t[P[q], :2] = k, p
+    for q, ao in (("MOUTH", 0.25), ("TEETH", 0.45), ("CARUNCLE_R", 0.6), ("CARUNCLE_L", 0.6)):
+        t[P[q], 2] = ao
+    for q in ("SKIN", "NOSE", "EAR_R", "EAR_L", "NECK", "SCALP", "LIP_TOP", "LIP_BOTTOM", "BROW_R", "BROW_L"):
+        t[P[q], 3] = 0.3
+    return t
 
 
-# Blinn-Phong specular strength and exponent per part.
-PART_KS, PART_PW = _material_table()
+MATERIALS = _material_table()  # (len(PARTS), 4): specular strength, exponent, ambient occlusion, wrap
+BEARD_DENSITY = 0.9  # how much a painted beard covers the skin colour
 
 
 @dataclass
@@ -45,7 +51,7 @@ class ShadeInputs:
     vn: torch.Tensor  # (B, N, 3) unit vertex normals, camera frame
     albedo: torch.Tensor  # (B, N, 3) linear RGB
     canon: torch.Tensor  # (N, 3) template positions (texture coordinates)
-    paint: torch.Tensor  # (B, V) hair painted on the scalp, head vertices only (V <= N)
+    paint: torch.Tensor  # (B, V, 2) hair painted on the scalp and beard on the skin, head vertices (V <= N)
     eye_centre: torch.Tensor  # (2, 3) template eyeball centres (right, left)
     sh: torch.Tensor  # (B, 9, 3)
     key_dir: torch.Tensor  # (B, 3)
@@ -95,7 +101,8 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     canon = (s.canon[fv] * bary).sum(-2)
     albedo = interp(s.albedo)
     head_fv = fv.clamp(max=V - 1)
-    paint = (s.paint[bidx, head_fv] * (fv < V) * s.bary).sum(-1)
+    paint = (s.paint[bidx, head_fv] * ((fv < V) * s.bary)[..., None]).sum(-2)
+    paint, beard_paint = paint[..., 0], paint[..., 1]
     seeds = s.seeds.view(B, 1, 1)
     view = lambda t: t.view(B, 1, 1, 3)  # noqa: E731
     # Hair: strands along the azimuth around the head, broken up by low-frequency noise.
@@ -105,6 +112,9 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     albedo = torch.where(((part == P["HAIR"]) | (part == P["BEARD"]))[..., None], hair, albedo)
     scalp = part == P["SCALP"]
     albedo = torch.where(scalp[..., None], albedo * (1 - paint[..., None]) + paint[..., None] * hair, albedo)
+    beardable = (part == P["SKIN"]) | (part == P["NECK"])
+    bw = (beard_paint * BEARD_DENSITY * beardable)[..., None]
+    albedo = albedo * (1 - bw) + bw * 0.9 * hair
     brow = (part == P["BROW_R"]) | (part == P["BROW_L"])
     brow_tex = 0.7 + 0.3 * torch.sin(canon[..., 0] * 900 + canon[..., 1] * 500)
     albedo = torch.where(brow[..., None], albedo.clamp(min=0.002) * brow_tex[..., None], albedo)
@@ -124,16 +134,18 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     stripe = 0.8 + 0.2 * torch.sign(torch.sin(canon[..., 1] * freq))
     albedo = torch.where((part == P["CLOTHING"])[..., None], view(s.cloth_rgb) * stripe[..., None], albedo)
     # Lighting: SH environment + key light + Blinn-Phong specular (distant camera: view = +Z).
-    irr = sh_irradiance(normal, s.sh)
+    pc = part.clamp(min=0)
+    mat = torch.from_numpy(MATERIALS).to(dev)[pc]  # (B, H, W, 4)
+    ks, pw, ao, wrap = (mat[..., i:i + 1] for i in range(4))
+    irr = sh_irradiance(normal, s.sh) * ao
     kd = view(s.key_dir)
-    ndl = (normal * kd).sum(-1, keepdim=True).clamp(min=0)
+    cos = (normal * kd).sum(-1, keepdim=True)
+    ndl = cos.clamp(min=0)
+    ndl_wrap = ((cos + wrap) / (1 + wrap)).clamp(min=0)
     half = F.normalize(kd + torch.tensor([0.0, 0.0, 1.0], device=dev), dim=-1)
     ndh = (normal * half).sum(-1, keepdim=True).clamp(min=0)
-    pc = part.clamp(min=0)
-    ks = torch.from_numpy(PART_KS).to(dev)[pc][..., None]
-    pw = torch.from_numpy(PART_PW).to(dev)[pc][..., None]
     key = view(s.key_rgb) * shadow_visibility(interp(s.light_pos), s.shadow, ndl[..., 0])[..., None]
-    diffuse_light = irr + key * ndl
+    diffuse_light = irr + key * ndl_wrap
     lin = albedo * diffuse_light + ks * ndh.pow(pw) * key * (ndl > 0)
     # Exposure from the light falling on the skin (not its albedo), like an incident-light meter, so dark
     # and light skins keep their difference.
@@ -144,4 +156,5 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     fg = to_display(lin * expo) * hit[..., None]
     seg = torch.where(hit, s.part_to_seg[pc], torch.zeros_like(part))
     seg = torch.where(scalp & (paint > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
+    seg = torch.where(beardable & (beard_paint > 0.5), torch.full_like(seg, SEG["BEARD"]), seg)
     return fg, seg

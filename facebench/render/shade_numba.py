@@ -14,12 +14,12 @@ import torch
 
 from facebench.labels import SEG
 from facebench.render.heads.base import P
-from facebench.render.shade import LUMA, PART_KS, PART_PW, SCLERA, SHADOW_BIAS, ShadeInputs
+from facebench.render.shade import BEARD_DENSITY, LUMA, MATERIALS, SCLERA, SHADOW_BIAS, ShadeInputs
 
 _M32 = np.int64(0xFFFFFFFF)
 _HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
 _BROW_R, _BROW_L, _EYE_R, _EYE_L = P["BROW_R"], P["BROW_L"], P["EYE_R"], P["EYE_L"]
-_CLOTHING, _SKIN, _SEG_HAIR = P["CLOTHING"], P["SKIN"], SEG["HAIR"]
+_CLOTHING, _SKIN, _NECK, _SEG_HAIR, _SEG_BEARD = P["CLOTHING"], P["SKIN"], P["NECK"], SEG["HAIR"], SEG["BEARD"]
 _C1, _C2, _C3, _C4, _C5 = 0.429043, 0.511664, 0.743125, 0.886227, 0.247708
 
 
@@ -65,7 +65,7 @@ def _sigmoid(x):
 
 @numba.njit(cache=True)
 def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-               cloth, seed, target, ks_t, pw_t, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
+               cloth, seed, target, mats, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
     H, W = tri.shape
     S = smap.shape[0]
     V = paint.shape[0]
@@ -97,14 +97,20 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
             ar = b0 * alb[i0, 0] + b1 * alb[i1, 0] + b2 * alb[i2, 0]
             ag = b0 * alb[i0, 1] + b1 * alb[i1, 1] + b2 * alb[i2, 1]
             ab = b0 * alb[i0, 2] + b1 * alb[i1, 2] + b2 * alb[i2, 2]
-            pnt = 0.0
+            pnt, bpn = 0.0, 0.0
             if i0 < V:
-                pnt += b0 * paint[i0]
+                pnt += b0 * paint[i0, 0]
+                bpn += b0 * paint[i0, 1]
             if i1 < V:
-                pnt += b1 * paint[i1]
+                pnt += b1 * paint[i1, 0]
+                bpn += b1 * paint[i1, 1]
             if i2 < V:
-                pnt += b2 * paint[i2]
-            if part == _HAIR or part == _BEARD or part == _SCALP:
+                pnt += b2 * paint[i2, 0]
+                bpn += b2 * paint[i2, 1]
+            beardable = part == _SKIN or part == _NECK
+            if not beardable:
+                bpn = 0.0
+            if part == _HAIR or part == _BEARD or part == _SCALP or bpn > 0:
                 az = math.atan2(cx, cz + 0.02)
                 u, v = cx * 60, cy * 60
                 nse = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
@@ -113,6 +119,11 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                     ar = ar * (1 - pnt) + pnt * hair[0] * st
                     ag = ag * (1 - pnt) + pnt * hair[1] * st
                     ab = ab * (1 - pnt) + pnt * hair[2] * st
+                elif beardable:
+                    bw = bpn * BEARD_DENSITY
+                    ar = ar * (1 - bw) + bw * 0.9 * hair[0] * st
+                    ag = ag * (1 - bw) + bw * 0.9 * hair[1] * st
+                    ab = ab * (1 - bw) + bw * 0.9 * hair[2] * st
                 else:
                     ar, ag, ab = hair[0] * st, hair[1] * st, hair[2] * st
             elif part == _BROW_R or part == _BROW_L:
@@ -138,7 +149,10 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                 ar, ag, ab = cloth[0] * st, cloth[1] * st, cloth[2] * st
             # Soft shadow of the key light: 3x3 percentage-closer filtering in the shadow map, with a
             # depth bias growing at grazing angles (as facebench.render.shade.shadow_visibility).
-            ndl = max(nx * kd[0] + ny * kd[1] + nz * kd[2], 0.0)
+            cos = nx * kd[0] + ny * kd[1] + nz * kd[2]
+            ndl = max(cos, 0.0)
+            ks, pw, ao, wrap = mats[part, 0], mats[part, 1], mats[part, 2], mats[part, 3]
+            ndl_wrap = max((cos + wrap) / (1 + wrap), 0.0)
             tan = min(math.sqrt(max(1.0 - ndl * ndl, 0.0)) / max(ndl, 1e-3), 4.0)
             bias = bias0 + bias1 * tan
             lx = b0 * lpos[i0, 0] + b1 * lpos[i1, 0] + b2 * lpos[i2, 0]
@@ -153,13 +167,13 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                         lit += 1.0
             vis = lit / 9.0
             ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
-            spec = ks_t[part] * ndh ** pw_t[part] * vis if ndl > 0 else 0.0
+            spec = ks * ndh ** pw * vis if ndl > 0 else 0.0
             light = 0.0
             for c in range(3):
                 e = (_C4 * sh[0, c] + 2 * _C2 * (sh[3, c] * nx + sh[1, c] * ny + sh[2, c] * nz)
                      + _C1 * sh[8, c] * (nx * nx - ny * ny) + _C3 * sh[6, c] * (nz * nz) - _C5 * sh[6, c]
                      + 2 * _C1 * (sh[4, c] * (nx * ny) + sh[7, c] * (nx * nz) + sh[5, c] * (ny * nz)))
-                dl = max(e, 0.0) / math.pi + key[c] * vis * ndl
+                dl = max(e, 0.0) / math.pi * ao + key[c] * vis * ndl_wrap
                 a = ar if c == 0 else (ag if c == 1 else ab)
                 lin[y, x, c] = a * dl + spec * key[c]
                 light += dl * luma[c]
@@ -169,6 +183,8 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
             s = part_to_seg[part]
             if part == _SCALP and pnt > 0.5:
                 s = _SEG_HAIR
+            elif beardable and bpn > 0.5:
+                s = _SEG_BEARD
             seg[y, x] = s
     mean_light = light_sum / max(skin_n, 1.0)
     expo = min(max(target / max(mean_light, 1e-3), 0.2), 30.0)
@@ -181,10 +197,10 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
 
 @numba.njit(parallel=True, cache=True)
 def _shade_batch(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-                 cloth, seeds, target, ks_t, pw_t, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
+                 cloth, seeds, target, mats, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
     for b in numba.prange(tri.shape[0]):
         _shade_one(tri[b], bary[b], faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
-                   kd[b], key[b], hair[b], iris[b], cloth[b], seeds[b], target[b], ks_t, pw_t, sclera, luma,
+                   kd[b], key[b], hair[b], iris[b], cloth[b], seeds[b], target[b], mats, sclera, luma,
                    lpos[b], smap[b], bias0, bias1, fg[b], seg[b])
 
 
@@ -198,7 +214,7 @@ def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     _shade_batch(i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg), f32(s.vn),
                  f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
                  f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), i64(s.seeds), f32(s.target),
-                 PART_KS, PART_PW, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
+                 MATERIALS, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
                  f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], fg, seg)
     return torch.from_numpy(fg), torch.from_numpy(seg)
 
