@@ -18,6 +18,9 @@ from facebench.render.heads.base import P, PARTS
 from facebench.render.shading import fbm, sh_irradiance, to_display
 
 SCLERA = (0.55, 0.50, 0.46)
+# Iris and pupil as angles from the eyeball's forward axis (radians): on the ~15.5 mm sclera sphere of the
+# ICT eye these are radii of about 6 mm and 2 mm.
+IRIS_ANGLE, PUPIL_ANGLE = 0.38, 0.14
 LUMA = (0.2126, 0.7152, 0.0722)
 
 
@@ -124,8 +127,8 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     d = F.normalize(canon - ec, dim=-1)
     ang = torch.acos(d[..., 2].clamp(-1, 1))
     ring = (0.6 + 0.4 * torch.sin(torch.atan2(d[..., 1], d[..., 0]) * 30))[..., None]
-    iris_mix = torch.sigmoid((0.5 - ang) * 60)[..., None]
-    pupil = torch.sigmoid((0.2 - ang) * 80)[..., None]
+    iris_mix = torch.sigmoid((IRIS_ANGLE - ang) * 60)[..., None]
+    pupil = torch.sigmoid((PUPIL_ANGLE - ang) * 80)[..., None]
     sclera = torch.tensor(SCLERA, device=dev)
     eye_col = sclera * (1 - iris_mix) + iris_mix * (view(s.iris_rgb) * ring * (1 - pupil) + 0.003 * pupil)
     albedo = torch.where((eye_r | eye_l)[..., None], eye_col, albedo)

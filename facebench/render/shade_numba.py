@@ -14,7 +14,8 @@ import torch
 
 from facebench.labels import SEG
 from facebench.render.heads.base import P
-from facebench.render.shade import BEARD_DENSITY, LUMA, MATERIALS, SCLERA, SHADOW_BIAS, ShadeInputs
+from facebench.render.shade import (BEARD_DENSITY, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SHADOW_BIAS,
+                                    ShadeInputs)
 
 _M32 = np.int64(0xFFFFFFFF)
 _HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
@@ -137,8 +138,8 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                 dx, dy, dz = dx / dn, dy / dn, dz / dn
                 ang = math.acos(min(max(dz, -1.0), 1.0))
                 ring = 0.6 + 0.4 * math.sin(math.atan2(dy, dx) * 30)
-                im = _sigmoid((0.5 - ang) * 60)
-                pu = _sigmoid((0.2 - ang) * 80)
+                im = _sigmoid((IRIS_ANGLE - ang) * 60)
+                pu = _sigmoid((PUPIL_ANGLE - ang) * 80)
                 ar = sclera[0] * (1 - im) + im * (iris[0] * ring * (1 - pu) + 0.003 * pu)
                 ag = sclera[1] * (1 - im) + im * (iris[1] * ring * (1 - pu) + 0.003 * pu)
                 ab = sclera[2] * (1 - im) + im * (iris[2] * ring * (1 - pu) + 0.003 * pu)
