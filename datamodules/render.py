@@ -1,4 +1,5 @@
-"""Render-source DataModules: samples rendered on the fly from a :class:`DatasetSpec`.
+"""Render-source DataModules: samples rendered on the fly from a :class:`DatasetSpec`, or read from a
+folder that ``python -m facebench.generate layout=identity_folders`` wrote.
 
 The datasets are map-style and *virtual*: item i is rendered from ``(seed, i)``, so Lightning's
 DistributedSampler shards them across ranks and every rank/worker count sees the same samples.
@@ -37,11 +38,9 @@ class _RenderBacked(Dataset):
         r = self.source.render(indices)
         if self.augment == "none":
             return normalise(r.image)
-        from facebench.render.augment import augment_batch
-
         u8 = (r.image.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         # The augmentation seed is derived from the sample index, so it is as deterministic as the render.
-        aug = augment_batch(u8, [(self.spec.seed * 1_000_003 + int(i)) % 2**31 for i in indices])
+        aug = _augment(u8, [(self.spec.seed * 1_000_003 + int(i)) % 2**31 for i in indices])
         return normalise(torch.from_numpy(aug).permute(0, 3, 1, 2).float() / 255)
 
     @property
@@ -73,6 +72,34 @@ class RenderIdentityDataset(_RenderBacked):
             return [(int(i), int(k)) for i, k in zip(indices, labels)]
         img = self._images(indices)
         return [(img[j], int(labels[j])) for j in range(len(indices))]
+
+
+def _augment(u8: np.ndarray, seeds) -> np.ndarray:
+    from facebench.render.augment import augment_batch
+
+    return augment_batch(u8, seeds)
+
+
+class IdentityFolderDataset(Dataset):
+    """Item i of an identity-folder set -> (image (3, S, S) in [-1, 1], label); resized to S when needed."""
+
+    def __init__(self, root: str, size: int, augment: str = "none", seed: int = 0):
+        from datamodules.identity_folders import IdentityFolder
+
+        self.folder, self.size, self.augment, self.seed = IdentityFolder(root), size, augment, seed
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, i: int):
+        import cv2
+
+        img, label = self.folder.sample(i)
+        if img.shape[:2] != (self.size, self.size):
+            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        if self.augment == "digiface":
+            img = _augment(img[None], [(self.seed * 1_000_003 + i) % 2**31])[0]
+        return normalise(torch.from_numpy(img).permute(2, 0, 1).float() / 255), label
 
 
 class RenderPairsDataset(_RenderBacked):
@@ -112,13 +139,14 @@ class RenderPairsDataset(_RenderBacked):
 
 
 class RenderRecognitionDataModule(pl.LightningDataModule):
-    """Train on width x depth rendered identities; validate on held-out rendered pairs."""
+    """Train on width x depth rendered identities (or on ``train_path``, an identity-folder set such as one
+    written by ``facebench.generate``); validate on held-out rendered pairs."""
 
     def __init__(self, width: int = 100, depth: int = 20, long_tail_alpha: float = 0.0, vary: str = "all",
                  seed: int = 0, size: int = 112, framing: str = "aligned", batch_size: int = 64,
                  num_workers: int = 2, val_identities: int = 100, val_pairs: int = 600,
                  head: str = "auto", ict_path: str | None = None, supersample: int = 2,
-                 render_on: str = "auto", augment: str = "none"):
+                 render_on: str = "auto", augment: str = "none", train_path: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.train_spec = DatasetSpec(width=width, depth=depth, long_tail_alpha=long_tail_alpha, vary=vary, seed=seed)
@@ -126,10 +154,13 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
                                     identity_offset=HELD_OUT_OFFSET)
         self.render_kw = {"head": head, "ict_path": ict_path, "supersample": supersample}
         self.val_set_names = ["render_heldout"]
+        self._folder = None
+        if train_path:
+            self._folder = IdentityFolderDataset(train_path, size, augment, seed)
 
     @property
     def num_classes(self) -> int:
-        return self.train_spec.width
+        return self._folder.folder.num_classes if self._folder is not None else self.train_spec.width
 
     def _on_device(self) -> bool:
         ro = self.hparams.render_on
@@ -139,8 +170,11 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
-        self.train_set = RenderIdentityDataset(self.train_spec, hp.size, hp.framing, self.render_kw, self._on_device(),
-                                               augment=hp.augment)
+        if self._folder is not None:
+            self.train_set = self._folder
+        else:
+            self.train_set = RenderIdentityDataset(self.train_spec, hp.size, hp.framing, self.render_kw,
+                                                   self._on_device(), augment=hp.augment)
         self.val_set = RenderPairsDataset(self.val_spec, hp.val_pairs, hp.size, hp.framing, self.render_kw)
 
     def _loader(self, ds, shuffle: bool):
@@ -155,7 +189,8 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
         return self._loader(self.val_set, False)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        if self.trainer is not None and self.trainer.training and self._on_device() and batch[0].dim() == 1:
+        if (self.trainer is not None and self.trainer.training and self._folder is None and self._on_device()
+                and batch[0].dim() == 1):
             from facebench.render.source import RenderSource
 
             if getattr(self, "_device_source", None) is None:
