@@ -48,22 +48,31 @@ def test_identity_folder_round_trip(tmp_path):
 
 
 def test_resume_after_killed_generation(tmp_path):
-    out = tmp_path / "res"
-    cmd = [sys.executable, "-m", "facebench.generate", f"out={out}", "n=12", "chunk=4", "batch=4", "size=48",
-           "head=procedural"]
-    # Simulate a kill after the first chunk: run once with n=12, then delete chunk 1's manifest and half
-    # its files (as a crash mid-chunk leaves them), plus a stray temporary file.
-    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
-    before = {p.name: p.read_bytes() for p in out.glob("*.png")}
-    (out / "manifest" / "chunk_000001.json").unlink()
-    for i in (4, 5):
-        (out / f"{i:06d}.png").unlink()
-    (out / "000006.png.tmp.png").write_bytes(b"partial")
-    r = subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
-    assert "2 chunks already done, 1 written" in r.stdout
-    after = {p.name: p.read_bytes() for p in out.glob("*.png") if ".tmp" not in p.name}
-    assert after == before  # no holes, identical bytes, no duplicates
-    assert len(list(out.glob("manifest/chunk_*.json"))) == 3
+    import signal
+    import time
+
+    args = ["n=24", "chunk=4", "batch=4", "size=48", "head=procedural"]
+    ref, out = tmp_path / "ref", tmp_path / "killed"
+    subprocess.run([sys.executable, "-m", "facebench.generate", f"out={ref}", *args], check=True, cwd=ROOT,
+                   capture_output=True)
+    # Kill a second run (SIGKILL, no cleanup) once it has finished some chunks but not all.
+    proc = subprocess.Popen([sys.executable, "-m", "facebench.generate", f"out={out}", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "manifest" / "chunk_000001.json").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list((out / "manifest").glob("chunk_*.json")))
+    assert 0 < done < 6, f"kill came too late or too early ({done} chunks done)"
+    r = subprocess.run([sys.executable, "-m", "facebench.generate", f"out={out}", *args], check=True, cwd=ROOT,
+                       capture_output=True, text=True)
+    assert f"{done} chunks already done, {6 - done} written" in r.stdout
+    files = lambda d: {p.relative_to(d).as_posix(): p.read_bytes() for p in d.rglob("*")  # noqa: E731
+                       if p.is_file() and p.parent.name != "manifest" and ".tmp" not in p.name}
+    got, want = files(out), files(ref)
+    assert got.keys() == want.keys()  # no holes, no duplicates (leftover temporaries aside)
+    assert all(got[k] == want[k] for k in want)  # byte-identical to an uninterrupted run
 
 
 def test_shards_partition_the_chunks(tmp_path):
