@@ -1,4 +1,4 @@
-"""Recognition LightningModule: backbone -> embedding -> margin head (CosFace) -> cross-entropy;
+"""Recognition LightningModule: backbone -> embedding -> margin head (CosFace / ArcFace) -> cross-entropy;
 validation by pair verification with flip-summed embeddings (insightface protocol)."""
 from __future__ import annotations
 
@@ -8,28 +8,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from facebench.metrics.verification import VerificationAccuracy
-
-
-class CosFaceHead(nn.Module):
-    """Normalised linear classifier with an additive cosine margin: logits = s * (cos - m * onehot)."""
-
-    def __init__(self, embedding_dim: int, num_classes: int, s: float = 64.0, m: float = 0.4):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(num_classes, embedding_dim) * 0.01)
-        self.s, self.m = s, m
-
-    def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        cos = F.linear(F.normalize(emb), F.normalize(self.weight))
-        return self.s * (cos - self.m * F.one_hot(labels, cos.shape[1]).to(cos.dtype))
+from facebench.models.margin_heads import margin_head
 
 
 class RecognitionModule(pl.LightningModule):
     def __init__(self, backbone: nn.Module, num_classes: int, lr: float = 0.1, weight_decay: float = 5e-4,
-                 optimizer: str = "sgd", margin_s: float = 64.0, margin_m: float = 0.4, warmup_steps: int = 0):
+                 optimizer: str = "sgd", margin: str = "cosface", margin_s: float = 64.0, margin_m: float = 0.4,
+                 warmup_steps: int = 0):
         super().__init__()
         self.save_hyperparameters(ignore=["backbone"])
         self.backbone = backbone
-        self.head = CosFaceHead(backbone.embedding_dim, num_classes, margin_s, margin_m)
+        self.head = margin_head(margin, backbone.embedding_dim, num_classes, margin_s, margin_m)
         self.val_metrics = nn.ModuleList()
 
     def setup(self, stage: str) -> None:
