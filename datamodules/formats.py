@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from datamodules import facesynthetics, identity_folders, verification
+from datamodules import facesynthetics, identity_folders, recordio, verification
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class Format:
 
 # Order matters: the first format whose detect() accepts the path wins.
 FORMATS: list[Format] = [
+    Format("insightface_recordio", recordio.detect, recordio.validate),
     Format("verification_bin", verification.detect_bin, verification.validate_bin),
     Format("verification_pairs", verification.detect_pairs, verification.validate_pairs),
     Format("facesynthetics", facesynthetics.detect, facesynthetics.validate),

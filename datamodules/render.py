@@ -80,21 +80,33 @@ def _augment(u8: np.ndarray, seeds) -> np.ndarray:
     return augment_batch(u8, seeds)
 
 
-class IdentityFolderDataset(Dataset):
-    """Item i of an identity-folder set -> (image (3, S, S) in [-1, 1], label); resized to S when needed."""
+def open_identity_set(path: str):
+    """A labelled training set on disk: insightface RecordIO (train.rec/.idx) or identity folders."""
+    from pathlib import Path
+
+    from datamodules import recordio
+    from datamodules.identity_folders import IdentityFolder
+
+    return recordio.InsightfaceRec(path) if recordio.detect(Path(path)) else IdentityFolder(path)
+
+
+class LabelledImageDataset(Dataset):
+    """Item i of a set on disk -> (image (3, S, S) in [-1, 1], label); resized to S when needed."""
 
     def __init__(self, root: str, size: int, augment: str = "none", seed: int = 0):
-        from datamodules.identity_folders import IdentityFolder
+        self.reader, self.size, self.augment, self.seed = open_identity_set(root), size, augment, seed
 
-        self.folder, self.size, self.augment, self.seed = IdentityFolder(root), size, augment, seed
+    @property
+    def num_classes(self) -> int:
+        return self.reader.num_classes
 
     def __len__(self) -> int:
-        return len(self.folder)
+        return len(self.reader)
 
     def __getitem__(self, i: int):
         import cv2
 
-        img, label = self.folder.sample(i)
+        img, label = self.reader.sample(i)
         if img.shape[:2] != (self.size, self.size):
             img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
         if self.augment == "digiface":
@@ -139,8 +151,8 @@ class RenderPairsDataset(_RenderBacked):
 
 
 class RenderRecognitionDataModule(pl.LightningDataModule):
-    """Train on width x depth rendered identities (or on ``train_path``, an identity-folder set such as one
-    written by ``facebench.generate``); validate on held-out rendered pairs."""
+    """Train on width x depth rendered identities (or on ``train_path``: identity folders such as those
+    ``facebench.generate`` writes, or an insightface RecordIO folder); validate on held-out rendered pairs."""
 
     def __init__(self, width: int = 100, depth: int = 20, long_tail_alpha: float = 0.0, vary: str = "all",
                  seed: int = 0, size: int = 112, framing: str = "aligned", batch_size: int = 64,
@@ -156,11 +168,11 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
         self.val_set_names = ["render_heldout"]
         self._folder = None
         if train_path:
-            self._folder = IdentityFolderDataset(train_path, size, augment, seed)
+            self._folder = LabelledImageDataset(train_path, size, augment, seed)
 
     @property
     def num_classes(self) -> int:
-        return self._folder.folder.num_classes if self._folder is not None else self.train_spec.width
+        return self._folder.num_classes if self._folder is not None else self.train_spec.width
 
     def _on_device(self) -> bool:
         ro = self.hparams.render_on
