@@ -158,14 +158,18 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
                  seed: int = 0, size: int = 112, framing: str = "aligned", batch_size: int = 64,
                  num_workers: int = 2, val_identities: int = 100, val_pairs: int = 600,
                  head: str = "auto", ict_path: str | None = None, supersample: int = 2,
-                 render_on: str = "auto", augment: str = "none", train_path: str | None = None):
+                 render_on: str = "auto", augment: str = "none", train_path: str | None = None,
+                 val_sets: list[str] | None = None, val_render: bool = True):
         super().__init__()
         self.save_hyperparameters()
         self.train_spec = DatasetSpec(width=width, depth=depth, long_tail_alpha=long_tail_alpha, vary=vary, seed=seed)
         self.val_spec = DatasetSpec(width=val_identities, depth=10, vary="all", seed=seed + 7919,
                                     identity_offset=HELD_OUT_OFFSET)
         self.render_kw = {"head": head, "ict_path": ict_path, "supersample": supersample}
-        self.val_set_names = ["render_heldout"]
+        self.val_paths = [str(p) for p in (val_sets or [])]
+        if not val_render and not self.val_paths:
+            raise ValueError("no validation set: keep val_render=true or give val_sets")
+        self.val_set_names = (["render_heldout"] if val_render else []) + [self._set_name(p) for p in self.val_paths]
         self._folder = None
         if train_path:
             self._folder = LabelledImageDataset(train_path, size, augment, seed)
@@ -173,6 +177,13 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
     @property
     def num_classes(self) -> int:
         return self._folder.num_classes if self._folder is not None else self.train_spec.width
+
+    @staticmethod
+    def _set_name(path: str) -> str:
+        from pathlib import Path
+
+        p = Path(path)
+        return p.stem if p.suffix in (".bin", ".txt") else p.name
 
     def _on_device(self) -> bool:
         ro = self.hparams.render_on
@@ -187,7 +198,11 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
         else:
             self.train_set = RenderIdentityDataset(self.train_spec, hp.size, hp.framing, self.render_kw,
                                                    self._on_device(), augment=hp.augment)
-        self.val_set = RenderPairsDataset(self.val_spec, hp.val_pairs, hp.size, hp.framing, self.render_kw)
+        from datamodules.verification import PairDataset, read_pairs
+
+        self.val_datasets = [RenderPairsDataset(self.val_spec, hp.val_pairs, hp.size, hp.framing, self.render_kw)] \
+            if hp.val_render else []
+        self.val_datasets += [PairDataset(read_pairs(p), hp.size) for p in self.val_paths]
 
     def _loader(self, ds, shuffle: bool):
         hp = self.hparams
@@ -198,7 +213,7 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
         return self._loader(self.train_set, True)
 
     def val_dataloader(self):
-        return self._loader(self.val_set, False)
+        return [self._loader(ds, False) for ds in self.val_datasets]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if (self.trainer is not None and self.trainer.training and self._folder is None and self._on_device()

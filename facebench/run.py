@@ -42,8 +42,9 @@ def train(cfg: DictConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     pl.seed_everything(cfg.seed, workers=True)
-    dm = instantiate(cfg.data)
-    model = instantiate(cfg.model, num_classes=dm.num_classes)
+    # Plain containers (not OmegaConf nodes) so checkpoints hold only primitives and load with weights_only.
+    dm = instantiate(cfg.data, _convert_="all")
+    model = instantiate(cfg.model, num_classes=dm.num_classes, _convert_="all")
     callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", save_last=True), RichProgressBar()]
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg), callbacks=callbacks)
     trainer.fit(model, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))

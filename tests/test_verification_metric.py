@@ -50,3 +50,30 @@ def test_metric_uses_pair_order_and_drops_padding_repeats():
     got = m.compute()["acc"].item()
     d = ((torch.nn.functional.normalize(e1) - torch.nn.functional.normalize(e2)) ** 2).sum(1)
     assert abs(got - kfold_accuracy(d, same)[0]) < 1e-6  # metric returns float32 tensors
+
+
+def test_tar_at_far_hand_computed():
+    from facebench.metrics.verification import tar_at_far
+
+    # 10 negatives at distances 0.5, 1.0, ..., 5.0 (sorted), positives at 0.2, 0.7, 1.2, 3.0.
+    neg = torch.arange(1, 11, dtype=torch.float64) * 0.5
+    pos = torch.tensor([0.2, 0.7, 1.2, 3.0], dtype=torch.float64)
+    dist = torch.cat([pos, neg])
+    same = torch.tensor([True] * 4 + [False] * 10)
+    # FAR 0.1 allows 1 accepted negative: threshold at the 2nd negative (1.0): positives < 1.0 -> 2 of 4.
+    assert tar_at_far(dist, same, 0.1) == 0.5
+    # FAR 0.01 allows none: threshold at the first negative (0.5): 1 of 4.
+    assert tar_at_far(dist, same, 0.01) == 0.25
+    # FAR 0.3 allows 3: threshold 2.0 -> 3 of 4.
+    assert tar_at_far(dist, same, 0.3) == 0.75
+
+
+def test_auc_and_eer_on_separable_and_random_scores():
+    from facebench.metrics.verification import roc_metrics
+
+    same = torch.tensor([True, False] * 50)
+    r = roc_metrics(torch.where(same, torch.tensor(0.5), torch.tensor(2.0)), same)
+    assert r["auc"] == 1.0 and r["eer"] == 0.0 and r["tar@far=1e-3"] == 1.0
+    # Reversed scores: the worst possible ordering.
+    r = roc_metrics(torch.where(same, torch.tensor(2.0), torch.tensor(0.5)), same)
+    assert r["auc"] == 0.0 and r["eer"] == 1.0

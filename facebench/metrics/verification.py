@@ -36,6 +36,33 @@ def kfold_accuracy(dist: torch.Tensor, issame: torch.Tensor, n_folds: int = 10,
     return a.mean().item(), a.std(unbiased=False).item(), sum(ths) / len(ths)
 
 
+def tar_at_far(dist: torch.Tensor, issame: torch.Tensor, far: float) -> float:
+    """True-accept rate at the strictest threshold whose false-accept rate is <= ``far``.
+
+    A pair is accepted when its distance is *below* the threshold. With n negatives, at most
+    floor(far * n) of them may be accepted; the threshold is the distance of the next negative (ties
+    accept fewer). With fewer than 1 / far negatives this is the rate at FAR = 0, as usual in the literature.
+    """
+    dist, same = dist.double().cpu(), issame.bool().cpu()
+    neg = torch.sort(dist[~same]).values
+    k = int(far * neg.numel() + 1e-9)
+    thr = neg[k] if k < neg.numel() else torch.tensor(float("inf"), dtype=torch.float64)
+    return (dist[same] < thr).double().mean().item()
+
+
+def roc_metrics(dist: torch.Tensor, issame: torch.Tensor) -> dict[str, float]:
+    """AUC, EER and TAR@FAR 1e-3 / 1e-4 of pair distances (squared L2 of unit embeddings, 0..4)."""
+    from torchmetrics.functional.classification import binary_auroc, binary_roc
+
+    score = ((4 - dist.double().cpu()) / 4).clamp(0, 1)  # in [0, 1] so torchmetrics applies no sigmoid
+    target = issame.long().cpu()
+    fpr, tpr, _ = binary_roc(score, target)
+    fnr = 1 - tpr
+    i = int(torch.argmin((fnr - fpr).abs()))
+    return {"auc": binary_auroc(score, target).item(), "eer": ((fpr[i] + fnr[i]) / 2).item(),
+            "tar@far=1e-3": tar_at_far(dist, issame, 1e-3), "tar@far=1e-4": tar_at_far(dist, issame, 1e-4)}
+
+
 class VerificationAccuracy(Metric):
     """Accumulates pair distances and labels (gathered across ranks) and computes the 10-fold accuracy."""
 
@@ -64,4 +91,5 @@ class VerificationAccuracy(Metric):
         keep = torch.ones_like(order, dtype=torch.bool)
         keep[1:] = order[1:] != order[:-1]  # DistributedSampler pads with repeats
         mean, std, th = kfold_accuracy(dist[keep], same[keep], self.n_folds)
-        return {"acc": torch.tensor(mean), "acc_std": torch.tensor(std), "threshold": torch.tensor(th)}
+        out = {"acc": mean, "acc_std": std, "threshold": th, **roc_metrics(dist[keep], same[keep])}
+        return {k: torch.tensor(v) for k, v in out.items()}

@@ -52,8 +52,8 @@ class RecognitionModule(pl.LightningModule):
     def on_validation_epoch_end(self):
         for name, m in zip(self.val_names, self.val_metrics):
             r = m.compute()
-            self.log_dict({f"val/{name}/acc": r["acc"], f"val/{name}/acc_std": r["acc_std"]}, prog_bar=True,
-                          sync_dist=False)
+            self.log_dict({f"val/{name}/acc": r["acc"]}, prog_bar=True)
+            self.log_dict({f"val/{name}/{k}": v for k, v in r.items() if k != "acc"})
             m.reset()
 
     def configure_optimizers(self):

@@ -1,0 +1,38 @@
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from hydra import compose, initialize_config_dir
+
+from facebench.run import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bin(path, n_pairs=20):
+    rng = np.random.default_rng(0)
+    bins = [cv2.imencode(".jpg", rng.integers(0, 256, (112, 112, 3), dtype=np.uint8))[1].tobytes()
+            for _ in range(2 * n_pairs)]
+    with open(path, "wb") as fh:
+        pickle.dump((bins, [i % 2 == 0 for i in range(n_pairs)]), fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def test_train_with_bin_val_set_then_eval_verify(tmp_path):
+    _bin(tmp_path / "toy_lfw.bin")
+    with initialize_config_dir(config_dir=str(ROOT / "facebench" / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "experiment=synface/render_baseline", "trainer=smoke", "trainer.max_epochs=1", "logger=csv",
+            "data.num_workers=0", "data.batch_size=8", "data.width=8", "data.val_pairs=20",
+            "data.val_identities=10", "data.head=procedural", f"data.val_sets=[{tmp_path / 'toy_lfw.bin'}]"])
+    run = tmp_path / "run"
+    cfg.output_dir = str(run)
+    metrics = train(cfg)
+    assert {"val/render_heldout/acc", "val/toy_lfw/acc", "val/toy_lfw/tar@far=1e-3", "val/toy_lfw/auc"} <= set(metrics)
+    r = subprocess.run([sys.executable, "-m", "facebench.eval", "verify", f"checkpoint={run / 'checkpoints' / 'last.ckpt'}",
+                        f"data={tmp_path / 'toy_lfw.bin'}", "workers=0"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "toy_lfw: accuracy" in r.stdout and "(10-fold, insightface protocol, 20 pairs)" in r.stdout
+    assert "TAR@FAR=1e-3" in r.stdout and "AUC" in r.stdout
