@@ -9,6 +9,8 @@ DistributedSampler shards them across ranks and every rank/worker count sees the
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -17,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from facebench.render.spec import DatasetSpec
 
 HELD_OUT_OFFSET = 1_000_000  # identity ids of held-out verification sets start here
+log = logging.getLogger(__name__)
 
 
 def normalise(img: torch.Tensor) -> torch.Tensor:
@@ -26,16 +29,16 @@ def normalise(img: torch.Tensor) -> torch.Tensor:
 
 class _RenderBacked(Dataset):
     def __init__(self, spec: DatasetSpec, size: int, framing: str, render: dict, indices_only: bool,
-                 augment: str = "none"):
+                 augment: str = "none", identity_mixup: float = 0.0):
         if augment not in ("none", "digiface"):
             raise ValueError(f"augment must be 'none' or 'digiface', got {augment!r}")
         self.spec, self.size, self.framing, self.render_kw = spec, size, framing, render
-        self.indices_only, self.augment = indices_only, augment
+        self.indices_only, self.augment, self.identity_mixup = indices_only, augment, identity_mixup
         self._source = None
 
-    def _images(self, indices) -> torch.Tensor:
+    def _images(self, indices, identity_override=None) -> torch.Tensor:
         """Rendered (and optionally DigiFace-augmented) images in [-1, 1]."""
-        r = self.source.render(indices)
+        r = self.source.render(indices, identity_override=identity_override)
         if self.augment == "none":
             return normalise(r.image)
         u8 = (r.image.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
@@ -58,7 +61,10 @@ class _RenderBacked(Dataset):
 
 
 class RenderIdentityDataset(_RenderBacked):
-    """Item i -> (image (3, S, S) in [-1, 1], identity label in [0, width))."""
+    """Item i -> (image (3, S, S) in [-1, 1], label, partner label, weight r of the label).
+
+    Without Identity Mixup partner = label and r = 1. With ``identity_mixup`` = p, a fraction p of the
+    samples show a mixed identity (facebench.methods.mixup)."""
 
     def __len__(self) -> int:
         return len(self.spec)
@@ -66,12 +72,24 @@ class RenderIdentityDataset(_RenderBacked):
     def __getitem__(self, i: int):
         return self.__getitems__([i])[0]
 
-    def __getitems__(self, indices):
+    def plan(self, indices):
+        """(labels, partner labels, r, identity override) of a batch of sample indices."""
+        from facebench.methods.mixup import identity_mixup_plan
+        from facebench.render.source import load_head
+
         labels = self.spec.identity_of(np.asarray(indices)) - self.spec.identity_offset
-        if self.indices_only:
+        num_shape = load_head(self.render_kw.get("head", "auto"), self.render_kw.get("ict_path")).num_identity
+        partner, r, override = identity_mixup_plan(self.spec.seed, indices, labels, self.spec.width,
+                                                   self.identity_mixup, num_shape, self.spec.identity_offset)
+        return labels, partner, r, override
+
+    def __getitems__(self, indices):
+        if self.indices_only:  # rendered later on the accelerator (RenderRecognitionDataModule)
+            labels = self.spec.identity_of(np.asarray(indices)) - self.spec.identity_offset
             return [(int(i), int(k)) for i, k in zip(indices, labels)]
-        img = self._images(indices)
-        return [(img[j], int(labels[j])) for j in range(len(indices))]
+        labels, partner, r, override = self.plan(indices)
+        img = self._images(indices, override)
+        return [(img[j], int(labels[j]), int(partner[j]), float(r[j])) for j in range(len(indices))]
 
 
 def _augment(u8: np.ndarray, seeds) -> np.ndarray:
@@ -91,27 +109,52 @@ def open_identity_set(path: str):
 
 
 class LabelledImageDataset(Dataset):
-    """Item i of a set on disk -> (image (3, S, S) in [-1, 1], label); resized to S when needed."""
+    """Item i of a set on disk -> (image (3, S, S) in [-1, 1], label, label, 1.0), the batch format of
+    :class:`RenderIdentityDataset` without mixing; resized to S when needed.
 
-    def __init__(self, root: str, size: int, augment: str = "none", seed: int = 0):
+    max_identities / max_depth keep the first identities / the first images of each identity (a width x
+    depth sub-grid of one generated set); label_offset shifts labels (real classes after synthetic ones).
+    """
+
+    def __init__(self, root: str, size: int, augment: str = "none", seed: int = 0, label_offset: int = 0,
+                 max_identities: int | None = None, max_depth: int | None = None):
         self.reader, self.size, self.augment, self.seed = open_identity_set(root), size, augment, seed
+        self.label_offset = label_offset
+        labels = np.array([self.reader.label(i) if hasattr(self.reader, "label") else self.reader.items[i][1]
+                           for i in range(len(self.reader))]) if (max_identities or max_depth) else None
+        self.keep = np.arange(len(self.reader))
+        self._classes = self.reader.num_classes
+        if labels is not None:
+            ok = np.ones(len(labels), bool)
+            if max_identities:
+                ok &= labels < max_identities
+                self._classes = min(self._classes, max_identities)
+            if max_depth:
+                order = np.argsort(labels, kind="stable")
+                rank = np.empty(len(labels), np.int64)
+                starts = np.searchsorted(labels[order], labels[order])
+                rank[order] = np.arange(len(labels)) - starts
+                ok &= rank < max_depth
+            self.keep = np.nonzero(ok)[0]
 
     @property
     def num_classes(self) -> int:
-        return self.reader.num_classes
+        return self._classes
 
     def __len__(self) -> int:
-        return len(self.reader)
+        return len(self.keep)
 
     def __getitem__(self, i: int):
         import cv2
 
-        img, label = self.reader.sample(i)
+        j = int(self.keep[i])
+        img, label = self.reader.sample(j)
         if img.shape[:2] != (self.size, self.size):
             img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
         if self.augment == "digiface":
-            img = _augment(img[None], [(self.seed * 1_000_003 + i) % 2**31])[0]
-        return normalise(torch.from_numpy(img).permute(2, 0, 1).float() / 255), label
+            img = _augment(img[None], [(self.seed * 1_000_003 + j) % 2**31])[0]
+        y = label + self.label_offset
+        return normalise(torch.from_numpy(img).permute(2, 0, 1).float() / 255), y, y, 1.0
 
 
 class RenderPairsDataset(_RenderBacked):
@@ -150,18 +193,37 @@ class RenderPairsDataset(_RenderBacked):
         return [(imgs[j], imgs[n + j], bool(p % 2 == 0), int(p)) for j, p in enumerate(ps)]
 
 
+STANDIN = "standin"  # the value of a real-data path that asks for the labelled render stand-in
+STANDIN_OFFSET = 2_000_000  # identity ids of the stand-in "real" identities
+
+
 class RenderRecognitionDataModule(pl.LightningDataModule):
-    """Train on width x depth rendered identities (or on ``train_path``: identity folders such as those
-    ``facebench.generate`` writes, or an insightface RecordIO folder); validate on held-out rendered pairs."""
+    """Recognition training data, synthetic (rendered on the fly, or ``train_path``: identity folders as
+    ``facebench.generate`` writes them, or insightface RecordIO) and optionally real; verification on
+    held-out rendered identities and on any ``val_sets`` (.bin files, pair lists).
+
+    Real data for SynFace's comparisons (``real_path``, with ``real_use``):
+    - ``domain_mixup``: each synthetic batch is blended with a real batch (facebench.methods.mixup);
+    - ``mixed``: synthetic and real samples are concatenated;
+    - ``only``: train on the real set alone (the real-data baseline, or the second stage of fine-tuning).
+    Real classes are numbered after the synthetic ones. ``real_path=standin`` uses a *stand-in*: held-out
+    rendered identities with a shifted appearance (DigiFace-1M augmentations), named "standin" in every
+    log, for machines without real data.
+    """
 
     def __init__(self, width: int = 100, depth: int = 20, long_tail_alpha: float = 0.0, vary: str = "all",
                  seed: int = 0, size: int = 112, framing: str = "aligned", batch_size: int = 64,
                  num_workers: int = 2, val_identities: int = 100, val_pairs: int = 600,
                  head: str = "auto", ict_path: str | None = None, supersample: int = 2,
                  render_on: str = "auto", augment: str = "none", train_path: str | None = None,
-                 val_sets: list[str] | None = None, val_render: bool = True):
+                 train_max_identities: int | None = None, train_max_depth: int | None = None,
+                 val_sets: list[str] | None = None, val_render: bool = True, identity_mixup: float = 0.0,
+                 real_path: str | None = None, real_use: str = "domain_mixup", real_width: int = 50,
+                 real_depth: int = 10):
         super().__init__()
         self.save_hyperparameters()
+        if real_use not in ("domain_mixup", "mixed", "only"):
+            raise ValueError(f"real_use must be domain_mixup, mixed or only, got {real_use!r}")
         self.train_spec = DatasetSpec(width=width, depth=depth, long_tail_alpha=long_tail_alpha, vary=vary, seed=seed)
         self.val_spec = DatasetSpec(width=val_identities, depth=10, vary="all", seed=seed + 7919,
                                     identity_offset=HELD_OUT_OFFSET)
@@ -172,11 +234,33 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
         self.val_set_names = (["render_heldout"] if val_render else []) + [self._set_name(p) for p in self.val_paths]
         self._folder = None
         if train_path:
-            self._folder = LabelledImageDataset(train_path, size, augment, seed)
+            self._folder = LabelledImageDataset(train_path, size, augment, seed, max_identities=train_max_identities,
+                                                max_depth=train_max_depth)
+        self.num_syn_classes = self._folder.num_classes if self._folder is not None else self.train_spec.width
+        self.real_set = None
+        if real_path:
+            offset = 0 if real_use == "only" else self.num_syn_classes
+            if real_path == STANDIN:
+                log.warning("real data: using the render STAND-IN (held-out rendered identities with shifted "
+                            "appearance), not real faces")
+                spec = DatasetSpec(width=real_width, depth=real_depth, vary="all", seed=seed + 104729,
+                                   identity_offset=STANDIN_OFFSET)
+                self.real_set = _Offset(RenderIdentityDataset(spec, size, framing, self.render_kw, False,
+                                                              augment="digiface"), offset, real_width)
+            else:
+                self.real_set = LabelledImageDataset(real_path, size, "none", seed, label_offset=offset)
 
     @property
     def num_classes(self) -> int:
-        return self._folder.num_classes if self._folder is not None else self.train_spec.width
+        if self.real_set is None:
+            return self.num_syn_classes
+        n_real = self.real_set.num_classes
+        return n_real if self.hparams.real_use == "only" else self.num_syn_classes + n_real
+
+    @property
+    def real_name(self) -> str | None:
+        rp = self.hparams.real_path
+        return None if not rp else (STANDIN if rp == STANDIN else self._set_name(rp))
 
     @staticmethod
     def _set_name(path: str) -> str:
@@ -192,14 +276,21 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
         return ro == "device"
 
     def setup(self, stage: str | None = None) -> None:
-        hp = self.hparams
-        if self._folder is not None:
-            self.train_set = self._folder
-        else:
-            self.train_set = RenderIdentityDataset(self.train_spec, hp.size, hp.framing, self.render_kw,
-                                                   self._on_device(), augment=hp.augment)
+        from torch.utils.data import ConcatDataset
+
         from datamodules.verification import PairDataset, read_pairs
 
+        hp = self.hparams
+        if self._folder is not None:
+            syn = self._folder
+        else:
+            syn = RenderIdentityDataset(self.train_spec, hp.size, hp.framing, self.render_kw, self._on_device(),
+                                        augment=hp.augment, identity_mixup=hp.identity_mixup)
+        self.syn_set = syn
+        self.train_set = {"only": self.real_set, "mixed": ConcatDataset([syn, self.real_set]) if self.real_set else syn,
+                          "domain_mixup": syn}[hp.real_use] if self.real_set is not None else syn
+        if self.real_set is not None and hp.real_use == "mixed" and self._on_device():
+            raise ValueError("real_use=mixed renders in DataLoader workers: use render_on=worker")
         self.val_datasets = [RenderPairsDataset(self.val_spec, hp.val_pairs, hp.size, hp.framing, self.render_kw)] \
             if hp.val_render else []
         self.val_datasets += [PairDataset(read_pairs(p), hp.size) for p in self.val_paths]
@@ -210,20 +301,44 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
                           persistent_workers=hp.num_workers > 0, drop_last=shuffle)
 
     def train_dataloader(self):
+        if self.real_set is not None and self.hparams.real_use == "domain_mixup":
+            # One synthetic and one real batch per step; the shorter loader cycles.
+            return {"syn": self._loader(self.syn_set, True), "real": self._loader(self.real_set, True)}
         return self._loader(self.train_set, True)
 
     def val_dataloader(self):
         return [self._loader(ds, False) for ds in self.val_datasets]
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if isinstance(batch, dict):
+            return {k: self.on_after_batch_transfer(v, dataloader_idx) for k, v in batch.items()}
         if (self.trainer is not None and self.trainer.training and self._folder is None and self._on_device()
-                and batch[0].dim() == 1):
+                and len(batch) == 2 and batch[0].dim() == 1):
             from facebench.render.source import RenderSource
 
             if getattr(self, "_device_source", None) is None:
                 self._device_source = RenderSource(self.train_spec, self.hparams.size, self.hparams.framing,
                                                    device=batch[0].device, **self.render_kw)
-            idx, labels = batch
-            img = self._device_source.render(idx.cpu().numpy(), chunk=len(idx)).image
-            return normalise(img), labels
+            idx = batch[0].cpu().numpy()
+            labels, partner, r, override = self.syn_set.plan(idx)
+            img = self._device_source.render(idx, chunk=len(idx), identity_override=override).image
+            dev = batch[0].device
+            return (normalise(img), torch.as_tensor(labels, device=dev), torch.as_tensor(partner, device=dev),
+                    torch.as_tensor(r, device=dev))
         return batch
+
+
+class _Offset(Dataset):
+    """A 4-tuple dataset with labels shifted by ``offset`` (real classes after synthetic ones)."""
+
+    def __init__(self, ds, offset: int, num_classes: int):
+        self.ds, self.offset, self.num_classes = ds, offset, num_classes
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitems__(self, indices):
+        return [(x, y + self.offset, y2 + self.offset, r) for x, y, y2, r in self.ds.__getitems__(indices)]
+
+    def __getitem__(self, i):
+        return self.__getitems__([i])[0]

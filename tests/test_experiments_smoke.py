@@ -10,29 +10,49 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "facebench" / "conf"
 EXPERIMENTS = sorted(p.relative_to(ROOT / "experiments").with_suffix("").as_posix()
                      for p in (ROOT / "experiments").rglob("*.yaml"))
+SMOKE = ["trainer=smoke", "trainer.max_epochs=1", "logger=csv", "data.num_workers=0", "data.batch_size=8",
+         "data.width=8", "data.depth=4", "data.val_pairs=20", "data.val_identities=10", "data.head=procedural",
+         "data.real_width=4", "data.real_depth=4"]
+
+
+def _run(name, out, extra=()):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"experiment={name}", *SMOKE, *extra])
+    cfg.output_dir = str(out)
+    return train(cfg)
+
+
+@pytest.fixture(scope="module")
+def baseline_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("baseline")
+    _run("synface/render_baseline", out)
+    return out / "checkpoints" / "last.ckpt"
 
 
 def test_there_are_experiments():
-    assert "synface/render_baseline" in EXPERIMENTS
+    assert {"synface/render_baseline", "synface/identity_mixup", "synface/domain_mixup"} <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_experiment_smoke(name, tmp_path):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            f"experiment={name}", "trainer=smoke", "trainer.max_epochs=1", "logger=csv",
-            "data.num_workers=0", "data.batch_size=8", "data.width=8",
-            "data.val_pairs=20", "data.val_identities=10", "data.head=procedural"])
-    cfg.output_dir = str(tmp_path)
-    metrics = train(cfg)
+def test_experiment_smoke(name, tmp_path, baseline_checkpoint):
+    extra = [f"model.init_from={baseline_checkpoint}"] if name.endswith("finetune_real") else []
+    metrics = _run(name, tmp_path, extra)
     assert (tmp_path / "csv" / "metrics.csv").is_file()
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert any(k.endswith("/acc") for k in metrics)
+    if name.endswith("domain_mixup"):
+        assert "train/dm_lambda" in (tmp_path / "csv" / "metrics.csv").read_text()
 
 
 def test_typo_in_override_fails_clearly():
-    from hydra.errors import ConfigCompositionException as CCE
+    from hydra.errors import ConfigCompositionException
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        with pytest.raises(CCE, match="datta"):
+        with pytest.raises(ConfigCompositionException, match="datta"):
             compose("config", overrides=["datta.width=3"])
+
+
+def test_sweep_experiments_define_their_grid():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=synface/width_depth"], return_hydra_config=True)
+    assert cfg.hydra.sweeper.params["data.width"] == "50,100,200"

@@ -55,14 +55,20 @@ class RenderSource:
     def num_classes(self) -> int:
         return self.spec.width
 
-    def factors(self, indices):
+    def factors(self, indices, identity_override: dict | None = None):
         indices = np.asarray(indices, np.int64)
         ids = self.spec.identity_of(indices)
-        return sample_factors(self.spec.seed, indices, ids, frozenset(self.spec.vary), self.head.num_identity)
+        return sample_factors(self.spec.seed, indices, ids, frozenset(self.spec.vary), self.head.num_identity,
+                              identity_override)
 
-    def render(self, indices, chunk: int = 64) -> RenderOutput:
+    def render(self, indices, chunk: int = 64, identity_override: dict | None = None) -> RenderOutput:
+        """Render samples ``indices``; identity_override maps a position in ``indices`` to replacement
+        identity coefficients ({"shape", "albedo"}), as Identity Mixup uses."""
         indices = np.asarray(indices, np.int64)
-        outs = [self.renderer.render(self.factors(indices[i:i + chunk]), self.size, self.framing, self.supersample)
+        ov = identity_override or {}
+        outs = [self.renderer.render(self.factors(indices[i:i + chunk],
+                                                  {p - i: v for p, v in ov.items() if i <= p < i + chunk}),
+                                     self.size, self.framing, self.supersample)
                 for i in range(0, len(indices), chunk)]
         if len(outs) == 1:
             return outs[0]

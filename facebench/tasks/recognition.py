@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facebench.methods.mixup import domain_mixup_weight, mixed_margin_loss
 from facebench.metrics.verification import VerificationAccuracy
 from facebench.models.margin_heads import margin_head
 
@@ -14,10 +15,13 @@ from facebench.models.margin_heads import margin_head
 class RecognitionModule(pl.LightningModule):
     def __init__(self, backbone: nn.Module, num_classes: int, lr: float = 0.1, weight_decay: float = 5e-4,
                  optimizer: str = "sgd", margin: str = "cosface", margin_s: float = 64.0, margin_m: float = 0.4,
-                 warmup_steps: int = 0):
+                 warmup_steps: int = 0, seed: int = 0, init_from: str | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["backbone"])
         self.backbone = backbone
+        if init_from:  # fine-tuning: start from another run's backbone (its classifier is not reused)
+            state = torch.load(init_from, map_location="cpu", weights_only=True)["state_dict"]
+            self.backbone.load_state_dict({k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")})
         self.head = margin_head(margin, backbone.embedding_dim, num_classes, margin_s, margin_m)
         self.val_metrics = nn.ModuleList()
 
@@ -32,9 +36,18 @@ class RecognitionModule(pl.LightningModule):
         return self.backbone(x)
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
-        logits = self.head(self.backbone(x), y)
-        loss = F.cross_entropy(logits, y)
+        """Batches are (x, label, partner, r) (Identity Mixup when r < 1) or, with Domain Mixup, a dict of a
+        synthetic and a real such batch, blended in pixels with one weight per step."""
+        if isinstance(batch, dict):
+            (xs, y, y2, r), (xr, yr, _, _) = batch["syn"], batch["real"]
+            lam = domain_mixup_weight(self.hparams.seed, self.global_step)
+            emb = self.backbone(lam * xs + (1 - lam) * xr)
+            loss_syn, logits = mixed_margin_loss(self.head, emb, y, y2, r.float())
+            loss = lam * loss_syn + (1 - lam) * F.cross_entropy(self.head(emb, yr), yr)
+            self.log("train/dm_lambda", lam, on_step=True)
+        else:
+            x, y, y2, r = batch
+            loss, logits = mixed_margin_loss(self.head, self.backbone(x), y, y2, r.float())
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {self.global_step}: lower the learning "
                                      "rate, enable gradient clipping or use bf16 instead of fp16")
