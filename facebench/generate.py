@@ -2,6 +2,11 @@
 
     python -m facebench.generate source=render layout=facesynthetics n=1000 out=DIR [seed=0 framing=wild
         size=256 width=... depth=... vary=all shard=0/4 chunk=500 head=auto]
+    python -m facebench.generate layout=verification_bin n=6000 out=render_heldout.bin [width=1000]
+
+``verification_bin`` writes n verification pairs of held-out rendered identities (identity ids from 10^6,
+disjoint from any training spec) in insightface's ``.bin`` format, so a render-based test set is made once
+and evaluated like lfw.bin (pair p is genuine when p is even; images 112x112 aligned).
 
 Samples are written in chunks of ``chunk`` consecutive indices. A chunk is the unit of work and of
 resume: its files are written under temporary names, renamed, then recorded in
@@ -25,7 +30,7 @@ from datamodules.images import write_rgb
 from facebench.labels import EXPRESSIONS
 from facebench.render.spec import DatasetSpec
 
-LAYOUTS = ("facesynthetics", "identity_folders")
+LAYOUTS = ("facesynthetics", "identity_folders", "verification_bin")
 
 
 @dataclass
@@ -137,9 +142,46 @@ def write_chunk(out: Path, cfg: GenerateConfig, source, c: int) -> None:
     os.replace(t, man / f"chunk_{c:06d}.json")
 
 
+def generate_verification_bin(cfg: GenerateConfig) -> Path:
+    import pickle
+
+    import cv2
+
+    from datamodules.render import HELD_OUT_OFFSET, RenderPairsDataset
+
+    out = Path(cfg.out)
+    width = cfg.width or max(2, cfg.n // 6)
+    spec = DatasetSpec(width=width, depth=10, vary=cfg.vary, seed=cfg.seed, identity_offset=HELD_OUT_OFFSET)
+    ds = RenderPairsDataset(spec, cfg.n, 112, "aligned", {"head": cfg.head, "ict_path": cfg.ict_path or None,
+                                                          "supersample": cfg.supersample})
+    bins = []
+    with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task("pairs", total=cfg.n)
+        for lo in range(0, cfg.n, cfg.batch):
+            ps = np.arange(lo, min(lo + cfg.batch, cfg.n))
+            r = ds.source.render(np.r_[ds.a[ps], ds.b[ps]], chunk=2 * cfg.batch)
+            u8 = (r.image.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+            n = len(ps)
+            for j in range(n):
+                for img in (u8[j], u8[n + j]):
+                    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+                    bins.append(buf.tobytes())
+            bar.advance(task, n)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".bin.tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump((bins, [p % 2 == 0 for p in range(cfg.n)]), fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, out)
+    print(f"{out}: {cfg.n} pairs of {width} held-out rendered identities (seed {cfg.seed}, head {ds.source.head.name})")
+    return out
+
+
 def generate(cfg: GenerateConfig) -> Path:
     from facebench.render.source import RenderSource
 
+    if cfg.layout == "verification_bin":
+        _resolve(cfg)
+        return generate_verification_bin(cfg)
     cfg = _resolve(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -157,3 +157,16 @@ def test_recognition_datamodule_serves_a_generated_folder(tmp_path):
 
     ref = RenderSource(DatasetSpec(width=3, depth=2, seed=0), size=64, head="procedural").render([3]).image[0]
     assert (x / 2 + 0.5 - ref).abs().mean() < 0.03  # same sample, through JPEG
+
+
+def test_generate_verification_bin_reads_back(tmp_path):
+    from datamodules.verification import read_bin
+
+    out = generate(GenerateConfig(layout="verification_bin", n=12, out=str(tmp_path / "held.bin"), head="procedural",
+                                  batch=4))
+    ps = read_bin(out)
+    assert len(ps) == 12 and ps.issame.tolist() == [p % 2 == 0 for p in range(12)]
+    a, b, same = ps.pair(0)
+    assert a.shape == (112, 112, 3) and same
+    name, report = check(out, progress=False)
+    assert name == "verification_bin" and not report.problems
