@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from datamodules import facesynthetics, identity_folders, recordio, verification
+from datamodules import facesynthetics, hsface_lmdb, identity_folders, recordio, verification
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class Format:
 # Order matters: the first format whose detect() accepts the path wins.
 FORMATS: list[Format] = [
     Format("insightface_recordio", recordio.detect, recordio.validate),
+    Format("hsface_lmdb", hsface_lmdb.detect, hsface_lmdb.validate),
     Format("verification_bin", verification.detect_bin, verification.validate_bin),
     Format("verification_pairs", verification.detect_pairs, verification.validate_pairs),
     Format("facesynthetics", facesynthetics.detect, facesynthetics.validate),

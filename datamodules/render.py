@@ -99,13 +99,17 @@ def _augment(u8: np.ndarray, seeds) -> np.ndarray:
 
 
 def open_identity_set(path: str):
-    """A labelled training set on disk: insightface RecordIO (train.rec/.idx) or identity folders."""
+    """A labelled training set on disk: insightface RecordIO (train.rec/.idx), HSFace LMDB or identity folders."""
     from pathlib import Path
 
-    from datamodules import recordio
+    from datamodules import hsface_lmdb, recordio
     from datamodules.identity_folders import IdentityFolder
 
-    return recordio.InsightfaceRec(path) if recordio.detect(Path(path)) else IdentityFolder(path)
+    if recordio.detect(Path(path)):
+        return recordio.InsightfaceRec(path)
+    if hsface_lmdb.detect(Path(path)):
+        return hsface_lmdb.HSFaceLMDB(path)
+    return IdentityFolder(path)
 
 
 class LabelledImageDataset(Dataset):

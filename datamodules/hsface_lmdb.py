@@ -1,0 +1,115 @@
+"""HSFace / Vec2Face LMDB training sets.
+
+Schema (Vec2Face's LMDB writer): each sample key (ASCII of its index) -> ``msgpack([jpeg_bytes, label])``;
+``__keys__`` -> msgpack list of the sample keys (bytes), ``__len__`` -> msgpack int,
+``__classnum__`` -> msgpack int. The database is a directory (data.mdb) or a single file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from datamodules.images import DatasetError, decode_rgb
+
+
+_ENVS: dict[tuple[str, int], object] = {}
+
+
+def _open_env(path: Path):
+    """One read-only environment per database and process: LMDB allows a single open per process, and a
+    handle must not cross a fork (DataLoader workers open their own)."""
+    import os
+
+    import lmdb
+
+    key = (str(path.resolve()), os.getpid())
+    if key not in _ENVS:
+        if not path.exists():
+            raise DatasetError(f"{path}: does not exist")
+        try:
+            _ENVS[key] = lmdb.open(str(path), subdir=path.is_dir(), readonly=True, lock=False, readahead=False,
+                                   meminit=False)
+        except lmdb.Error as e:
+            raise DatasetError(f"{path}: not an LMDB database ({e})") from e
+    return _ENVS[key]
+
+
+class HSFaceLMDB:
+    """``sample(i)`` -> (RGB image, class id); opened lazily so DataLoader workers each get their own handle."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._env = None
+        with self._txn() as txn:
+            meta = {k: txn.get(k) for k in (b"__keys__", b"__len__", b"__classnum__")}
+        missing = [k.decode() for k, v in meta.items() if v is None]
+        if missing:
+            raise DatasetError(f"{self.path}: not an HSFace LMDB (missing {', '.join(missing)})")
+        import msgpack
+
+        try:
+            self.keys = list(msgpack.unpackb(meta[b"__keys__"]))
+            length, self.num_classes = int(msgpack.unpackb(meta[b"__len__"])), int(msgpack.unpackb(meta[b"__classnum__"]))
+        except Exception as e:  # noqa: BLE001
+            raise DatasetError(f"{self.path}: unreadable metadata ({e})") from e
+        if length != len(self.keys):
+            raise DatasetError(f"{self.path}: __len__ is {length} but __keys__ lists {len(self.keys)} keys")
+
+    def _txn(self):
+        if self._env is None:
+            self._env = _open_env(self.path)
+        return self._env.begin(write=False)
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_env"] = None
+        return d
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _record(self, i: int):
+        import msgpack
+
+        key = self.keys[i]
+        with self._txn() as txn:
+            raw = txn.get(key)
+        if raw is None:
+            raise DatasetError(f"{self.path}: key {key!r} listed in __keys__ is missing")
+        try:
+            img, label = msgpack.unpackb(raw)
+        except Exception as e:  # noqa: BLE001
+            raise DatasetError(f"{self.path}: record {key!r} is not msgpack([jpeg, label]) ({e})") from e
+        return key, img, int(label)
+
+    def label(self, i: int) -> int:
+        return self._record(i)[2]
+
+    def sample(self, i: int) -> tuple[np.ndarray, int]:
+        key, img, label = self._record(i)
+        return decode_rgb(img, f"{self.path} record {key!r}"), label
+
+
+def detect(path: Path) -> bool:
+    if path.is_dir():
+        return (path / "data.mdb").is_file()
+    return path.is_file() and path.suffix in (".lmdb", ".mdb")
+
+
+def validate(path: Path, report) -> None:
+    ds = HSFaceLMDB(path)
+    labels = []
+    for i in report.progress(range(len(ds)), "HSFace LMDB"):
+        try:
+            _, lab = ds.sample(i)
+            labels.append(lab)
+            if not 0 <= lab < ds.num_classes:
+                report.problem(f"{path} record {ds.keys[i]!r}: label {lab} outside [0, {ds.num_classes})")
+        except DatasetError as e:
+            report.problem(str(e))
+    report.count("images", len(ds))
+    report.count("classes (__classnum__)", ds.num_classes)
+    if labels:
+        depth = np.bincount(labels)
+        report.count("images per identity (min/median/max)", f"{depth[depth > 0].min()}/{int(np.median(depth[depth > 0]))}/{depth.max()}")

@@ -1,0 +1,50 @@
+import cv2
+import lmdb
+import msgpack
+import numpy as np
+import pytest
+
+from datamodules.hsface_lmdb import HSFaceLMDB
+from datamodules.images import DatasetError
+from facebench.check import check
+
+
+def write_hsface(path, labels, classnum=None, subdir=True):
+    """Vec2Face's writer schema: str(index) -> msgpack([jpeg, label]); __keys__, __len__, __classnum__."""
+    env = lmdb.open(str(path), subdir=subdir, map_size=1 << 26)
+    imgs = []
+    with env.begin(write=True) as txn:
+        for i, lab in enumerate(labels):
+            img = np.full((112, 112, 3), 20 * i, np.uint8)
+            imgs.append(img)
+            txn.put(str(i).encode("ascii"), msgpack.packb([cv2.imencode(".jpg", img)[1].tobytes(), lab]))
+        keys = [str(i).encode("ascii") for i in range(len(labels))]
+        txn.put(b"__keys__", msgpack.packb(keys))
+        txn.put(b"__len__", msgpack.packb(len(keys)))
+        txn.put(b"__classnum__", msgpack.packb(classnum if classnum is not None else max(labels) + 1))
+    env.close()
+    return imgs
+
+
+@pytest.mark.parametrize("subdir", [True, False])
+def test_reads_hsface_schema(tmp_path, subdir):
+    path = tmp_path / ("db" if subdir else "db.lmdb")
+    imgs = write_hsface(path, [0, 0, 1, 2, 2], subdir=subdir)
+    ds = HSFaceLMDB(path)
+    assert len(ds) == 5 and ds.num_classes == 3
+    img, lab = ds.sample(3)
+    assert lab == 2 and np.abs(img.astype(int) - imgs[3]).max() <= 2  # JPEG
+    name, report = check(path, progress=False)
+    assert name == "hsface_lmdb" and not report.problems and report.counts["images"] == 5
+
+
+def test_bad_label_and_missing_meta(tmp_path):
+    write_hsface(tmp_path / "db", [0, 5], classnum=2)
+    name, report = check(tmp_path / "db", progress=False)
+    assert report.problems == [f"{tmp_path / 'db'} record b'1': label 5 outside [0, 2)"]
+    env = lmdb.open(str(tmp_path / "plain"), map_size=1 << 20)
+    with env.begin(write=True) as txn:
+        txn.put(b"0", b"x")
+    env.close()
+    with pytest.raises(DatasetError, match="not an HSFace LMDB"):
+        HSFaceLMDB(tmp_path / "plain")
