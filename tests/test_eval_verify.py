@@ -36,3 +36,23 @@ def test_train_with_bin_val_set_then_eval_verify(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "toy_lfw: accuracy" in r.stdout and "(10-fold, insightface protocol, 20 pairs)" in r.stdout
     assert "TAR@FAR=1e-3" in r.stdout and "AUC" in r.stdout
+
+
+def test_eval_quality_on_generated_set(tmp_path):
+    from facebench.generate import GenerateConfig, generate
+
+    ids = generate(GenerateConfig(layout="identity_folders", n=16, depth=4, out=str(tmp_path / "ids"), head="procedural",
+                                  size=112, chunk=8, batch=8))
+    with initialize_config_dir(config_dir=str(ROOT / "facebench" / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "experiment=synface/render_baseline", "trainer=smoke", "trainer.max_epochs=1", "logger=csv",
+            "data.num_workers=0", "data.batch_size=8", f"data.train_path={ids}", "data.val_pairs=20",
+            "data.val_identities=10", "data.head=procedural"])
+    cfg.output_dir = str(tmp_path / "run")
+    train(cfg)
+    r = subprocess.run([sys.executable, "-m", "facebench.eval", "quality",
+                        f"checkpoint={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", f"data={ids}",
+                        f"reference={ids}", "workers=0"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "4 identities, 16 images" in r.stdout and "separability" in r.stdout
+    assert "leakage" in r.stdout and "100.00%" in r.stdout.split("leakage")[1]  # a set fully leaks into itself
