@@ -1,7 +1,13 @@
-"""Throughput benchmarks (not tests): ``python -m facebench.bench render [batch=64 repeats=3 head=auto]``.
+"""Throughput benchmarks (not tests).
 
-Prints one line per setting, e.g. ``render cpu 112x112 aligned: 640 img/s``, on the CPU and on CUDA
-when available. Rendering includes every label (segmentation, landmarks with visibility, 3D landmarks).
+    python -m facebench.bench render [batch=64 repeats=3 head=auto]
+    python -m facebench.bench train [backbone=iresnet50 precision=bf16-mixed batch=256 source=render steps=20]
+
+``render`` prints one line per setting, e.g. ``render cpu 112x112 aligned: 640 img/s``, on the CPU and on
+CUDA when available; rendering includes every label. ``train`` prints training images/s (forward,
+backward, SGD step with a CosFace head) fed from ``source``: ``memory`` (one random batch: the model's
+ceiling), ``render`` (on-the-fly rendering: in DataLoader workers on the CPU, on the device on a GPU) or a
+dataset path (identity folders, RecordIO, HSFace LMDB).
 """
 from __future__ import annotations
 
@@ -21,6 +27,12 @@ class BenchConfig:
     head: str = "auto"
     ict_path: str = ""
     devices: str = "auto"  # auto | cpu | cuda
+    backbone: str = "tiny"  # tiny | iresnet18 | iresnet34 | iresnet50 | iresnet100
+    precision: str = "32"  # 32 | bf16-mixed | 16-mixed
+    source: str = "memory"  # memory | render | <dataset path>
+    steps: int = 10
+    workers: int = 2
+    classes: int = 1000
 
 
 def bench_render(cfg: BenchConfig) -> list[str]:
@@ -48,6 +60,75 @@ def bench_render(cfg: BenchConfig) -> list[str]:
     return lines
 
 
+def bench_train(cfg: BenchConfig) -> str:
+    import itertools
+
+    from torch.utils.data import DataLoader
+
+    from facebench.models.iresnet import IResNet
+    from facebench.models.margin_heads import CosFaceHead
+    from facebench.models.tiny_facenet import TinyFaceNet
+
+    dev = torch.device("cuda" if torch.cuda.is_available() and cfg.devices in ("auto", "cuda") else "cpu")
+    net = TinyFaceNet() if cfg.backbone == "tiny" else IResNet(int(cfg.backbone.removeprefix("iresnet")))
+    net = net.to(dev).train()
+    head = CosFaceHead(net.embedding_dim, cfg.classes).to(dev)
+    opt = torch.optim.SGD(list(net.parameters()) + list(head.parameters()), lr=0.01, momentum=0.9)
+    amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
+    render_on_device = False
+    if cfg.source == "memory":
+        batch = (torch.randn(cfg.batch, 3, 112, 112), torch.randint(0, cfg.classes, (cfg.batch,)))
+        batches = itertools.repeat(batch)
+    else:
+        from datamodules.render import LabelledImageDataset, RenderIdentityDataset
+        from facebench.render.spec import DatasetSpec
+
+        if cfg.source == "render":
+            render_on_device = dev.type == "cuda"
+            ds = RenderIdentityDataset(DatasetSpec(width=cfg.classes, depth=100), 112, "aligned",
+                                       {"head": cfg.head, "ict_path": cfg.ict_path or None}, render_on_device)
+        else:
+            ds = LabelledImageDataset(cfg.source, 112)
+        loader = DataLoader(ds, batch_size=cfg.batch, shuffle=True, num_workers=cfg.workers, drop_last=True,
+                            persistent_workers=cfg.workers > 0)
+        batches = itertools.cycle(loader)
+    device_source = None
+    if render_on_device:
+        from facebench.render.source import RenderSource
+
+        device_source = RenderSource(ds.spec, 112, "aligned", head=cfg.head, ict_path=cfg.ict_path or None, device=dev)
+    scaler = torch.amp.GradScaler(enabled=amp is torch.float16)
+
+    def step():
+        b = next(batches)
+        if device_source is not None:
+            x = (device_source.render(b[0].numpy(), chunk=cfg.batch).image - 0.5) / 0.5
+        else:
+            x = b[0].to(dev, non_blocking=True)
+        y = b[1].to(dev) % cfg.classes
+        with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+            loss = torch.nn.functional.cross_entropy(head(net(x), y), y)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    for _ in range(2):  # warm-up (workers start, kernels compile)
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(cfg.steps):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    rate = cfg.steps * cfg.batch / (time.perf_counter() - t0)
+    src = "render" if cfg.source == "render" else ("memory" if cfg.source == "memory" else "disk")
+    line = f"train {dev.type} {cfg.backbone} {cfg.precision} batch {cfg.batch} from {src}: {rate:.1f} img/s"
+    print(line, flush=True)
+    return line
+
+
 def main(argv=None):
     import sys
 
@@ -59,9 +140,9 @@ def main(argv=None):
     cfg = parse(BenchConfig(), argv)
     print(f"# machine: {platform.node()} {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
-    if cfg.what != "render":
-        raise SystemExit(f"unknown benchmark {cfg.what!r}; available: render")
-    bench_render(cfg)
+    if cfg.what not in ("render", "train"):
+        raise SystemExit(f"unknown benchmark {cfg.what!r}; available: render, train")
+    (bench_render if cfg.what == "render" else bench_train)(cfg)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,15 @@
+"""The benchmark commands run and print their lines (no timing is asserted)."""
+from facebench.bench import BenchConfig, bench_render, bench_train
+
+
+def test_bench_render_and_train_run(tmp_path):
+    lines = bench_render(BenchConfig(batch=2, repeats=1, head="procedural", devices="cpu"))
+    assert lines[0].startswith("render cpu 112x112 aligned: ") and lines[0].split(": ")[1].split()[1] == "img/s"
+    line = bench_train(BenchConfig(what="train", batch=4, steps=1, source="memory", classes=10))
+    assert line.startswith("train cpu tiny 32 batch 4 from memory: ")
+    from facebench.generate import GenerateConfig, generate
+
+    ids = generate(GenerateConfig(layout="identity_folders", n=8, depth=2, out=str(tmp_path / "ids"), head="procedural",
+                                  chunk=8, batch=8))
+    line = bench_train(BenchConfig(what="train", batch=4, steps=1, source=str(ids), classes=4, workers=0))
+    assert "from disk: " in line
