@@ -30,8 +30,10 @@ def normalise(img: torch.Tensor) -> torch.Tensor:
 class _RenderBacked(Dataset):
     def __init__(self, spec: DatasetSpec, size: int, framing: str, render: dict, indices_only: bool,
                  augment: str = "none", identity_mixup: float = 0.0):
-        if augment not in ("none", "digiface"):
-            raise ValueError(f"augment must be 'none' or 'digiface', got {augment!r}")
+        from facebench.render.augment import AUGMENTATIONS
+
+        if augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
         self.spec, self.size, self.framing, self.render_kw = spec, size, framing, render
         self.indices_only, self.augment, self.identity_mixup = indices_only, augment, identity_mixup
         self._source = None
@@ -43,7 +45,7 @@ class _RenderBacked(Dataset):
             return normalise(r.image)
         u8 = (r.image.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         # The augmentation seed is derived from the sample index, so it is as deterministic as the render.
-        aug = _augment(u8, [(self.spec.seed * 1_000_003 + int(i)) % 2**31 for i in indices])
+        aug = _augment(u8, [(self.spec.seed * 1_000_003 + int(i)) % 2**31 for i in indices], self.augment)
         return normalise(torch.from_numpy(aug).permute(0, 3, 1, 2).float() / 255)
 
     @property
@@ -92,10 +94,10 @@ class RenderIdentityDataset(_RenderBacked):
         return [(img[j], int(labels[j]), int(partner[j]), float(r[j])) for j in range(len(indices))]
 
 
-def _augment(u8: np.ndarray, seeds) -> np.ndarray:
-    from facebench.render.augment import augment_batch
+def _augment(u8: np.ndarray, seeds, kind: str = "digiface") -> np.ndarray:
+    from facebench.render.augment import augment_batch, digiface_augment
 
-    return augment_batch(u8, seeds)
+    return augment_batch(u8, seeds, digiface_augment(erasing=kind == "digiface+erasing"))
 
 
 def open_identity_set(path: str):
@@ -155,8 +157,8 @@ class LabelledImageDataset(Dataset):
         img, label = self.reader.sample(j)
         if img.shape[:2] != (self.size, self.size):
             img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        if self.augment == "digiface":
-            img = _augment(img[None], [(self.seed * 1_000_003 + j) % 2**31])[0]
+        if self.augment != "none":
+            img = _augment(img[None], [(self.seed * 1_000_003 + j) % 2**31], self.augment)[0]
         y = label + self.label_offset
         return normalise(torch.from_numpy(img).permute(2, 0, 1).float() / 255), y, y, 1.0
 

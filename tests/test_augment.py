@@ -24,3 +24,13 @@ def test_render_dataset_with_digiface_augment_is_deterministic():
     x2 = aug.__getitems__([3])
     assert np.allclose(x1[1][0].numpy(), x2[0][0].numpy())
     assert not np.allclose(plain.__getitems__([3])[0][0].numpy(), x2[0][0].numpy())
+
+
+def test_erasing_variant_blanks_a_rectangle_sometimes():
+    from facebench.render.augment import digiface_augment
+
+    imgs = np.full((40, 32, 32, 3), 200, np.uint8)
+    out = augment_batch(imgs, range(40), digiface_augment(erasing=True))
+    zero_rect = [(o == 0).all(-1).sum() for o in out]
+    assert sum(z > 0 for z in zero_rect) >= 10  # p = 0.5 over 40 samples
+    assert all(z <= 0.34 * 32 * 32 for z in zero_rect)

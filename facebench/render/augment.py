@@ -12,7 +12,13 @@ import albumentations as A
 import numpy as np
 
 
-def digiface_augment() -> A.Compose:
+AUGMENTATIONS = ("none", "digiface", "digiface+erasing")
+
+
+def digiface_augment(erasing: bool = False) -> A.Compose:
+    """DigiFace-1M's list; ``erasing`` adds RandomErasing (torchvision's defaults: p 0.5, area 2-33%, aspect
+    0.3-3.3, zero fill) as Vec2Face trains with."""
+    extra = [A.Erasing(scale=(0.02, 0.33), ratio=(0.3, 3.3), fill=0, p=0.5)] if erasing else []
     return A.Compose([
         A.GaussianBlur(blur_limit=(3, 5), p=0.05),
         A.GaussNoise(std_range=(0.02, 0.08), p=0.035),
@@ -22,7 +28,7 @@ def digiface_augment() -> A.Compose:
         A.Downscale(scale_range=(0.25, 0.5), p=0.01),
         A.ImageCompression(quality_range=(30, 90), p=0.05),
         A.Affine(scale=(0.95, 1.05), translate_percent=(-0.03, 0.03), rotate=(-5, 5), p=0.2),
-    ])
+    ] + extra)
 
 
 def augment_batch(images: np.ndarray, seeds, pipeline: A.Compose | None = None) -> np.ndarray:
