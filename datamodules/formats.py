@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from datamodules import facesynthetics, hsface_lmdb, identity_folders, recordio, verification
+from datamodules import facesynthetics, hsface_lmdb, identity_folders, landmark_sets, recordio, verification
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,9 @@ FORMATS: list[Format] = [
     Format("verification_bin", verification.detect_bin, verification.validate_bin),
     Format("verification_pairs", verification.detect_pairs, verification.validate_pairs),
     Format("facesynthetics", facesynthetics.detect, facesynthetics.validate),
+    Format("aflw2000_3d", landmark_sets.detect_aflw2000, landmark_sets.validate_aflw2000),
+    Format("wflw_list", landmark_sets.detect_wflw, landmark_sets.validate_wflw),
+    Format("pts_landmarks", landmark_sets.detect_pts, landmark_sets.validate_pts),
     Format("identity_folders", identity_folders.detect, identity_folders.validate),
 ]
 

@@ -53,3 +53,17 @@ EXPRESSIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger"
 ARCFACE_TEMPLATE_112 = (
     (38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041),
 )
+
+# Landmark scheme conversions (index tables; a model trained on one scheme evaluates on another only through
+# one of these, never by truncation alone).
+# WFLW 98 -> iBUG 68: every second contour point; the upper brow arcs; nose; eyes without the mid-lid
+# points; the mouth as is.
+WFLW98_TO_IBUG68 = (
+    list(range(0, 33, 2)) + list(range(33, 38)) + list(range(42, 47)) + list(range(51, 60))
+    + [60, 61, 63, 64, 65, 67] + [68, 69, 71, 72, 73, 75] + list(range(76, 96))
+)
+FS70_TO_IBUG68 = list(range(68))  # FaceSynthetics: iBUG 68 then two pupils
+# WFLW's left/right permutation under a horizontal flip (98 points).
+WFLW98_INTER_OCULAR = (60, 72)
+IBUG68_INTER_OCULAR = (36, 45)
+assert len(WFLW98_TO_IBUG68) == 68

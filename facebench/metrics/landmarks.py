@@ -1,0 +1,107 @@
+"""Landmark accuracy: NME under a named normaliser, failure rate, AUC of the CED curve, CED plots.
+
+Normalisers (always reported by name; papers mix them up):
+- ``inter_ocular``: distance between the outer eye corners (iBUG 36 and 45; WFLW 60 and 72);
+- ``inter_pupil``: distance between the eye centres (means of 36-41 and 42-47; WFLW 60-67 and 68-75);
+- ``box``: sqrt(w * h) of the ground-truth landmark bounding box (FAN, AFLW2000-3D).
+NME of an image = mean point-to-point error / normaliser. AUC@T = (1/T) * integral_0^T CED(x) dx with
+CED(x) the fraction of images with NME <= x, computed exactly as mean(max(0, T - NME_i)) / T.
+Failure rate@T = fraction of images with NME > T.
+"""
+from __future__ import annotations
+
+import torch
+from torchmetrics import Metric
+
+NORMALISERS = ("inter_ocular", "inter_pupil", "box")
+_EYES = {68: ((36, 45), (range(36, 42), range(42, 48))), 98: ((60, 72), (range(60, 68), range(68, 76)))}
+
+
+def normaliser(gt: torch.Tensor, kind: str) -> torch.Tensor:
+    """(B,) normalising distances of ground-truth points (B, N, 2)."""
+    n = gt.shape[1]
+    if kind == "box":
+        wh = gt.amax(1) - gt.amin(1)
+        return (wh[:, 0] * wh[:, 1]).clamp(min=1e-12).sqrt()
+    if n not in _EYES:
+        raise ValueError(f"{kind} normaliser needs 68 or 98 points, got {n}")
+    corners, eyes = _EYES[n]
+    if kind == "inter_ocular":
+        return (gt[:, corners[0]] - gt[:, corners[1]]).norm(dim=-1)
+    if kind == "inter_pupil":
+        return (gt[:, list(eyes[0])].mean(1) - gt[:, list(eyes[1])].mean(1)).norm(dim=-1)
+    raise ValueError(f"normaliser must be one of {NORMALISERS}, got {kind!r}")
+
+
+def nme(pred: torch.Tensor, gt: torch.Tensor, kind: str, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) NME of predictions (B, N, 2) against ground truth; mask (B, N) selects the points that count."""
+    err = (pred.double() - gt.double()).norm(dim=-1)
+    if mask is None:
+        mean = err.mean(1)
+    else:
+        m = mask.double()
+        mean = (err * m).sum(1) / m.sum(1).clamp(min=1)
+    return mean / normaliser(gt.double(), kind)
+
+
+def auc(nmes: torch.Tensor, threshold: float) -> float:
+    return ((threshold - nmes.double()).clamp(min=0).mean() / threshold).item()
+
+
+def failure_rate(nmes: torch.Tensor, threshold: float) -> float:
+    return (nmes.double() > threshold).double().mean().item()
+
+
+def ced(nmes: torch.Tensor, threshold: float, steps: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.linspace(0, threshold, steps, dtype=torch.float64)
+    return x, (nmes.double()[None] <= x[:, None]).double().mean(1)
+
+
+def plot_ced(curves: dict[str, torch.Tensor], path, threshold: float = 0.07, title: str = "") -> None:
+    """CED curves of several methods/sets (name -> per-image NMEs) into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.5), dpi=150)
+    for name, e in curves.items():
+        x, y = ced(e, threshold)
+        ax.plot(100 * x, 100 * y, label=f"{name} (AUC@{100 * threshold:g} {100 * auc(e, threshold):.1f})")
+    ax.set_xlabel("NME (%)")
+    ax.set_ylabel("images (%)")
+    ax.set_xlim(0, 100 * threshold)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+class LandmarkNME(Metric):
+    """Per-image NMEs gathered across ranks; compute() gives NME, failure rate and AUC at thresholds."""
+
+    full_state_update = False
+
+    def __init__(self, normaliser: str = "inter_ocular", thresholds=(0.07, 0.08, 0.1), **kw):
+        super().__init__(**kw)
+        if normaliser not in NORMALISERS:
+            raise ValueError(f"normaliser must be one of {NORMALISERS}, got {normaliser!r}")
+        self.kind, self.thresholds = normaliser, tuple(thresholds)
+        self.add_state("nmes", default=[], dist_reduce_fx="cat")
+
+    def update(self, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        self.nmes.append(nme(pred, gt, self.kind, mask).float())
+
+    def values(self) -> torch.Tensor:
+        return torch.cat(self.nmes) if isinstance(self.nmes, list) else self.nmes
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        e = self.values()
+        out = {"nme": e.mean()}
+        for t in self.thresholds:
+            out[f"auc@{100 * t:g}"] = torch.tensor(auc(e, t))
+            out[f"fr@{100 * t:g}"] = torch.tensor(failure_rate(e, t))
+        return out
