@@ -263,6 +263,10 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
         n_real = self.real_set.num_classes
         return n_real if self.hparams.real_use == "only" else self.num_syn_classes + n_real
 
+    def model_kwargs(self) -> dict:
+        """Arguments of the model that depend on the data."""
+        return {"num_classes": self.num_classes}
+
     @property
     def real_name(self) -> str | None:
         rp = self.hparams.real_path

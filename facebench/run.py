@@ -44,7 +44,7 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     # Plain containers (not OmegaConf nodes) so checkpoints hold only primitives and load with weights_only.
     dm = instantiate(cfg.data, _convert_="all")
-    model = instantiate(cfg.model, num_classes=dm.num_classes, _convert_="all")
+    model = instantiate(cfg.model, **dm.model_kwargs(), _convert_="all")
     callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", save_last=True), RichProgressBar()]
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg), callbacks=callbacks)
     trainer.fit(model, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))

@@ -124,3 +124,29 @@ def test_nme_auc_failure_hand_computed():
     m.update(pred, gt)
     r = m.compute()
     assert abs(r["nme"].item() - 0.05) < 1e-6 and r["fr@7"].item() == 0.0
+
+
+def test_crop_heatmap_decode_inverse_recovers_points(fixtures_dir):
+    from datamodules.landmarks import crop_sample
+
+    s = PtsFolder(fixtures_dir / "300w").sample(0)
+    x, pts_hm, pts_img, hm_to_img = crop_sample(s.image, s.points.astype(np.float64), None)
+    assert x.shape == (3, 256, 256) and torch.allclose(pts_img, torch.from_numpy(s.points))
+    dec = decode_heatmaps(heatmaps(pts_hm[None].double()))[0].float()
+    back = dec @ hm_to_img[:, :2].T + hm_to_img[:, 2]
+    px_per_hm = float(torch.linalg.norm(hm_to_img[:, 0]))  # image pixels per heatmap pixel
+    assert (back - pts_img).abs().max() <= 0.25 * px_per_hm + 1e-3
+
+
+def test_augmented_crop_keeps_points_on_the_face(fixtures_dir):
+    from datamodules.landmarks import crop_sample
+
+    s = PtsFolder(fixtures_dir / "300w").sample(1)
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        x, pts_hm, _, _ = crop_sample(s.image, s.points.astype(np.float64), rng, box_noise=0.2, rotation=30, scale=0.3,
+                                      flip=True)
+        inside = ((pts_hm >= 0) & (pts_hm < 64)).all(1).float().mean()
+        assert inside >= 0.8 and ((pts_hm[30] >= 0) & (pts_hm[30] < 64)).all()  # a few jaw points may leave
+        # Whatever the flip, the right eye (36-41) stays on the image's left of the left eye (42-47).
+        assert pts_hm[36:42, 0].mean() < pts_hm[42:48, 0].mean()

@@ -1,0 +1,173 @@
+"""Landmark DataModule: FAN crops of rendered faces (on the fly) or of any landmark set on disk.
+
+Each sample is cropped as FAN does (box from the ground-truth landmarks, centre shifted up 0.12 h, side
+200 (w + h) / 195, to 256 px), with training-time box noise (a fraction of the box size), rotation, scale,
+horizontal flip with the left/right permutation and colour jitter, all drawn from ``default_rng([seed, 6,
+i])``. Items: (crop (3, 256, 256) in [-1, 1], points in heatmap pixels (N, 2), points in image pixels
+(N, 2), heatmap->image affine (2, 3)). The render source's 70 points map to iBUG 68 by
+:data:`facebench.labels.FS70_TO_IBUG68`; they are projections of 3D points, as 3D-FAN's labels.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from facebench.labels import FS70_TO_IBUG68, IBUG68_FLIP
+from facebench.landmarks_ops import apply_affine, fan_crop_transform, flip_points, invert_affine, rescale_affine
+from facebench.render.spec import DatasetSpec
+
+HELD_OUT_OFFSET = 1_000_000
+CROP, HEATMAP = 256, 64
+
+
+def crop_sample(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator | None, box_noise: float = 0.0,
+                rotation: float = 0.0, scale: float = 0.0, flip: bool = False):
+    """FAN crop of one image with optional augmentation; returns the 4-tuple item (numpy/torch)."""
+    x0, y0 = pts.min(0)
+    x1, y1 = pts.max(0)
+    shift, s, ang, do_flip = (0.0, 0.0), 1.0, 0.0, False
+    if rng is not None:
+        shift = tuple(rng.uniform(-box_noise, box_noise, 2))
+        s = (1 + rng.uniform(-box_noise, box_noise)) * (1 + rng.uniform(-scale, scale))
+        ang = rng.uniform(-rotation, rotation)
+        do_flip = flip and rng.uniform() < 0.5
+    M = fan_crop_transform((x0, y0, x1, y1), CROP, s, shift)
+    if ang:
+        c = (CROP - 1) / 2
+        R = cv2.getRotationMatrix2D((c, c), ang, 1.0)
+        M = (np.vstack([R, [0, 0, 1]]) @ np.vstack([M, [0, 0, 1]]))[:2]
+    crop = cv2.warpAffine(img, M, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    pc = apply_affine(M, pts)
+    if do_flip:
+        crop = crop[:, ::-1].copy()
+        pc = flip_points(pc, CROP, IBUG68_FLIP)
+    if rng is not None:  # colour: brightness, contrast, saturation
+        f = crop.astype(np.float32)
+        grey = f.mean(-1, keepdims=True)
+        f = grey + (f - grey) * rng.uniform(0.7, 1.3)
+        f = (f - f.mean()) * rng.uniform(0.7, 1.3) + f.mean() * rng.uniform(0.7, 1.3)
+        crop = np.clip(f, 0, 255).astype(np.uint8)
+    Mh = rescale_affine(M, CROP, HEATMAP)
+    ph = apply_affine(Mh, pts) if not do_flip else (pc + 0.5) * HEATMAP / CROP - 0.5
+    x = (torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255 - 0.5) / 0.5
+    return (x, torch.from_numpy(ph).float(), torch.from_numpy(pts.astype(np.float32)),
+            torch.from_numpy(invert_affine(Mh)).float())
+
+
+class RenderLandmarkDataset(Dataset):
+    """Rendered wild-framing faces; iBUG 68 landmarks."""
+
+    def __init__(self, spec: DatasetSpec, size: int, render: dict, augment: dict | None):
+        self.spec, self.size, self.render_kw, self.augment = spec, size, render, augment
+        self._source = None
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_source"] = None
+        return d
+
+    def __len__(self) -> int:
+        return len(self.spec)
+
+    def __getitem__(self, i):
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices):
+        from facebench.render.source import RenderSource
+
+        if self._source is None:
+            self._source = RenderSource(self.spec, self.size, "wild", **self.render_kw)
+        r = self._source.render(np.asarray(indices))
+        imgs = (r.image.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        pts = r.ldmk2d.numpy()[:, FS70_TO_IBUG68]
+        out = []
+        for j, i in enumerate(indices):
+            rng = np.random.default_rng([self.spec.seed, 6, int(i)]) if self.augment else None
+            out.append(crop_sample(imgs[j], pts[j], rng, **(self.augment or {})))
+        return out
+
+
+class LandmarkSetDataset(Dataset):
+    """A landmark set on disk (300-W .pts folder, AFLW2000-3D folder, FaceSynthetics folder) -> 68 points."""
+
+    def __init__(self, path: str, augment: dict | None = None, seed: int = 0):
+        from datamodules.facesynthetics import FaceSyntheticsFolder
+        from datamodules.formats import detect_format
+        from datamodules.landmark_sets import PtsFolder, read_aflw2000
+
+        p = Path(path)
+        fmt = detect_format(p)
+        name = fmt.name if fmt else None
+        if name == "pts_landmarks":
+            ds = PtsFolder(p)
+            self._get = lambda i: (lambda s: (s.image, s.points))(ds.sample(i))  # noqa: E731
+            self._n = len(ds)
+        elif name == "aflw2000_3d":
+            mats = sorted(p.glob("*.mat"))
+            self._get = lambda i: (lambda s: (s.image, s.points))(read_aflw2000(mats[i]))  # noqa: E731
+            self._n = len(mats)
+        elif name == "facesynthetics":
+            ds = FaceSyntheticsFolder(p)
+            self._get = lambda i: (lambda s: (s["image"], s["ldmks"][FS70_TO_IBUG68]))(ds.sample(i))  # noqa: E731
+            self._n = len(ds)
+        else:
+            raise ValueError(f"{path}: not a landmark set this DataModule reads (.pts folder, AFLW2000-3D, "
+                             f"FaceSynthetics); detected {name}")
+        self.augment, self.seed, self.name = augment, seed, p.name
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        img, pts = self._get(i)
+        if pts.shape[0] != 68:
+            raise ValueError(f"{self.name} sample {i}: {pts.shape[0]} points; map it to iBUG 68 with a table first")
+        rng = np.random.default_rng([self.seed, 6, i]) if self.augment else None
+        return crop_sample(img, pts.astype(np.float64), rng, **(self.augment or {}))
+
+
+class LandmarkDataModule(pl.LightningDataModule):
+    """Train on rendered faces (or ``train_path``); validate on held-out renders and ``val_sets``."""
+
+    def __init__(self, n_train: int = 10000, render_size: int = 256, seed: int = 0, batch_size: int = 16,
+                 num_workers: int = 2, val_render: int = 200, val_sets: list[str] | None = None,
+                 train_path: str | None = None, box_noise: float = 0.2, rotation: float = 30.0, scale: float = 0.3,
+                 flip: bool = True, head: str = "auto", ict_path: str | None = None, supersample: int = 2):
+        super().__init__()
+        self.save_hyperparameters()
+        self.augment = {"box_noise": box_noise, "rotation": rotation, "scale": scale, "flip": flip}
+        self.render_kw = {"head": head, "ict_path": ict_path, "supersample": supersample}
+        self.val_paths = [str(p) for p in (val_sets or [])]
+        self.val_set_names = (["render_heldout"] if val_render else []) + [Path(p).name for p in self.val_paths]
+
+    def model_kwargs(self) -> dict:
+        return {}
+
+    def setup(self, stage=None):
+        hp = self.hparams
+        if hp.train_path:
+            self.train_set = LandmarkSetDataset(hp.train_path, self.augment, hp.seed)
+        else:
+            self.train_set = RenderLandmarkDataset(DatasetSpec(width=hp.n_train, depth=1, seed=hp.seed),
+                                                   hp.render_size, self.render_kw, self.augment)
+        self.val_datasets = []
+        if hp.val_render:
+            spec = DatasetSpec(width=hp.val_render, depth=1, seed=hp.seed + 7919, identity_offset=HELD_OUT_OFFSET)
+            self.val_datasets.append(RenderLandmarkDataset(spec, hp.render_size, self.render_kw, None))
+        self.val_datasets += [LandmarkSetDataset(p) for p in self.val_paths]
+
+    def _loader(self, ds, shuffle):
+        hp = self.hparams
+        return DataLoader(ds, batch_size=hp.batch_size, shuffle=shuffle, num_workers=hp.num_workers,
+                          persistent_workers=hp.num_workers > 0, drop_last=shuffle)
+
+    def train_dataloader(self):
+        return self._loader(self.train_set, True)
+
+    def val_dataloader(self):
+        return [self._loader(ds, False) for ds in self.val_datasets]

@@ -1,0 +1,72 @@
+"""Landmark LightningModule (FAN): Gaussian heatmap regression with intermediate supervision; evaluation
+decodes heatmaps (argmax + quarter pixel) and maps them back through the crop's inverse transform."""
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facebench.labels import IBUG68_FLIP
+from facebench.landmarks_ops import decode_heatmaps, heatmaps
+from facebench.metrics.landmarks import LandmarkNME
+
+
+class LandmarkModule(pl.LightningModule):
+    def __init__(self, net: nn.Module, lr: float = 2.5e-4, optimizer: str = "rmsprop", sigma: float = 1.0,
+                 normalisers: tuple[str, ...] = ("inter_ocular", "box"), flip_test: bool = False):
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net
+        self.val_metrics = nn.ModuleList()
+
+    def setup(self, stage: str) -> None:
+        dm = self.trainer.datamodule if self.trainer is not None else None
+        self.val_names = list(getattr(dm, "val_set_names", ["val"]))
+        if len(self.val_metrics) != len(self.val_names):
+            self.val_metrics = nn.ModuleList(nn.ModuleDict({n: LandmarkNME(n) for n in self.hparams.normalisers})
+                                             for _ in self.val_names)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Final-stack heatmaps (B, N, 64, 64); with flip_test, averaged with the flipped image's."""
+        hm = self.net(x)[-1]
+        if self.hparams.flip_test:
+            hf = self.net(torch.flip(x, dims=[3]))[-1]
+            hm = (hm + torch.flip(hf, dims=[3])[:, IBUG68_FLIP]) / 2
+        return hm
+
+    def predict_points(self, x: torch.Tensor, hm_to_img: torch.Tensor) -> torch.Tensor:
+        """Landmarks in image pixels (B, N, 2)."""
+        p = decode_heatmaps(self(x))
+        return p @ hm_to_img[:, :, :2].transpose(1, 2) + hm_to_img[:, None, :, 2]
+
+    def training_step(self, batch, batch_idx):
+        x, pts_hm = batch[0], batch[1]
+        target = heatmaps(pts_hm, 64, self.hparams.sigma)
+        loss = sum(F.mse_loss(o, target) for o in self.net(x))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.global_step}")
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        x, _, pts_img, hm_to_img = batch
+        pred = self.predict_points(x, hm_to_img)
+        for m in self.val_metrics[dataloader_idx].values():
+            m.update(pred, pts_img)
+
+    def on_validation_epoch_end(self):
+        for name, metrics in zip(self.val_names, self.val_metrics):
+            for norm, m in metrics.items():
+                r = m.compute()
+                self.log(f"val/{name}/nme_{norm}", r["nme"], prog_bar=norm == "inter_ocular")
+                self.log_dict({f"val/{name}/{k}_{norm}": v for k, v in r.items() if k != "nme"})
+                m.reset()
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        if hp.optimizer == "rmsprop":
+            return torch.optim.RMSprop(self.parameters(), lr=hp.lr)
+        if hp.optimizer == "adam":
+            return torch.optim.Adam(self.parameters(), lr=hp.lr)
+        raise ValueError(f"optimizer must be rmsprop or adam, got {hp.optimizer!r}")
