@@ -6,6 +6,12 @@
 
     python -m facebench.eval quality checkpoint=... data=data/render_200x20 [reference=/data/casia]
 
+    python -m facebench.eval landmarks checkpoint=... data=/data/300W/ibug [ced=results/ced.png]
+
+``landmarks`` prints NME under each normaliser (inter-ocular, inter-pupil, box), failure rate and AUC at
+7% (and 8, 10%) and writes the CED plot; ``data`` is a .pts folder, an AFLW2000-3D folder, a FaceSynthetics
+folder or ``render`` (held-out rendered faces).
+
 ``quality`` embeds every image of an identity dataset (folders, RecordIO or HSFace LMDB) and prints
 Vec2Face's measures: identity separability (no other identity centre above cosine 0.4), mean
 inter-identity similarity, intra-class spread and, with ``reference``, identity leakage.
@@ -40,6 +46,8 @@ class VerifyConfig:
     threshold: float = 0.4
     leak_threshold: float = 0.4
     max_images: int = 0  # 0 = all
+    ced: str = ""  # landmarks: CED plot path (default: <data name>_ced.png in the working directory)
+    flip_test: bool = False
 
 
 def load_model(checkpoint: str | Path, config: str | Path | None = None):
@@ -53,8 +61,8 @@ def load_model(checkpoint: str | Path, config: str | Path | None = None):
         raise SystemExit(f"{cfg_path}: run config not found; pass config=<run dir>/config.yaml")
     cfg = OmegaConf.load(cfg_path)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    n_classes = state["head.weight"].shape[0]
-    model = instantiate(cfg.model, num_classes=n_classes)
+    kwargs = {"num_classes": state["head.weight"].shape[0]} if "head.weight" in state else {}
+    model = instantiate(cfg.model, **kwargs)
     model.load_state_dict(state)
     return model.eval()
 
@@ -133,6 +141,46 @@ def quality(cfg: VerifyConfig) -> dict[str, float]:
     return q
 
 
+def landmarks(cfg: VerifyConfig) -> dict[str, float]:
+    from torch.utils.data import DataLoader
+
+    from datamodules.landmarks import HELD_OUT_OFFSET, LandmarkSetDataset, RenderLandmarkDataset
+    from facebench.metrics.landmarks import NORMALISERS, LandmarkNME, auc, failure_rate, plot_ced
+    from facebench.render.spec import DatasetSpec
+
+    model = load_model(cfg.checkpoint, cfg.config or None)
+    model.hparams.flip_test = cfg.flip_test
+    dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if cfg.device == "auto" else cfg.device))
+    model.to(dev)
+    if cfg.data == "render":
+        spec = DatasetSpec(width=cfg.render_pairs, depth=1, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
+        ds, name = RenderLandmarkDataset(spec, 256, {"head": "auto"}, None), "render_heldout"
+    else:
+        ds = LandmarkSetDataset(cfg.data)
+        name = ds.name
+    metrics = {n: LandmarkNME(n) for n in NORMALISERS}
+    from rich.progress import track
+
+    with torch.no_grad():
+        for x, _, pts, m in track(DataLoader(ds, batch_size=cfg.batch, num_workers=cfg.workers), description=f"landmarks {name}"):
+            pred = model.predict_points(x.to(dev), m.to(dev)).cpu()
+            for metric in metrics.values():
+                metric.update(pred, pts)
+    out = {}
+    print(f"{name}: {len(ds)} images, 68 points")
+    for n, m in metrics.items():
+        e = m.values()
+        out[n] = {"nme": e.mean().item(), "fr@7": failure_rate(e, 0.07), "auc@7": auc(e, 0.07)}
+        print(f"  NME ({n}) {100 * out[n]['nme']:.2f}%  failure rate@7% {100 * out[n]['fr@7']:.2f}%  "
+              f"AUC@7 {100 * out[n]['auc@7']:.2f}")
+    path = cfg.ced or f"{name}_ced.png"
+    plot_ced({f"{name} (box)": metrics["box"].values(), f"{name} (inter-ocular)": metrics["inter_ocular"].values()},
+             path, 0.07, f"CED on {name}")
+    print(f"  CED plot: {path}")
+    return out
+
+
 def main(argv=None):
     from facebench.cli_args import parse
 
@@ -140,11 +188,12 @@ def main(argv=None):
     if argv and "=" not in argv[0]:
         argv = [f"task={argv[0]}"] + argv[1:]
     cfg = parse(VerifyConfig(), argv)
-    if cfg.task not in ("verify", "quality"):
-        raise SystemExit(f"unknown eval task {cfg.task!r}; available: verify, quality")
+    tasks = {"verify": verify, "quality": quality, "landmarks": landmarks}
+    if cfg.task not in tasks:
+        raise SystemExit(f"unknown eval task {cfg.task!r}; available: {', '.join(tasks)}")
     if not cfg.checkpoint or not cfg.data:
-        raise SystemExit("usage: python -m facebench.eval verify|quality checkpoint=CKPT data=PATH [...]")
-    (verify if cfg.task == "verify" else quality)(cfg)
+        raise SystemExit("usage: python -m facebench.eval verify|quality|landmarks checkpoint=CKPT data=PATH [...]")
+    tasks[cfg.task](cfg)
 
 
 if __name__ == "__main__":

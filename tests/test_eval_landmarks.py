@@ -1,0 +1,27 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from facebench.run import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fan_smoke_then_eval_landmarks_on_300w_fixture(tmp_path, fixtures_dir):
+    with initialize_config_dir(config_dir=str(ROOT / "facebench" / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "experiment=fan/fan3d_render", "trainer=smoke", "trainer.max_epochs=1", "logger=csv", "data.num_workers=0",
+            "data.head=procedural", "data.batch_size=2", "data.n_train=4", "data.val_render=0", "data.render_size=96",
+            "model.net.width=32", "model.net.stacks=1", f"data.val_sets=[{fixtures_dir / '300w'}]"])
+    cfg.output_dir = str(tmp_path / "run")
+    metrics = train(cfg)
+    assert "val/300w/nme_inter_ocular" in metrics and "val/300w/auc@7_box" in metrics
+    r = subprocess.run([sys.executable, "-m", "facebench.eval", "landmarks",
+                        f"checkpoint={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", f"data={fixtures_dir / '300w'}",
+                        f"ced={tmp_path / 'ced.png'}", "workers=0", "flip_test=true"], cwd=ROOT, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert "300w: 2 images, 68 points" in r.stdout and "NME (inter_ocular)" in r.stdout and "AUC@7" in r.stdout
+    assert (tmp_path / "ced.png").stat().st_size > 1000
