@@ -26,8 +26,18 @@ CROP, HEATMAP = 256, 64
 
 
 def crop_sample(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator | None, box_noise: float = 0.0,
-                rotation: float = 0.0, scale: float = 0.0, flip: bool = False):
-    """FAN crop of one image with optional augmentation; returns the 4-tuple item (numpy/torch)."""
+                rotation: float = 0.0, scale: float = 0.0, flip: bool = False, colour: bool = True,
+                face_px: int | None = None):
+    """FAN crop of one image with optional augmentation; returns the 4-tuple item (numpy/torch).
+
+    face_px (the resolution ablation): first downscale the image so that the face box's larger side is
+    face_px pixels; ground truth is then expressed in the downscaled image (NME does not depend on scale).
+    """
+    if face_px:
+        f = face_px / float((pts.max(0) - pts.min(0)).max())
+        if f < 1:
+            img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            pts = (pts + 0.5) * f - 0.5
     x0, y0 = pts.min(0)
     x1, y1 = pts.max(0)
     shift, s, ang, do_flip = (0.0, 0.0), 1.0, 0.0, False
@@ -46,7 +56,7 @@ def crop_sample(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator | Non
     if do_flip:
         crop = crop[:, ::-1].copy()
         pc = flip_points(pc, CROP, IBUG68_FLIP)
-    if rng is not None:  # colour: brightness, contrast, saturation
+    if rng is not None and colour:  # colour: brightness, contrast, saturation
         f = crop.astype(np.float32)
         grey = f.mean(-1, keepdims=True)
         f = grey + (f - grey) * rng.uniform(0.7, 1.3)
@@ -95,7 +105,8 @@ class RenderLandmarkDataset(Dataset):
 class LandmarkSetDataset(Dataset):
     """A landmark set on disk (300-W .pts folder, AFLW2000-3D folder, FaceSynthetics folder) -> 68 points."""
 
-    def __init__(self, path: str, augment: dict | None = None, seed: int = 0):
+    def __init__(self, path: str, augment: dict | None = None, seed: int = 0, box_noise: float = 0.0,
+                 face_px: int | None = None):
         from datamodules.facesynthetics import FaceSyntheticsFolder
         from datamodules.formats import detect_format
         from datamodules.landmark_sets import PtsFolder, read_aflw2000
@@ -111,6 +122,7 @@ class LandmarkSetDataset(Dataset):
             mats = sorted(p.glob("*.mat"))
             self._get = lambda i: (lambda s: (s.image, s.points))(read_aflw2000(mats[i]))  # noqa: E731
             self._n = len(mats)
+            self.yaw = lambda i: read_aflw2000(mats[i]).meta["yaw_deg"]  # noqa: E731
         elif name == "facesynthetics":
             ds = FaceSyntheticsFolder(p)
             self._get = lambda i: (lambda s: (s["image"], s["ldmks"][FS70_TO_IBUG68]))(ds.sample(i))  # noqa: E731
@@ -119,6 +131,7 @@ class LandmarkSetDataset(Dataset):
             raise ValueError(f"{path}: not a landmark set this DataModule reads (.pts folder, AFLW2000-3D, "
                              f"FaceSynthetics); detected {name}")
         self.augment, self.seed, self.name = augment, seed, p.name
+        self.box_noise, self.face_px = box_noise, face_px  # evaluation-time ablations (no augmentation)
 
     def __len__(self) -> int:
         return self._n
@@ -127,8 +140,11 @@ class LandmarkSetDataset(Dataset):
         img, pts = self._get(i)
         if pts.shape[0] != 68:
             raise ValueError(f"{self.name} sample {i}: {pts.shape[0]} points; map it to iBUG 68 with a table first")
-        rng = np.random.default_rng([self.seed, 6, i]) if self.augment else None
-        return crop_sample(img, pts.astype(np.float64), rng, **(self.augment or {}))
+        if self.augment:
+            return crop_sample(img, pts.astype(np.float64), np.random.default_rng([self.seed, 6, i]), **self.augment)
+        rng = np.random.default_rng([self.seed, 7, i]) if self.box_noise else None
+        return crop_sample(img, pts.astype(np.float64), rng, box_noise=self.box_noise, colour=False,
+                           face_px=self.face_px)
 
 
 class LandmarkDataModule(pl.LightningDataModule):

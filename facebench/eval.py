@@ -47,6 +47,8 @@ class VerifyConfig:
     leak_threshold: float = 0.4
     max_images: int = 0  # 0 = all
     ced: str = ""  # landmarks: CED plot path (default: <data name>_ced.png in the working directory)
+    box_noise: float = 0.0  # landmarks: initial-box noise (fraction of the box), seeded per image
+    face_px: int = 0  # landmarks: downscale faces to this many pixels first (resolution ablation)
     flip_test: bool = False
 
 
@@ -157,7 +159,7 @@ def landmarks(cfg: VerifyConfig) -> dict[str, float]:
         spec = DatasetSpec(width=cfg.render_pairs, depth=1, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
         ds, name = RenderLandmarkDataset(spec, 256, {"head": "auto"}, None), "render_heldout"
     else:
-        ds = LandmarkSetDataset(cfg.data)
+        ds = LandmarkSetDataset(cfg.data, box_noise=cfg.box_noise, face_px=cfg.face_px or None)
         name = ds.name
     metrics = {n: LandmarkNME(n) for n in NORMALISERS}
     from rich.progress import track
@@ -174,6 +176,16 @@ def landmarks(cfg: VerifyConfig) -> dict[str, float]:
         out[n] = {"nme": e.mean().item(), "fr@7": failure_rate(e, 0.07), "auc@7": auc(e, 0.07)}
         print(f"  NME ({n}) {100 * out[n]['nme']:.2f}%  failure rate@7% {100 * out[n]['fr@7']:.2f}%  "
               f"AUC@7 {100 * out[n]['auc@7']:.2f}")
+    if hasattr(ds, "yaw"):  # AFLW2000-3D: the pose breakdown (box normaliser) and its balanced mean
+        from datamodules.landmark_sets import yaw_bin
+
+        bins = [yaw_bin(ds.yaw(i)) for i in range(len(ds))]
+        e = metrics["box"].values()
+        per = {b: e[[k for k, bb in enumerate(bins) if bb == b]].mean().item()
+               for b in ("[0,30)", "[30,60)", "[60,90]") if b in bins}
+        print("  NME (box) by |yaw|: " + "  ".join(f"{b} {100 * v:.2f}%" for b, v in per.items())
+              + (f"  balanced {100 * sum(per.values()) / len(per):.2f}%" if len(per) == 3 else ""))
+        out["yaw_bins"] = per
     path = cfg.ced or f"{name}_ced.png"
     plot_ced({f"{name} (box)": metrics["box"].values(), f"{name} (inter-ocular)": metrics["inter_ocular"].values()},
              path, 0.07, f"CED on {name}")

@@ -150,3 +150,19 @@ def test_augmented_crop_keeps_points_on_the_face(fixtures_dir):
         assert inside >= 0.8 and ((pts_hm[30] >= 0) & (pts_hm[30] < 64)).all()  # a few jaw points may leave
         # Whatever the flip, the right eye (36-41) stays on the image's left of the left eye (42-47).
         assert pts_hm[36:42, 0].mean() < pts_hm[42:48, 0].mean()
+
+
+def test_resolution_ablation_expresses_truth_in_the_downscaled_image(fixtures_dir):
+    from datamodules.landmarks import LandmarkSetDataset
+
+    full = LandmarkSetDataset(str(fixtures_dir / "300w"))
+    small = LandmarkSetDataset(str(fixtures_dir / "300w"), face_px=30)
+    _, _, p_full, _ = full[0]
+    x, p_hm, p_small, m = small[0]
+    extent = (p_small.max(0).values - p_small.min(0).values).max()
+    assert abs(extent - 30) < 1.0 and x.shape == (3, 256, 256)
+    # Heatmap points map back onto the downscaled truth through the returned inverse.
+    assert torch.allclose(p_hm @ m[:, :2].T + m[:, 2], p_small, atol=1e-3)
+    noisy = LandmarkSetDataset(str(fixtures_dir / "300w"), box_noise=0.3)
+    first, again = noisy[0][1], noisy[0][1]  # two separate reads: the noise is seeded per image, not global
+    assert not torch.allclose(first, full[0][1]) and torch.equal(first, again)
