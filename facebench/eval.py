@@ -12,6 +12,11 @@
 7% (and 8, 10%) and writes the CED plot; ``data`` is a .pts folder, an AFLW2000-3D folder, a FaceSynthetics
 folder or ``render`` (held-out rendered faces).
 
+    python -m facebench.eval adapt checkpoint=... train=/data/300W/train val=... data=/data/300W/ibug
+
+``adapt`` is Fake It's label adaptation: the model stays frozen; an MLP from its predictions on ``train`` to
+that set's labels is selected on ``val`` and evaluated on ``data``, with and without it.
+
 ``quality`` embeds every image of an identity dataset (folders, RecordIO or HSFace LMDB) and prints
 Vec2Face's measures: identity separability (no other identity centre above cosine 0.4), mean
 inter-identity similarity, intra-class spread and, with ``reference``, identity leakage.
@@ -50,6 +55,9 @@ class VerifyConfig:
     box_noise: float = 0.0  # landmarks: initial-box noise (fraction of the box), seeded per image
     face_px: int = 0  # landmarks: downscale faces to this many pixels first (resolution ablation)
     flip_test: bool = False
+    train: str = ""  # adapt: the real training split
+    val: str = ""  # adapt: the real validation split
+    epochs: int = 600
 
 
 def load_model(checkpoint: str | Path, config: str | Path | None = None):
@@ -162,13 +170,9 @@ def landmarks(cfg: VerifyConfig) -> dict[str, float]:
         ds = LandmarkSetDataset(cfg.data, box_noise=cfg.box_noise, face_px=cfg.face_px or None)
         name = ds.name
     metrics = {n: LandmarkNME(n) for n in NORMALISERS}
-    from rich.progress import track
-
-    with torch.no_grad():
-        for x, _, pts, m in track(DataLoader(ds, batch_size=cfg.batch, num_workers=cfg.workers), description=f"landmarks {name}"):
-            pred = model.predict_points(x.to(dev), m.to(dev)).cpu()
-            for metric in metrics.values():
-                metric.update(pred, pts)
+    pred, pts = _predict_landmarks(model, ds, cfg, dev, name)
+    for metric in metrics.values():
+        metric.update(pred, pts)
     out = {}
     print(f"{name}: {len(ds)} images, 68 points")
     for n, m in metrics.items():
@@ -193,6 +197,41 @@ def landmarks(cfg: VerifyConfig) -> dict[str, float]:
     return out
 
 
+def _predict_landmarks(model, ds, cfg: VerifyConfig, dev, name: str):
+    """(predictions, ground truth), both (N, 68, 2) image pixels, of a landmark dataset."""
+    from rich.progress import track
+    from torch.utils.data import DataLoader
+
+    preds, gts = [], []
+    with torch.no_grad():
+        for x, _, pts, m in track(DataLoader(ds, batch_size=cfg.batch, num_workers=cfg.workers), description=f"landmarks {name}"):
+            preds.append(model.predict_points(x.to(dev), m.to(dev)).cpu())
+            gts.append(pts)
+    return torch.cat(preds), torch.cat(gts)
+
+
+def adapt(cfg: VerifyConfig) -> dict[str, float]:
+    from datamodules.landmarks import LandmarkSetDataset
+    from facebench.methods.label_adaptation import fit_label_adapter
+    from facebench.metrics.landmarks import nme
+
+    if not (cfg.train and cfg.val):
+        raise SystemExit("adapt needs train=<real training split> and val=<real validation split>")
+    model = load_model(cfg.checkpoint, cfg.config or None)
+    dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu")
+    model.to(dev)
+    splits = {k: _predict_landmarks(model, LandmarkSetDataset(p), cfg, dev, k)
+              for k, p in (("train", cfg.train), ("val", cfg.val), ("test", cfg.data))}
+    adapter, info = fit_label_adapter(*splits["train"], *splits["val"], epochs=cfg.epochs)
+    pred, gt = splits["test"]
+    with torch.no_grad():
+        out = {"without": nme(pred, gt, "inter_ocular").mean().item(),
+               "with": nme(adapter(pred), gt, "inter_ocular").mean().item(), **info}
+    print(f"label adaptation (MLP, best epoch {info['best_epoch']} on val): test NME (inter-ocular) "
+          f"{100 * out['without']:.2f}% without -> {100 * out['with']:.2f}% with")
+    return out
+
+
 def main(argv=None):
     from facebench.cli_args import parse
 
@@ -200,7 +239,7 @@ def main(argv=None):
     if argv and "=" not in argv[0]:
         argv = [f"task={argv[0]}"] + argv[1:]
     cfg = parse(VerifyConfig(), argv)
-    tasks = {"verify": verify, "quality": quality, "landmarks": landmarks}
+    tasks = {"verify": verify, "quality": quality, "landmarks": landmarks, "adapt": adapt}
     if cfg.task not in tasks:
         raise SystemExit(f"unknown eval task {cfg.task!r}; available: {', '.join(tasks)}")
     if not cfg.checkpoint or not cfg.data:

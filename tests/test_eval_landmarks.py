@@ -25,3 +25,18 @@ def test_fan_smoke_then_eval_landmarks_on_300w_fixture(tmp_path, fixtures_dir):
     assert r.returncode == 0, r.stderr
     assert "300w: 2 images, 68 points" in r.stdout and "NME (inter_ocular)" in r.stdout and "AUC@7" in r.stdout
     assert (tmp_path / "ced.png").stat().st_size > 1000
+
+
+def test_eval_adapt_runs_on_fixture_splits(tmp_path, fixtures_dir):
+    with initialize_config_dir(config_dir=str(ROOT / "facebench" / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "experiment=fan/fan3d_render", "trainer=smoke", "trainer.max_epochs=1", "logger=csv", "data.num_workers=0",
+            "data.head=procedural", "data.batch_size=2", "data.n_train=4", "data.val_render=2", "data.render_size=96",
+            "model.net.width=32", "model.net.stacks=1"])
+    cfg.output_dir = str(tmp_path / "run")
+    train(cfg)
+    d = str(fixtures_dir / "300w")
+    r = subprocess.run([sys.executable, "-m", "facebench.eval", "adapt", f"checkpoint={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}",
+                        f"train={d}", f"val={d}", f"data={d}", "workers=0", "epochs=20"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "label adaptation (MLP, best epoch" in r.stdout and "% with" in r.stdout
