@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.images import DatasetError, decode_rgb
+from datamodules.images import DatasetError, check_labelled, decode_rgb
 
 
 _ENVS: dict[tuple[str, int], object] = {}
@@ -99,15 +99,7 @@ def detect(path: Path) -> bool:
 
 def validate(path: Path, report) -> None:
     ds = HSFaceLMDB(path)
-    labels = []
-    for i in report.progress(range(len(ds)), "HSFace LMDB"):
-        try:
-            _, lab = ds.sample(i)
-            labels.append(lab)
-            if not 0 <= lab < ds.num_classes:
-                report.problem(f"{path} record {ds.keys[i]!r}: label {lab} outside [0, {ds.num_classes})")
-        except DatasetError as e:
-            report.problem(str(e))
+    labels = check_labelled(ds, report, "HSFace LMDB", lambda i: f"{path} record {ds.keys[i]!r}")
     report.count("images", len(ds))
     report.count("classes (__classnum__)", ds.num_classes)
     if labels:

@@ -13,6 +13,23 @@ class DatasetError(ValueError):
     """A dataset file is missing or malformed; the message names the file."""
 
 
+def check_labelled(ds, report, what: str, where) -> list[int]:
+    """Decode every sample of a labelled reader (``sample(i)`` -> (image, label), ``num_classes``),
+    reporting undecodable images and labels outside [0, num_classes); returns the labels read.
+    ``where(i)`` names sample i in messages."""
+    labels = []
+    for i in report.progress(range(len(ds)), what):
+        try:
+            _, lab = ds.sample(i)
+        except DatasetError as e:
+            report.problem(str(e))
+            continue
+        labels.append(lab)
+        if ds.num_classes is not None and not 0 <= lab < ds.num_classes:
+            report.problem(f"{where(i)}: label {lab} outside [0, {ds.num_classes})")
+    return labels
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:

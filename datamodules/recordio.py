@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.images import DatasetError, decode_rgb
+from datamodules.images import DatasetError, check_labelled, decode_rgb
 
 MAGIC = 0xCED7230A
 _HEADER = struct.Struct("<IfQQ")
@@ -139,15 +139,7 @@ def detect(path: Path) -> bool:
 
 def validate(path: Path, report) -> None:
     ds = InsightfaceRec(path)
-    labels = []
-    for i in report.progress(range(len(ds)), "RecordIO"):
-        try:
-            _, lab = ds.sample(i)
-            labels.append(lab)
-            if ds.num_classes is not None and not 0 <= lab < ds.num_classes:
-                report.problem(f"{ds.file.rec} record {ds.keys[i]}: label {lab} outside [0, {ds.num_classes})")
-        except DatasetError as e:
-            report.problem(str(e))
+    labels = check_labelled(ds, report, "RecordIO", lambda i: f"{ds.file.rec} record {ds.keys[i]}")
     if ds.id_range is not None:
         a, b = ds.id_range
         for key in range(a, b):

@@ -130,14 +130,9 @@ def bench_train(cfg: BenchConfig) -> str:
 
 
 def main(argv=None):
-    import sys
-
     from facebench.cli_args import parse
 
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and "=" not in argv[0]:
-        argv = [f"what={argv[0]}"] + argv[1:]
-    cfg = parse(BenchConfig(), argv)
+    cfg = parse(BenchConfig(), argv, positional="what")
     print(f"# machine: {platform.node()} {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     if cfg.what not in ("render", "train"):

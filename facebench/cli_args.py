@@ -7,9 +7,12 @@ from dataclasses import fields, is_dataclass
 from omegaconf import OmegaConf
 
 
-def parse(defaults, argv: list[str] | None = None):
-    """Merge ``key=value`` arguments into the dataclass ``defaults``; unknown keys exit with a message."""
-    argv = sys.argv[1:] if argv is None else argv
+def parse(defaults, argv: list[str] | None = None, positional: str | None = None):
+    """Merge ``key=value`` arguments into the dataclass ``defaults``; unknown keys exit with a message.
+    With ``positional``, a leading bare word is the value of that key (``eval verify ...``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if positional and argv and "=" not in argv[0]:
+        argv[0] = f"{positional}={argv[0]}"
     assert is_dataclass(defaults)
     known = {f.name for f in fields(defaults)}
     bad = [a for a in argv if "=" not in a]

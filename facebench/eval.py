@@ -27,7 +27,6 @@ TAR@FAR 1e-3 / 1e-4, AUC and EER.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,15 +234,12 @@ def adapt(cfg: VerifyConfig) -> dict[str, float]:
 def main(argv=None):
     from facebench.cli_args import parse
 
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and "=" not in argv[0]:
-        argv = [f"task={argv[0]}"] + argv[1:]
-    cfg = parse(VerifyConfig(), argv)
+    cfg = parse(VerifyConfig(), argv, positional="task")
     tasks = {"verify": verify, "quality": quality, "landmarks": landmarks, "adapt": adapt}
     if cfg.task not in tasks:
         raise SystemExit(f"unknown eval task {cfg.task!r}; available: {', '.join(tasks)}")
     if not cfg.checkpoint or not cfg.data:
-        raise SystemExit("usage: python -m facebench.eval verify|quality|landmarks checkpoint=CKPT data=PATH [...]")
+        raise SystemExit(f"usage: python -m facebench.eval {'|'.join(tasks)} checkpoint=CKPT data=PATH [...]")
     tasks[cfg.task](cfg)
 
 

@@ -150,7 +150,7 @@ def test_recognition_datamodule_serves_a_generated_folder(tmp_path):
                                      val_pairs=10, val_identities=4)
     dm.setup("fit")
     assert dm.num_classes == 3 and len(dm.train_set) == 6
-    x, y = dm.train_set[3]
+    x, y, _, _ = dm.train_set[3]
     assert x.shape == (3, 64, 64) and y == 1
     from facebench.render.source import RenderSource
     from facebench.render.spec import DatasetSpec

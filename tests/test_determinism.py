@@ -30,8 +30,8 @@ def test_identity_factors_fixed_within_identity_only_when_not_varied():
 
 def test_dataloader_workers_and_batch_size_do_not_change_samples():
     ds = RenderIdentityDataset(SPEC, 64, "aligned", {"head": "procedural"}, indices_only=False)
-    one = torch.cat([x for x, _ in DataLoader(ds, batch_size=4, num_workers=0)])
-    two = torch.cat([x for x, _ in DataLoader(ds, batch_size=5, num_workers=2)])
+    one = torch.cat([b[0] for b in DataLoader(ds, batch_size=4, num_workers=0)])
+    two = torch.cat([b[0] for b in DataLoader(ds, batch_size=5, num_workers=2)])
     assert torch.allclose(one, two, atol=1e-5)
 
 

@@ -101,5 +101,5 @@ def test_recognition_datamodule_trains_from_recordio(tmp_path):
                                      val_pairs=10, val_identities=4)
     dm.setup("fit")
     assert dm.num_classes == 3 and len(dm.train_set) == 4
-    x, y = dm.train_set[2]
+    x, y, _, _ = dm.train_set[2]
     assert x.shape == (3, 16, 16) and y == 1

@@ -13,7 +13,6 @@ The result is MIT-licensed data of USC ICT: keep the repository's LICENSE beside
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,10 +129,7 @@ def import_ict(repo: str | Path, out: str | Path) -> Path:
 def main(argv=None):
     from facebench.cli_args import parse
 
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and "=" not in argv[0]:
-        argv = [f"repo={argv[0]}"] + argv[1:]
-    cfg = parse(ImportConfig(), argv)
+    cfg = parse(ImportConfig(), argv, positional="repo")
     if not cfg.repo:
         raise SystemExit("usage: python -m facebench.render.import_ict ICT_FACEKIT_CLONE [out=ict_facekit_light.npz]")
     import_ict(cfg.repo, cfg.out)
