@@ -37,3 +37,47 @@ def test_domain_mixup_weight_is_on_the_grid_and_seeded():
     w = [domain_mixup_weight(0, s) for s in range(50)]
     assert set(w) <= set(GRID.tolist()) and len(set(w)) > 5
     assert w == [domain_mixup_weight(0, s) for s in range(50)]
+
+
+class _Recorder(torch.nn.Module):
+    """A linear 'backbone' that remembers its input, to check what the training step feeds it."""
+
+    embedding_dim = 4
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3 * 2 * 2, 4)
+
+    def forward(self, x):
+        self.seen = x.detach().clone()
+        return self.lin(x.flatten(1))
+
+
+def test_domain_mixup_training_step_blends_pixels_and_losses(monkeypatch):
+    import facebench.tasks.recognition as rec
+
+    monkeypatch.setattr(rec, "domain_mixup_weight", lambda seed, step: 0.3)
+    m = rec.RecognitionModule(_Recorder(), num_classes=5, margin="cosface", margin_s=4.0, margin_m=0.1)
+    m.log = lambda *a, **k: None
+    m.log_dict = lambda *a, **k: None
+    torch.manual_seed(0)
+    xs, xr = torch.rand(2, 3, 2, 2), torch.rand(2, 3, 2, 2)
+    ys, yr = torch.tensor([0, 1]), torch.tensor([3, 4])  # real classes after the synthetic ones
+    batch = {"syn": (xs, ys, ys, torch.ones(2)), "real": (xr, yr, yr, torch.ones(2))}
+    loss = m.training_step(batch, 0)
+    assert torch.allclose(m.backbone.seen, 0.3 * xs + 0.7 * xr)
+    emb = m.backbone(0.3 * xs + 0.7 * xr)
+    expect = 0.3 * F.cross_entropy(m.head(emb, ys), ys) + 0.7 * F.cross_entropy(m.head(emb, yr), yr)
+    assert torch.allclose(loss, expect, atol=1e-6)
+
+
+def test_nan_loss_stops_with_a_clear_message():
+    import pytest
+
+    import facebench.tasks.recognition as rec
+
+    m = rec.RecognitionModule(_Recorder(), num_classes=3)
+    m.log_dict = lambda *a, **k: None
+    x = torch.full((2, 3, 2, 2), float("nan"))
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        m.training_step((x, torch.tensor([0, 1]), torch.tensor([0, 1]), torch.ones(2)), 0)
