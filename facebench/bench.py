@@ -2,12 +2,14 @@
 
     python -m facebench.bench render [batch=64 repeats=3 head=auto]
     python -m facebench.bench train [backbone=iresnet50 precision=bf16-mixed batch=256 source=render steps=20]
+    python -m facebench.bench landmarks [batches=1,64 stacks=1,4 precision=bf16-mixed]
 
 ``render`` prints one line per setting, e.g. ``render cpu 112x112 aligned: 640 img/s``, on the CPU and on
 CUDA when available; rendering includes every label. ``train`` prints training images/s (forward,
 backward, SGD step with a CosFace head) fed from ``source``: ``memory`` (one random batch: the model's
 ceiling), ``render`` (on-the-fly rendering: in DataLoader workers on the CPU, on the device on a GPU) or a
-dataset path (identity folders, RecordIO, HSFace LMDB).
+dataset path (identity folders, RecordIO, HSFace LMDB). ``landmarks`` prints FAN inference images/s at
+256x256 for each number of stacks and batch size (width 256; bf16/fp16 autocast on CUDA when asked).
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ class BenchConfig:
     steps: int = 10
     workers: int = 2
     classes: int = 1000
+    batches: str = "1,64"
+    stacks: str = "1,4"
 
 
 def bench_render(cfg: BenchConfig) -> list[str]:
@@ -129,15 +133,46 @@ def bench_train(cfg: BenchConfig) -> str:
     return line
 
 
+def bench_landmarks(cfg: BenchConfig) -> list[str]:
+    from facebench.models.fan import FAN
+
+    devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if cfg.devices == "auto" else [cfg.devices]
+    amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
+    lines = []
+    for dev in devs:
+        for stacks in (int(s) for s in cfg.stacks.split(",")):
+            net = FAN(stacks).to(dev).eval()
+            params = sum(p.numel() for p in net.parameters()) / 1e6
+            for b in (int(x) for x in cfg.batches.split(",")):
+                x = torch.randn(b, 3, 256, 256, device=dev)
+                use_amp = amp is not None and dev == "cuda"
+                with torch.no_grad(), torch.autocast(dev, dtype=amp or torch.float32, enabled=use_amp):
+                    net(x)
+                    if dev == "cuda":
+                        torch.cuda.synchronize()
+                    t0 = time.perf_counter()
+                    for _ in range(cfg.repeats):
+                        net(x)
+                    if dev == "cuda":
+                        torch.cuda.synchronize()
+                rate = cfg.repeats * b / (time.perf_counter() - t0)
+                prec = cfg.precision if use_amp else "32"
+                line = f"landmarks {dev} FAN {stacks} stack(s) ({params:.1f}M params) {prec} batch {b}: {rate:.1f} img/s"
+                print(line, flush=True)
+                lines.append(line)
+    return lines
+
+
 def main(argv=None):
     from facebench.cli_args import parse
 
     cfg = parse(BenchConfig(), argv, positional="what")
     print(f"# machine: {platform.node()} {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
-    if cfg.what not in ("render", "train"):
-        raise SystemExit(f"unknown benchmark {cfg.what!r}; available: render, train")
-    (bench_render if cfg.what == "render" else bench_train)(cfg)
+    benches = {"render": bench_render, "train": bench_train, "landmarks": bench_landmarks}
+    if cfg.what not in benches:
+        raise SystemExit(f"unknown benchmark {cfg.what!r}; available: {', '.join(benches)}")
+    benches[cfg.what](cfg)
 
 
 if __name__ == "__main__":

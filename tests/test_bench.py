@@ -13,3 +13,10 @@ def test_bench_render_and_train_run(tmp_path):
                                   chunk=8, batch=8))
     line = bench_train(BenchConfig(what="train", batch=4, steps=1, source=str(ids), classes=4, workers=0))
     assert "from disk: " in line
+
+
+def test_bench_landmarks_runs():
+    from facebench.bench import bench_landmarks
+
+    (line,) = bench_landmarks(BenchConfig(what="landmarks", batches="1", stacks="1", repeats=1, devices="cpu"))
+    assert line.startswith("landmarks cpu FAN 1 stack(s) (6.3M params) 32 batch 1: ")
