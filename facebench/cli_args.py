@@ -21,5 +21,10 @@ def parse(defaults, argv: list[str] | None = None, positional: str | None = None
     unknown = [a.split("=", 1)[0] for a in argv if a.split("=", 1)[0] not in known]
     if unknown:
         raise SystemExit(f"unknown key(s) {unknown}; valid keys: {sorted(known)}")
-    cfg = OmegaConf.merge(OmegaConf.structured(defaults), OmegaConf.from_dotlist(argv))
+    # Values of string fields are taken verbatim (a title such as "a: b" must not become a YAML mapping);
+    # the others are parsed as YAML scalars/lists by OmegaConf and validated against the field types.
+    types = {f.name: f.type for f in fields(defaults)}
+    text = {k: v for k, v in (a.split("=", 1) for a in argv) if types[k] in (str, "str")}
+    parsed = OmegaConf.from_dotlist([a for a in argv if a.split("=", 1)[0] not in text])
+    cfg = OmegaConf.merge(OmegaConf.structured(defaults), parsed, OmegaConf.create(text))
     return OmegaConf.to_object(cfg)

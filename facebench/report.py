@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import json
 import platform
+import shlex
+import textwrap
 import subprocess
 import sys
 from collections import defaultdict
@@ -79,7 +81,7 @@ def report(cfg: ReportConfig, argv: list[str]) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [f"# {cfg.title or cfg.metric}", "",
              f"Metric: `{cfg.metric}` (x{cfg.scale:g}), mean ± sample std over seeds {seeds}; n = runs per cell.", "",
-             "Produced by:", "", "    python -m facebench.report " + " ".join(argv), "",
+             "Produced by:", "", "    python -m facebench.report " + shlex.join(argv), "",
              f"from the runs under `{cfg.runs}` (each run's exact command is in its `.hydra/overrides.yaml`); "
              f"report commit {commit}, machine {platform.node()} ({platform.machine()}, CPU only).", ""]
     row_vals = sorted({k[0] for k in groups}, key=lambda x: (str(type(x)), x))
@@ -111,7 +113,7 @@ def _plot(cfg, groups, row_vals, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=150)
-    series = sorted({k[1] for k in groups}, key=str) if cfg.cols else [None]
+    series = sorted({k[1] for k in groups}, key=lambda x: (str(type(x)), x)) if cfg.cols else [None]
     numeric = all(isinstance(r, (int, float)) for r in row_vals)
     for s in series:
         xs, ms, sd = [], [], []
@@ -129,7 +131,7 @@ def _plot(cfg, groups, row_vals, path: Path) -> None:
     ax.set_ylabel(cfg.metric)
     if cfg.cols:
         ax.legend(fontsize=7)
-    ax.set_title(cfg.title or cfg.metric, fontsize=9)
+    ax.set_title(textwrap.fill(cfg.title or cfg.metric, 60), fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
