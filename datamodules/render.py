@@ -169,8 +169,9 @@ class RenderPairsDataset(_RenderBacked):
     Returns (image1, image2, issame, p). Pairs are drawn from ``default_rng([seed, 3, p])``.
     """
 
-    def __init__(self, spec: DatasetSpec, n_pairs: int, size: int, framing: str, render: dict):
-        super().__init__(spec, size, framing, render, indices_only=False)
+    def __init__(self, spec: DatasetSpec, n_pairs: int, size: int, framing: str, render: dict,
+                 augment: str = "none"):
+        super().__init__(spec, size, framing, render, indices_only=False, augment=augment)
         self.n_pairs = n_pairs
         starts = np.r_[0, np.cumsum(spec.depths())]
         a, b = np.zeros(n_pairs, np.int64), np.zeros(n_pairs, np.int64)
@@ -194,7 +195,7 @@ class RenderPairsDataset(_RenderBacked):
 
     def __getitems__(self, ps):
         ps = np.asarray(ps)
-        imgs = normalise(self.source.render(np.r_[self.a[ps], self.b[ps]]).image)
+        imgs = self._images(np.r_[self.a[ps], self.b[ps]])
         n = len(ps)
         return [(imgs[j], imgs[n + j], bool(p % 2 == 0), int(p)) for j, p in enumerate(ps)]
 
@@ -225,7 +226,7 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
                  train_max_identities: int | None = None, train_max_depth: int | None = None,
                  val_sets: list[str] | None = None, val_render: bool = True, identity_mixup: float = 0.0,
                  real_path: str | None = None, real_use: str = "domain_mixup", real_width: int = 50,
-                 real_depth: int = 10):
+                 real_depth: int = 10, val_standin: bool = False):
         super().__init__()
         self.save_hyperparameters()
         if real_use not in ("domain_mixup", "mixed", "only"):
@@ -237,7 +238,8 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
         self.val_paths = [str(p) for p in (val_sets or [])]
         if not val_render and not self.val_paths:
             raise ValueError("no validation set: keep val_render=true or give val_sets")
-        self.val_set_names = (["render_heldout"] if val_render else []) + [self._set_name(p) for p in self.val_paths]
+        self.val_set_names = (["render_heldout"] if val_render else []) + (["standin"] if val_standin else []) \
+            + [self._set_name(p) for p in self.val_paths]
         self._folder = None
         if train_path:
             self._folder = LabelledImageDataset(train_path, size, augment, seed, max_identities=train_max_identities,
@@ -303,6 +305,11 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
             raise ValueError("real_use=mixed renders in DataLoader workers: use render_on=worker")
         self.val_datasets = [RenderPairsDataset(self.val_spec, hp.val_pairs, hp.size, hp.framing, self.render_kw)] \
             if hp.val_render else []
+        if hp.val_standin:  # the "real" test side when no real test set exists: held-out stand-in identities
+            spec = DatasetSpec(width=hp.val_identities, depth=10, vary="all", seed=hp.seed + 104729 + 1,
+                               identity_offset=STANDIN_OFFSET + HELD_OUT_OFFSET)
+            self.val_datasets.append(RenderPairsDataset(spec, hp.val_pairs, hp.size, hp.framing, self.render_kw,
+                                                        augment="digiface"))
         self.val_datasets += [PairDataset(read_pairs(p), hp.size) for p in self.val_paths]
 
     def _loader(self, ds, shuffle: bool):

@@ -40,3 +40,18 @@ def test_long_tail_spec_maps_indices_to_identities():
     assert spec.depths().tolist() == [8, 4, 3, 2, 2]  # round(8 / k), at least 2
     assert len(spec) == 19
     assert spec.identity_of([0, 7, 8, 11, 12, 18]).tolist() == [0, 0, 1, 1, 2, 4]
+
+
+def test_standin_test_side_is_labelled_and_shifted():
+    from datamodules.render import RenderRecognitionDataModule
+
+    dm = RenderRecognitionDataModule(width=4, depth=2, head="procedural", num_workers=0, val_pairs=4,
+                                     val_identities=4, val_standin=True, size=48)
+    dm.setup("fit")
+    assert dm.val_set_names == ["render_heldout", "standin"]
+    heldout, standin = dm.val_datasets
+    a = heldout.__getitems__([0])[0]
+    b = standin.__getitems__([0])[0]
+    assert a[0].shape == b[0].shape == (3, 48, 48) and b[2] is True
+    # Disjoint identities from the training spec and from the synthetic held-out set.
+    assert standin.spec.identity_offset != heldout.spec.identity_offset != dm.train_spec.identity_offset
