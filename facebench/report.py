@@ -1,6 +1,6 @@
 """Collect finished runs into Markdown tables (mean +- std over seeds) and plots for results/.
 
-    python -m facebench.report runs=runs/results/width_depth out=results/recognition/width_depth \
+    python -m facebench.report runs=runs/results/width_depth[,more/roots] out=results/recognition/width_depth \
         rows=data.train_max_identities cols=data.train_max_depth metric=val/render_heldout_1k/acc
 
 A run is a directory holding ``config.yaml`` (written by facebench.run) and ``final_metrics.json`` (or
@@ -50,10 +50,11 @@ def _metric(run: Path, name: str) -> float | None:
     return None
 
 
-def collect(root: str | Path, metric: str, keys: list[str]) -> dict[tuple, list[tuple[int, float]]]:
-    """{key values: [(seed, metric value), ...]} over every finished run below root."""
+def collect(roots: str | Path, metric: str, keys: list[str]) -> dict[tuple, list[tuple[int, float]]]:
+    """{key values: [(seed, metric value), ...]} over every finished run below the (comma-separated) roots."""
     groups: dict[tuple, list[tuple[int, float]]] = defaultdict(list)
-    for cfg_file in sorted(Path(root).rglob("config.yaml")):
+    files = sorted(f for r in str(roots).split(",") for f in Path(r).rglob("config.yaml"))
+    for cfg_file in files:
         if cfg_file.parent.name == ".hydra":
             continue
         run = cfg_file.parent
