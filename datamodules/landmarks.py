@@ -19,9 +19,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from facebench.labels import FS70_TO_IBUG68, IBUG68_FLIP
 from facebench.landmarks_ops import apply_affine, fan_crop_transform, flip_points, invert_affine, rescale_affine
+from datamodules.render import HELD_OUT_OFFSET
 from facebench.render.spec import DatasetSpec
 
-HELD_OUT_OFFSET = 1_000_000
 CROP, HEATMAP = 256, 64
 
 

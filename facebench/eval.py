@@ -59,6 +59,12 @@ class VerifyConfig:
     epochs: int = 600
 
 
+def _device(cfg: VerifyConfig) -> torch.device:
+    if cfg.device != "auto":
+        return torch.device(cfg.device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def load_model(checkpoint: str | Path, config: str | Path | None = None):
     """The run's LightningModule with the checkpoint's weights (no pickled objects are executed)."""
     from hydra.utils import instantiate
@@ -85,8 +91,7 @@ def verify(cfg: VerifyConfig) -> dict[str, float]:
     from facebench.render.spec import DatasetSpec
 
     model = load_model(cfg.checkpoint, cfg.config or None)
-    dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if cfg.device == "auto" else cfg.device))
+    dev = _device(cfg)
     model.to(dev)
     if cfg.data == "render":
         spec = DatasetSpec(width=cfg.render_identities, depth=10, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
@@ -132,8 +137,7 @@ def quality(cfg: VerifyConfig) -> dict[str, float]:
     from facebench.metrics.dataset_quality import dataset_quality, identity_centres
 
     model = load_model(cfg.checkpoint, cfg.config or None)
-    dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if cfg.device == "auto" else cfg.device))
+    dev = _device(cfg)
     model.to(dev)
     emb, labels = _embed_set(model, cfg.data, cfg, dev)
     ref = None
@@ -159,8 +163,7 @@ def landmarks(cfg: VerifyConfig) -> dict[str, float]:
 
     model = load_model(cfg.checkpoint, cfg.config or None)
     model.hparams.flip_test = cfg.flip_test
-    dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if cfg.device == "auto" else cfg.device))
+    dev = _device(cfg)
     model.to(dev)
     if cfg.data == "render":
         spec = DatasetSpec(width=cfg.render_pairs, depth=1, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
@@ -217,7 +220,7 @@ def adapt(cfg: VerifyConfig) -> dict[str, float]:
     if not (cfg.train and cfg.val):
         raise SystemExit("adapt needs train=<real training split> and val=<real validation split>")
     model = load_model(cfg.checkpoint, cfg.config or None)
-    dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else "cpu")
+    dev = _device(cfg)
     model.to(dev)
     splits = {k: _predict_landmarks(model, LandmarkSetDataset(p), cfg, dev, k)
               for k, p in (("train", cfg.train), ("val", cfg.val), ("test", cfg.data))}
