@@ -46,6 +46,7 @@ class VerifyConfig:
     render_pairs: int = 6000
     render_identities: int = 1000
     render_seed: int = 7919
+    render_faces: int = 500  # landmarks on data=render: held-out rendered faces
     reference: str = ""
     threshold: float = 0.4
     leak_threshold: float = 0.4
@@ -166,7 +167,7 @@ def landmarks(cfg: VerifyConfig) -> dict[str, float]:
     dev = _device(cfg)
     model.to(dev)
     if cfg.data == "render":
-        spec = DatasetSpec(width=cfg.render_pairs, depth=1, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
+        spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
         ds, name = RenderLandmarkDataset(spec, 256, {"head": "auto"}, None), "render_heldout"
     else:
         ds = LandmarkSetDataset(cfg.data, box_noise=cfg.box_noise, face_px=cfg.face_px or None)
