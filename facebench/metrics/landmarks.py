@@ -105,3 +105,26 @@ class LandmarkNME(Metric):
             out[f"auc@{100 * t:g}"] = torch.tensor(auc(e, t))
             out[f"fr@{100 * t:g}"] = torch.tensor(failure_rate(e, t))
         return out
+
+
+class LandmarkDepthError(Metric):
+    """2D-to-3D-FAN: per-image mean absolute depth error over the points divided by the box normaliser
+    sqrt(w * h) of the ground-truth 2D points (depths and points in the same pixel units); compute() gives
+    the mean over images. Depths are compared after removing each image's mean depth, since a depth is
+    only defined up to an offset."""
+
+    full_state_update = False
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.add_state("errors", default=[], dist_reduce_fx="cat")
+
+    def update(self, pred: torch.Tensor, gt: torch.Tensor, pts2d: torch.Tensor) -> None:
+        d = (pred - pred.mean(1, keepdim=True)) - (gt - gt.mean(1, keepdim=True))
+        self.errors.append((d.abs().mean(1) / normaliser(pts2d, "box")).float())
+
+    def values(self) -> torch.Tensor:
+        return torch.cat(self.errors) if isinstance(self.errors, list) else self.errors
+
+    def compute(self) -> torch.Tensor:
+        return self.values().mean()

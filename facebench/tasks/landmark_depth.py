@@ -1,0 +1,60 @@
+"""2D-to-3D-FAN LightningModule: the image and Gaussian heatmaps of its 2D landmarks -> a depth per landmark.
+
+Trained, as in the paper, with heatmaps of the ground-truth 2D points (projections of the 3D landmarks) and
+an L2 loss on the depths; depths are in heatmap pixels (the 2D points' scale), zero-mean per face. The
+metric is the depth error normalised by the 2D box (:class:`facebench.metrics.landmarks.LandmarkDepthError`).
+"""
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facebench.landmarks_ops import heatmaps
+from facebench.metrics.landmarks import LandmarkDepthError
+
+
+class LandmarkDepthModule(pl.LightningModule):
+    def __init__(self, net: nn.Module, lr: float = 2.5e-4, optimizer: str = "rmsprop", sigma: float = 1.0):
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net
+        self.val_metrics = nn.ModuleList()
+
+    def setup(self, stage: str) -> None:
+        dm = self.trainer.datamodule if self.trainer is not None else None
+        self.val_names = list(getattr(dm, "val_set_names", ["val"]))
+        if len(self.val_metrics) != len(self.val_names):
+            self.val_metrics = nn.ModuleList(LandmarkDepthError() for _ in self.val_names)
+
+    def forward(self, x: torch.Tensor, pts_hm: torch.Tensor) -> torch.Tensor:
+        """Depths (B, N) in heatmap pixels from crops (B, 3, 256, 256) and 2D points (B, N, 2) in heatmap
+        pixels (ground truth, or another model's predictions)."""
+        z = self.net(x, heatmaps(pts_hm, 64, self.hparams.sigma))
+        return z - z.mean(1, keepdim=True)
+
+    def training_step(self, batch, batch_idx):
+        x, pts_hm, z = batch[0], batch[1], batch[4]
+        loss = F.mse_loss(self(x, pts_hm), z - z.mean(1, keepdim=True))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.global_step}")
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        x, pts_hm, z = batch[0], batch[1], batch[4]
+        self.val_metrics[dataloader_idx].update(self(x, pts_hm), z, pts_hm)
+
+    def on_validation_epoch_end(self):
+        for name, m in zip(self.val_names, self.val_metrics):
+            self.log(f"val/{name}/depth_nme_box", m.compute(), prog_bar=True)
+            m.reset()
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        if hp.optimizer == "rmsprop":
+            return torch.optim.RMSprop(self.parameters(), lr=hp.lr)
+        if hp.optimizer == "adam":
+            return torch.optim.Adam(self.parameters(), lr=hp.lr)
+        raise ValueError(f"optimizer must be rmsprop or adam, got {hp.optimizer!r}")
