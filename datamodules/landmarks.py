@@ -85,11 +85,12 @@ class RenderLandmarkDataset(Dataset):
     depth (2D-to-3D-FAN)."""
 
     def __init__(self, spec: DatasetSpec, size: int, render: dict, augment: dict | None, convention: str = "3d",
-                 depth: bool = False):
+                 depth: bool = False, box_noise: float = 0.0, face_px: int | None = None):
         if convention not in ("2d", "3d"):
             raise ValueError(f"convention must be '2d' or '3d', got {convention!r}")
         self.spec, self.size, self.render_kw, self.augment = spec, size, render, augment
         self.convention, self.depth = convention, depth
+        self.box_noise, self.face_px = box_noise, face_px  # evaluation-time ablations (without augment)
         self._source = None
 
     def __getstate__(self):
@@ -114,10 +115,15 @@ class RenderLandmarkDataset(Dataset):
         vis, seg, p3 = r.ldmk_visible.numpy()[:, FS70_TO_IBUG68], r.seg.numpy(), r.ldmk3d.numpy()[:, FS70_TO_IBUG68]
         out = []
         for j, i in enumerate(indices):
-            rng = np.random.default_rng([self.spec.seed, 6, int(i)]) if self.augment else None
             z = depth_in_pixels(pts[j], p3[j]) if self.depth else None
-            p = contour_to_2d(pts[j], vis[j], seg[j]) if self.convention == "2d" else pts[j]
-            out.append(crop_sample(imgs[j], p.astype(np.float64), rng, depth=z, **(self.augment or {})))
+            p = (contour_to_2d(pts[j], vis[j], seg[j]) if self.convention == "2d" else pts[j]).astype(np.float64)
+            if self.augment:
+                rng = np.random.default_rng([self.spec.seed, 6, int(i)])
+                out.append(crop_sample(imgs[j], p, rng, depth=z, **self.augment))
+            else:
+                rng = np.random.default_rng([self.spec.seed, 7, int(i)]) if self.box_noise else None
+                out.append(crop_sample(imgs[j], p, rng, box_noise=self.box_noise, colour=False, face_px=self.face_px,
+                                       depth=z))
         return out
 
     def yaw(self, i: int) -> float:
@@ -169,6 +175,8 @@ class LandmarkSetDataset(Dataset):
         else:
             raise ValueError(f"{path}: not a landmark set this DataModule reads (.pts folder, AFLW2000-3D, "
                              f"FaceSynthetics); detected {name}")
+        if name != "facesynthetics":
+            self.convention = "annotated"  # the set's own labels, whatever was asked
         if depth and name != "facesynthetics":
             raise ValueError(f"{path}: depth targets need 3D landmarks in the render's frame, which only a "
                              f"facebench-generated FaceSynthetics-layout folder carries ({name} does not)")

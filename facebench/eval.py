@@ -55,6 +55,7 @@ class VerifyConfig:
     box_noise: float = 0.0  # landmarks: initial-box noise (fraction of the box), seeded per image
     face_px: int = 0  # landmarks: downscale faces to this many pixels first (resolution ablation)
     flip_test: bool = False
+    convention: str = ""  # landmarks on rendered data: 2d | 3d (default: the run's data.convention, else 3d)
     train: str = ""  # adapt: the real training split
     val: str = ""  # adapt: the real validation split
     epochs: int = 600
@@ -66,16 +67,22 @@ def _device(cfg: VerifyConfig) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def run_config(checkpoint: str | Path, config: str | Path | None = None):
+    """The resolved config of the run that wrote checkpoint (default: <run dir>/config.yaml)."""
+    from omegaconf import OmegaConf
+
+    cfg_path = Path(config) if config else Path(checkpoint).parent.parent / "config.yaml"
+    if not cfg_path.is_file():
+        raise SystemExit(f"{cfg_path}: run config not found; pass config=<run dir>/config.yaml")
+    return OmegaConf.load(cfg_path)
+
+
 def load_model(checkpoint: str | Path, config: str | Path | None = None):
     """The run's LightningModule with the checkpoint's weights (no pickled objects are executed)."""
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
     ckpt = Path(checkpoint)
-    cfg_path = Path(config) if config else ckpt.parent.parent / "config.yaml"
-    if not cfg_path.is_file():
-        raise SystemExit(f"{cfg_path}: run config not found; pass config=<run dir>/config.yaml")
-    cfg = OmegaConf.load(cfg_path)
+    cfg = run_config(ckpt, config)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     kwargs = {"num_classes": state["head.weight"].shape[0]} if "head.weight" in state else {}
     model = instantiate(cfg.model, **kwargs)
@@ -166,24 +173,27 @@ def landmarks(cfg: VerifyConfig) -> dict[str, float]:
     model.hparams.flip_test = cfg.flip_test
     dev = _device(cfg)
     model.to(dev)
+    convention = cfg.convention or str(run_config(cfg.checkpoint, cfg.config or None).data.get("convention", "3d"))
     if cfg.data == "render":
         spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
-        ds, name = RenderLandmarkDataset(spec, 256, {"head": "auto"}, None), "render_heldout"
+        ds = RenderLandmarkDataset(spec, 256, {"head": "auto"}, None, convention, box_noise=cfg.box_noise,
+                                   face_px=cfg.face_px or None)
+        name = "render_heldout"
     else:
-        ds = LandmarkSetDataset(cfg.data, box_noise=cfg.box_noise, face_px=cfg.face_px or None)
+        ds = LandmarkSetDataset(cfg.data, box_noise=cfg.box_noise, face_px=cfg.face_px or None, convention=convention)
         name = ds.name
     metrics = {n: LandmarkNME(n) for n in NORMALISERS}
     pred, pts = _predict_landmarks(model, ds, cfg, dev, name)
     for metric in metrics.values():
         metric.update(pred, pts)
     out = {}
-    print(f"{name}: {len(ds)} images, 68 points")
+    print(f"{name}: {len(ds)} images, 68 points, {ds.convention} labels")
     for n, m in metrics.items():
         e = m.values()
         out[n] = {"nme": e.mean().item(), "fr@7": failure_rate(e, 0.07), "auc@7": auc(e, 0.07)}
         print(f"  NME ({n}) {100 * out[n]['nme']:.2f}%  failure rate@7% {100 * out[n]['fr@7']:.2f}%  "
               f"AUC@7 {100 * out[n]['auc@7']:.2f}")
-    if hasattr(ds, "yaw"):  # AFLW2000-3D: the pose breakdown (box normaliser) and its balanced mean
+    if hasattr(ds, "yaw"):  # AFLW2000-3D and renders: the pose breakdown (box normaliser) and its balanced mean
         from datamodules.landmark_sets import yaw_bin
 
         bins = [yaw_bin(ds.yaw(i)) for i in range(len(ds))]

@@ -105,3 +105,58 @@ def test_depth_error_hand_computed():
     m = LandmarkDepthError()
     m.update(pred, gt, pts)
     assert m.compute().item() == pytest.approx(2.0 / 20)
+
+
+@pytest.fixture(scope="module")
+def generated_wild(tmp_path_factory):
+    from facebench.generate import GenerateConfig, generate
+
+    out = tmp_path_factory.mktemp("wild")
+    generate(GenerateConfig(out=str(out), n=4, width=4, depth=1, chunk=4, batch=4, size=128, framing="wild",
+                            head="procedural", seed=3))
+    return out
+
+
+def test_generated_folder_serves_both_conventions_and_depth(generated_wild):
+    from datamodules.landmarks import LandmarkSetDataset, RenderLandmarkDataset
+    from facebench.render.spec import DatasetSpec
+
+    d3 = LandmarkSetDataset(str(generated_wild), convention="3d", depth=True)
+    d2 = LandmarkSetDataset(str(generated_wild), convention="2d")
+    # The folder holds exactly what the on-the-fly render source serves for the same seed and indices.
+    spec = DatasetSpec(width=4, depth=1, seed=3)
+    live3 = RenderLandmarkDataset(spec, 128, {"head": "procedural"}, None, "3d", True)
+    live2 = RenderLandmarkDataset(spec, 128, {"head": "procedural"}, None, "2d")
+    for i in range(4):
+        a, b, c3, c2 = d3[i], d2[i], live3[i], live2[i]
+        assert len(a) == 5 and len(b) == 4
+        # ldmks.txt stores 3 decimals; a marched point may land one row over, where the silhouette differs.
+        np.testing.assert_allclose(b[2][17:].numpy(), c2[2][17:].numpy(), atol=2e-3)
+        np.testing.assert_allclose(b[2][:17].numpy(), c2[2][:17].numpy(), atol=3)
+        assert (np.abs(b[2][:17].numpy() - c2[2][:17].numpy()).max(1) < 2e-3).sum() >= 15
+        np.testing.assert_allclose(a[4].numpy(), c3[4].numpy(), rtol=1e-3, atol=1e-3)
+        assert d3.yaw(i) == pytest.approx(live3.yaw(i), abs=1e-3)
+        moved = np.abs(a[2].numpy() - b[2].numpy()).sum(1) > 0
+        assert set(np.flatnonzero(moved)) <= set(range(17))
+
+
+def test_two_d_convention_without_meta_names_the_file(generated_wild, tmp_path):
+    import shutil
+
+    from datamodules.landmarks import LandmarkSetDataset
+
+    bare = tmp_path / "bare"
+    shutil.copytree(generated_wild, bare)
+    (bare / "000001_meta.json").unlink()
+    ds = LandmarkSetDataset(str(bare), convention="2d")
+    ds[0]
+    with pytest.raises(ValueError, match="000001_meta.json"):
+        ds[1]
+
+
+def test_depth_of_an_annotated_set_is_refused(fixtures_dir):
+    from datamodules.landmarks import LandmarkSetDataset
+
+    with pytest.raises(ValueError, match="depth"):
+        LandmarkSetDataset(str(fixtures_dir / "300w"), depth=True)
+    assert LandmarkSetDataset(str(fixtures_dir / "300w"), convention="2d").convention == "annotated"
