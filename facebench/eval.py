@@ -7,6 +7,7 @@
     python -m facebench.eval quality checkpoint=... data=data/render_200x20 [reference=/data/casia]
 
     python -m facebench.eval landmarks checkpoint=... data=/data/300W/ibug [ced=results/ced.png]
+    python -m facebench.eval landmarks checkpoint=... data=render face_px=0,60,30,20 table=res.md   # ablation
 
 ``landmarks`` prints NME under each normaliser (inter-ocular, inter-pupil, box), failure rate and AUC at
 7% (and 8, 10%) and writes the CED plot; ``data`` is a .pts folder, an AFLW2000-3D folder, a FaceSynthetics
@@ -52,8 +53,9 @@ class VerifyConfig:
     leak_threshold: float = 0.4
     max_images: int = 0  # 0 = all
     ced: str = ""  # landmarks: CED plot path (default: <data name>_ced.png in the working directory)
-    box_noise: float = 0.0  # landmarks: initial-box noise (fraction of the box), seeded per image
-    face_px: int = 0  # landmarks: downscale faces to this many pixels first (resolution ablation)
+    box_noise: str = "0"  # landmarks: initial-box noise (fraction of the box), seeded per image; a comma list sweeps
+    face_px: str = "0"  # landmarks: downscale faces to this many pixels first (resolution ablation); comma list
+    table: str = ""  # landmarks: also write the markdown table of the settings here
     flip_test: bool = False
     convention: str = ""  # landmarks on rendered data: 2d | 3d (default: the run's data.convention, else 3d)
     train: str = ""  # adapt: the real training split
@@ -162,9 +164,16 @@ def quality(cfg: VerifyConfig) -> dict[str, float]:
     return q
 
 
-def landmarks(cfg: VerifyConfig) -> dict[str, float]:
-    from torch.utils.data import DataLoader
+def _number_list(text: str, kind, key: str) -> list:
+    try:
+        return [kind(v) for v in str(text).split(",") if v.strip()] or [kind(0)]
+    except ValueError:
+        raise SystemExit(f"{key}={text!r}: expected a number or a comma-separated list of numbers") from None
 
+
+def landmarks(cfg: VerifyConfig) -> list[dict]:
+    """Evaluate a landmark model on one set, once per (face_px, box_noise) setting (comma lists: the
+    resolution and box-noise ablations in one command); print each, and a table when there are several."""
     from datamodules.landmarks import HELD_OUT_OFFSET, LandmarkSetDataset, RenderLandmarkDataset
     from facebench.metrics.landmarks import NORMALISERS, LandmarkNME, auc, failure_rate, plot_ced
     from facebench.render.spec import DatasetSpec
@@ -174,40 +183,71 @@ def landmarks(cfg: VerifyConfig) -> dict[str, float]:
     dev = _device(cfg)
     model.to(dev)
     convention = cfg.convention or str(run_config(cfg.checkpoint, cfg.config or None).data.get("convention", "3d"))
-    if cfg.data == "render":
-        spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
-        ds = RenderLandmarkDataset(spec, 256, {"head": "auto"}, None, convention, box_noise=cfg.box_noise,
-                                   face_px=cfg.face_px or None)
-        name = "render_heldout"
-    else:
-        ds = LandmarkSetDataset(cfg.data, box_noise=cfg.box_noise, face_px=cfg.face_px or None, convention=convention)
-        name = ds.name
-    metrics = {n: LandmarkNME(n) for n in NORMALISERS}
-    pred, pts = _predict_landmarks(model, ds, cfg, dev, name)
-    for metric in metrics.values():
-        metric.update(pred, pts)
-    out = {}
-    print(f"{name}: {len(ds)} images, 68 points, {ds.convention} labels")
-    for n, m in metrics.items():
-        e = m.values()
-        out[n] = {"nme": e.mean().item(), "fr@7": failure_rate(e, 0.07), "auc@7": auc(e, 0.07)}
-        print(f"  NME ({n}) {100 * out[n]['nme']:.2f}%  failure rate@7% {100 * out[n]['fr@7']:.2f}%  "
-              f"AUC@7 {100 * out[n]['auc@7']:.2f}")
-    if hasattr(ds, "yaw"):  # AFLW2000-3D and renders: the pose breakdown (box normaliser) and its balanced mean
-        from datamodules.landmark_sets import yaw_bin
+    settings = [(f, b) for f in _number_list(cfg.face_px, int, "face_px") for b in _number_list(cfg.box_noise, float, "box_noise")]
+    rows, curves = [], {}
+    for face_px, box_noise in settings:
+        if cfg.data == "render":
+            spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
+            ds = RenderLandmarkDataset(spec, 256, {"head": "auto"}, None, convention, box_noise=box_noise,
+                                       face_px=face_px or None)
+            name = "render_heldout"
+        else:
+            ds = LandmarkSetDataset(cfg.data, box_noise=box_noise, face_px=face_px or None, convention=convention)
+            name = ds.name
+        setting = f"face_px={face_px or 'native'} box_noise={box_noise:g}"
+        metrics = {n: LandmarkNME(n) for n in NORMALISERS}
+        pred, pts = _predict_landmarks(model, ds, cfg, dev, name)
+        for metric in metrics.values():
+            metric.update(pred, pts)
+        out = {"data": name, "face_px": face_px, "box_noise": box_noise, "flip_test": cfg.flip_test}
+        print(f"{name}: {len(ds)} images, 68 points, {ds.convention} labels" + (f"  [{setting}]" if len(settings) > 1 else ""))
+        for n, m in metrics.items():
+            e = m.values()
+            out[n] = {"nme": e.mean().item(), "fr@7": failure_rate(e, 0.07), "auc@7": auc(e, 0.07)}
+            print(f"  NME ({n}) {100 * out[n]['nme']:.2f}%  failure rate@7% {100 * out[n]['fr@7']:.2f}%  "
+                  f"AUC@7 {100 * out[n]['auc@7']:.2f}")
+        if hasattr(ds, "yaw"):  # AFLW2000-3D and renders: the pose breakdown (box normaliser) and its balanced mean
+            from datamodules.landmark_sets import yaw_bin
 
-        bins = [yaw_bin(ds.yaw(i)) for i in range(len(ds))]
-        e = metrics["box"].values()
-        per = {b: e[[k for k, bb in enumerate(bins) if bb == b]].mean().item()
-               for b in ("[0,30)", "[30,60)", "[60,90]") if b in bins}
-        print("  NME (box) by |yaw|: " + "  ".join(f"{b} {100 * v:.2f}%" for b, v in per.items())
-              + (f"  balanced {100 * sum(per.values()) / len(per):.2f}%" if len(per) == 3 else ""))
-        out["yaw_bins"] = per
+            bins = [yaw_bin(ds.yaw(i)) for i in range(len(ds))]
+            e = metrics["box"].values()
+            per = {b: e[[k for k, bb in enumerate(bins) if bb == b]].mean().item()
+                   for b in ("[0,30)", "[30,60)", "[60,90]") if b in bins}
+            counts = {b: bins.count(b) for b in per}
+            print("  NME (box) by |yaw|: " + "  ".join(f"{b} {100 * v:.2f}% (n={counts[b]})" for b, v in per.items())
+                  + (f"  balanced {100 * sum(per.values()) / len(per):.2f}%" if len(per) == 3 else ""))
+            out["yaw_bins"], out["yaw_counts"] = per, counts
+        rows.append(out)
+        if len(settings) == 1:
+            curves = {f"{name} (box)": metrics["box"].values(), f"{name} (inter-ocular)": metrics["inter_ocular"].values()}
+        else:
+            curves[setting] = metrics["box"].values()
     path = cfg.ced or f"{name}_ced.png"
-    plot_ced({f"{name} (box)": metrics["box"].values(), f"{name} (inter-ocular)": metrics["inter_ocular"].values()},
-             path, 0.07, f"CED on {name}")
+    plot_ced(curves, path, 0.07, f"CED on {name}" + (" (box normaliser)" if len(settings) > 1 else ""))
     print(f"  CED plot: {path}")
-    return out
+    if len(settings) > 1 or cfg.table:
+        table = landmark_table(rows)
+        print(table)
+        if cfg.table:
+            Path(cfg.table).write_text(table)
+    return rows
+
+
+def landmark_table(rows: list[dict]) -> str:
+    """Markdown table of landmark evaluations: one row per setting, NME in %, AUC@7 in %."""
+    yaw = [b for b in ("[0,30)", "[30,60)", "[60,90]") if any(b in r.get("yaw_bins", {}) for r in rows)]
+    head = ["face px", "box noise", "NME box", "NME inter-ocular", "failure@7 (box)", "AUC@7 (box)"]
+    head += [f"NME box, yaw {b}" for b in yaw] + (["NME box, balanced"] if len(yaw) == 3 else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [str(r["face_px"] or "native"), f"{100 * r['box_noise']:g}%", f"{100 * r['box']['nme']:.2f}",
+                 f"{100 * r['inter_ocular']['nme']:.2f}", f"{100 * r['box']['fr@7']:.1f}", f"{100 * r['box']['auc@7']:.2f}"]
+        per = r.get("yaw_bins", {})
+        cells += [f"{100 * per[b]:.2f}" if b in per else "-" for b in yaw]
+        if len(yaw) == 3:
+            cells.append(f"{100 * sum(per.values()) / 3:.2f}" if len(per) == 3 else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _predict_landmarks(model, ds, cfg: VerifyConfig, dev, name: str):

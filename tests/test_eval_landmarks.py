@@ -25,6 +25,16 @@ def test_fan_smoke_then_eval_landmarks_on_300w_fixture(tmp_path, fixtures_dir):
     assert r.returncode == 0, r.stderr
     assert "300w: 2 images, 68 points" in r.stdout and "NME (inter_ocular)" in r.stdout and "AUC@7" in r.stdout
     assert (tmp_path / "ced.png").stat().st_size > 1000
+    # The resolution x box-noise ablation in one command: one table row per setting.
+    r = subprocess.run([sys.executable, "-m", "facebench.eval", "landmarks",
+                        f"checkpoint={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", f"data={fixtures_dir / '300w'}",
+                        f"ced={tmp_path / 'abl.png'}", "workers=0", "face_px=0,30", "box_noise=0,0.3",
+                        f"table={tmp_path / 'abl.md'}"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = (tmp_path / "abl.md").read_text().splitlines()
+    assert rows[0].startswith("| face px | box noise | NME box") and len(rows) == 2 + 4
+    assert [row.split("|")[1:3] for row in rows[2:]] == [[" native ", " 0% "], [" native ", " 30% "], [" 30 ", " 0% "],
+                                                          [" 30 ", " 30% "]]
 
 
 def test_eval_adapt_runs_on_fixture_splits(tmp_path, fixtures_dir):
