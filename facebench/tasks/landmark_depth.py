@@ -13,6 +13,7 @@ from torch import nn
 
 from facebench.landmarks_ops import heatmaps
 from facebench.metrics.landmarks import LandmarkDepthError
+from facebench.tasks.landmarks import landmark_optimizer, val_set_names
 
 
 class LandmarkDepthModule(pl.LightningModule):
@@ -23,8 +24,7 @@ class LandmarkDepthModule(pl.LightningModule):
         self.val_metrics = nn.ModuleList()
 
     def setup(self, stage: str) -> None:
-        dm = self.trainer.datamodule if self.trainer is not None else None
-        self.val_names = list(getattr(dm, "val_set_names", ["val"]))
+        self.val_names = val_set_names(self.trainer)
         if len(self.val_metrics) != len(self.val_names):
             self.val_metrics = nn.ModuleList(LandmarkDepthError() for _ in self.val_names)
 
@@ -52,9 +52,4 @@ class LandmarkDepthModule(pl.LightningModule):
             m.reset()
 
     def configure_optimizers(self):
-        hp = self.hparams
-        if hp.optimizer == "rmsprop":
-            return torch.optim.RMSprop(self.parameters(), lr=hp.lr)
-        if hp.optimizer == "adam":
-            return torch.optim.Adam(self.parameters(), lr=hp.lr)
-        raise ValueError(f"optimizer must be rmsprop or adam, got {hp.optimizer!r}")
+        return landmark_optimizer(self.parameters(), self.hparams.optimizer, self.hparams.lr)

@@ -12,6 +12,21 @@ from facebench.landmarks_ops import decode_heatmaps, heatmaps
 from facebench.metrics.landmarks import LandmarkNME
 
 
+def val_set_names(trainer) -> list[str]:
+    """Names of the DataModule's validation sets, in dataloader order (["val"] without a DataModule)."""
+    dm = trainer.datamodule if trainer is not None else None
+    return list(getattr(dm, "val_set_names", ["val"]))
+
+
+def landmark_optimizer(params, name: str, lr: float) -> torch.optim.Optimizer:
+    """FAN's RMSprop, or Adam."""
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ValueError(f"optimizer must be rmsprop or adam, got {name!r}")
+
+
 class LandmarkModule(pl.LightningModule):
     def __init__(self, net: nn.Module, lr: float = 2.5e-4, optimizer: str = "rmsprop", sigma: float = 1.0,
                  normalisers: tuple[str, ...] = ("inter_ocular", "box"), flip_test: bool = False):
@@ -21,8 +36,7 @@ class LandmarkModule(pl.LightningModule):
         self.val_metrics = nn.ModuleList()
 
     def setup(self, stage: str) -> None:
-        dm = self.trainer.datamodule if self.trainer is not None else None
-        self.val_names = list(getattr(dm, "val_set_names", ["val"]))
+        self.val_names = val_set_names(self.trainer)
         if len(self.val_metrics) != len(self.val_names):
             self.val_metrics = nn.ModuleList(nn.ModuleDict({n: LandmarkNME(n) for n in self.hparams.normalisers})
                                              for _ in self.val_names)
@@ -64,9 +78,4 @@ class LandmarkModule(pl.LightningModule):
                 m.reset()
 
     def configure_optimizers(self):
-        hp = self.hparams
-        if hp.optimizer == "rmsprop":
-            return torch.optim.RMSprop(self.parameters(), lr=hp.lr)
-        if hp.optimizer == "adam":
-            return torch.optim.Adam(self.parameters(), lr=hp.lr)
-        raise ValueError(f"optimizer must be rmsprop or adam, got {hp.optimizer!r}")
+        return landmark_optimizer(self.parameters(), self.hparams.optimizer, self.hparams.lr)
