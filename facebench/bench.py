@@ -37,6 +37,7 @@ class BenchConfig:
     classes: int = 1000
     batches: str = "1,64"
     stacks: str = "1,4"
+    widths: str = "256"  # landmarks: FAN channel widths (the network-size ablation spans stacks x width)
 
 
 def bench_render(cfg: BenchConfig) -> list[str]:
@@ -140,8 +141,8 @@ def bench_landmarks(cfg: BenchConfig) -> list[str]:
     amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
     lines = []
     for dev in devs:
-        for stacks in (int(s) for s in cfg.stacks.split(",")):
-            net = FAN(stacks).to(dev).eval()
+        for stacks, width in ((int(s), int(w)) for s in cfg.stacks.split(",") for w in cfg.widths.split(",")):
+            net = FAN(stacks, width).to(dev).eval()
             params = sum(p.numel() for p in net.parameters()) / 1e6
             for b in (int(x) for x in cfg.batches.split(",")):
                 x = torch.randn(b, 3, 256, 256, device=dev)
@@ -157,7 +158,8 @@ def bench_landmarks(cfg: BenchConfig) -> list[str]:
                         torch.cuda.synchronize()
                 rate = cfg.repeats * b / (time.perf_counter() - t0)
                 prec = cfg.precision if use_amp else "32"
-                line = f"landmarks {dev} FAN {stacks} stack(s) ({params:.1f}M params) {prec} batch {b}: {rate:.1f} img/s"
+                line = (f"landmarks {dev} FAN {stacks} stack(s) width {width} ({params:.2f}M params) {prec} batch {b}: "
+                        f"{rate:.1f} img/s")
                 print(line, flush=True)
                 lines.append(line)
     return lines

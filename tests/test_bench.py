@@ -19,4 +19,7 @@ def test_bench_landmarks_runs():
     from facebench.bench import bench_landmarks
 
     (line,) = bench_landmarks(BenchConfig(what="landmarks", batches="1", stacks="1", repeats=1, devices="cpu"))
-    assert line.startswith("landmarks cpu FAN 1 stack(s) (6.2M params) 32 batch 1: ")
+    assert line.startswith("landmarks cpu FAN 1 stack(s) width 256 (6.25M params) 32 batch 1: ")
+    (line,) = bench_landmarks(BenchConfig(what="landmarks", batches="1", stacks="1", widths="64", repeats=1,
+                                          devices="cpu"))
+    assert line.startswith("landmarks cpu FAN 1 stack(s) width 64 (0.40M params) 32 batch 1: ")
