@@ -139,11 +139,21 @@ def yaw_bin(yaw_deg: float) -> str:
 WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "make-up", "occlusion", "blur")
 
 
+def wflw_image_root(path: Path) -> Path:
+    """Where a WFLW list's image paths start: beside the list, or the release's ``WFLW_images`` folder
+    (``WFLW_annotations/list_98pt_rect_attr_train_test/<list>`` beside ``WFLW_images/``)."""
+    first = next((ln.split()[-1] for ln in path.read_text().splitlines() if ln.strip()), None)
+    for root in (path.parent, path.parent.parent / "WFLW_images", path.parent.parent.parent / "WFLW_images"):
+        if first is not None and (root / first).is_file():
+            return root
+    return path.parent
+
+
 def read_wflw_list(path: str | Path, image_root: str | Path | None = None):
     """WFLW ``list_98pt_rect_attr_*.txt``: per line 196 coordinates, box (x0 y0 x1 y1), 6 attribute flags,
     image path. Returns a list of (image path, points (98, 2), box (4,), attributes dict)."""
     path = Path(path)
-    root = Path(image_root) if image_root else path.parent
+    root = Path(image_root) if image_root else wflw_image_root(path)
     out = []
     for ln, line in enumerate(path.read_text().splitlines(), 1):
         parts = line.split()

@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from facebench.labels import FS70_TO_IBUG68, IBUG68_FLIP
+from facebench.labels import FS70_TO_IBUG68, IBUG68_FLIP, WFLW98_TO_IBUG68
 from facebench.landmark_conventions import contour_to_2d, depth_in_pixels
 from facebench.landmarks_ops import apply_affine, fan_crop_transform, flip_points, invert_affine, rescale_affine
 from datamodules.render import HELD_OUT_OFFSET
@@ -136,7 +136,8 @@ class RenderLandmarkDataset(Dataset):
 
 
 class LandmarkSetDataset(Dataset):
-    """A landmark set on disk (300-W .pts folder, AFLW2000-3D folder, FaceSynthetics folder) -> 68 points.
+    """A landmark set on disk (300-W .pts folder, AFLW2000-3D folder, WFLW list, FaceSynthetics folder) ->
+    iBUG 68 points (WFLW's 98 and FaceSynthetics' 70 through their index tables).
 
     ``convention`` applies to FaceSynthetics-layout folders, whose landmarks are projections of 3D points
     ("3d", as stored; "2d" moves the hidden jaw points to the silhouette, which needs the ``_meta.json``
@@ -148,7 +149,8 @@ class LandmarkSetDataset(Dataset):
                  face_px: int | None = None, convention: str = "3d", depth: bool = False):
         from datamodules.facesynthetics import FaceSyntheticsFolder
         from datamodules.formats import detect_format
-        from datamodules.landmark_sets import PtsFolder, read_aflw2000
+        from datamodules.images import read_rgb
+        from datamodules.landmark_sets import PtsFolder, read_aflw2000, read_wflw_list
 
         p = Path(path)
         fmt = detect_format(p)
@@ -165,6 +167,12 @@ class LandmarkSetDataset(Dataset):
             self._get = lambda i: (lambda s: (s.image, s.points, None))(read_aflw2000(mats[i]))  # noqa: E731
             self._n = len(mats)
             self.yaw = lambda i: read_aflw2000(mats[i]).meta["yaw_deg"]  # noqa: E731
+        elif name == "wflw_list":
+            rows = read_wflw_list(p)
+            table = list(WFLW98_TO_IBUG68)
+            self._get = lambda i: (read_rgb(rows[i][0]), rows[i][1][table], None)  # noqa: E731
+            self._n = len(rows)
+            self.attributes = lambda i: rows[i][3]  # noqa: E731
         elif name == "facesynthetics":
             ds = FaceSyntheticsFolder(p)
             self._get = lambda i: (lambda s: (s["image"], s["ldmks"][FS70_TO_IBUG68], s))(ds.sample(i))  # noqa: E731
@@ -174,7 +182,7 @@ class LandmarkSetDataset(Dataset):
             self._paths = ds.paths
         else:
             raise ValueError(f"{path}: not a landmark set this DataModule reads (.pts folder, AFLW2000-3D, "
-                             f"FaceSynthetics); detected {name}")
+                             f"WFLW list, FaceSynthetics); detected {name}")
         if name != "facesynthetics":
             self.convention = "annotated"  # the set's own labels, whatever was asked
         if depth and name != "facesynthetics":

@@ -10,8 +10,9 @@
     python -m facebench.eval landmarks checkpoint=... data=render face_px=0,60,30,20 table=res.md   # ablation
 
 ``landmarks`` prints NME under each normaliser (inter-ocular, inter-pupil, box), failure rate and AUC at
-7% (and 8, 10%) and writes the CED plot; ``data`` is a .pts folder, an AFLW2000-3D folder, a FaceSynthetics
-folder or ``render`` (held-out rendered faces).
+7% and writes the CED plot; ``data`` is a .pts folder, an AFLW2000-3D folder, a WFLW list (98 points,
+evaluated through the WFLW->iBUG 68 table; per-attribute NME), a FaceSynthetics folder or ``render``
+(held-out rendered faces).
 
     python -m facebench.eval adapt checkpoint=... train=/data/300W/train val=... data=/data/300W/ibug
 
@@ -217,6 +218,15 @@ def landmarks(cfg: VerifyConfig) -> list[dict]:
             print("  NME (box) by |yaw|: " + "  ".join(f"{b} {100 * v:.2f}% (n={counts[b]})" for b, v in per.items())
                   + (f"  balanced {100 * sum(per.values()) / len(per):.2f}%" if len(per) == 3 else ""))
             out["yaw_bins"], out["yaw_counts"] = per, counts
+        if hasattr(ds, "attributes"):  # WFLW: NME (inter-ocular, WFLW's normaliser) on each attribute subset
+            from datamodules.landmark_sets import WFLW_ATTRIBUTES
+
+            attrs = [ds.attributes(i) for i in range(len(ds))]
+            e = metrics["inter_ocular"].values()
+            per = {a: e[[k for k, at in enumerate(attrs) if at[a]]].mean().item()
+                   for a in WFLW_ATTRIBUTES if any(at[a] for at in attrs)}
+            print("  NME (inter_ocular) by WFLW attribute: " + "  ".join(f"{a} {100 * v:.2f}%" for a, v in per.items()))
+            out["attributes"] = per
         rows.append(out)
         if len(settings) == 1:
             curves = {f"{name} (box)": metrics["box"].values(), f"{name} (inter-ocular)": metrics["inter_ocular"].values()}

@@ -9,7 +9,7 @@ from facebench.run import train
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_fan_smoke_then_eval_landmarks_on_300w_fixture(tmp_path, fixtures_dir):
+def test_fan_smoke_then_eval_landmarks_on_300w_fixture(tmp_path, fixtures_dir, wflw_release):
     with initialize_config_dir(config_dir=str(ROOT / "facebench" / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=[
             "experiment=fan/fan3d_render", "trainer=smoke", "trainer.max_epochs=1", "logger=csv", "data.num_workers=0",
@@ -35,6 +35,14 @@ def test_fan_smoke_then_eval_landmarks_on_300w_fixture(tmp_path, fixtures_dir):
     assert rows[0].startswith("| face px | box noise | NME box") and len(rows) == 2 + 4
     assert [row.split("|")[1:3] for row in rows[2:]] == [[" native ", " 0% "], [" native ", " 30% "], [" 30 ", " 0% "],
                                                           [" 30 ", " 30% "]]
+    # WFLW (98 points) through the table, with its attribute breakdown.
+    wflw, _ = wflw_release
+    r = subprocess.run([sys.executable, "-m", "facebench.eval", "landmarks",
+                        f"checkpoint={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", f"data={wflw}",
+                        f"ced={tmp_path / 'wflw.png'}", "workers=0"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "NME (inter_ocular) by WFLW attribute: expression" in r.stdout and "occlusion" in r.stdout
+    assert "pose" not in r.stdout.split("by WFLW attribute:")[1]
 
 
 def test_eval_adapt_runs_on_fixture_splits(tmp_path, fixtures_dir):

@@ -166,3 +166,12 @@ def test_resolution_ablation_expresses_truth_in_the_downscaled_image(fixtures_di
     noisy = LandmarkSetDataset(str(fixtures_dir / "300w"), box_noise=0.3)
     first, again = noisy[0][1], noisy[0][1]  # two separate reads: the noise is seeded per image, not global
     assert not torch.allclose(first, full[0][1]) and torch.equal(first, again)
+
+
+def test_wflw_list_in_the_release_layout_serves_68_points(wflw_release):
+    from datamodules.landmarks import LandmarkSetDataset
+
+    path, pts68 = wflw_release
+    ds = LandmarkSetDataset(str(path))
+    assert len(ds) == 1 and ds.attributes(0)["expression"] and ds.attributes(0)["occlusion"]
+    np.testing.assert_allclose(ds[0][2].numpy(), pts68, atol=1e-3)
