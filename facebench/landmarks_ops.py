@@ -72,3 +72,14 @@ def flip_points(pts: np.ndarray, width: int, permutation) -> np.ndarray:
     out = pts[list(permutation)].copy()
     out[:, 0] = width - 1 - out[:, 0]
     return out
+
+
+def soft_argmax(hm: torch.Tensor, beta: float = 50.0) -> torch.Tensor:
+    """Differentiable expected position (B, N, 2) in heatmap pixels (x, y) under softmax(beta * hm) over
+    each map (B, N, H, W). Heatmaps are in [0, 1] (Gaussian targets with peak 1), so beta sets how peaky
+    the distribution is."""
+    B, N, H, W = hm.shape
+    p = torch.softmax(beta * hm.reshape(B, N, -1).float(), -1).reshape(B, N, H, W)
+    xs = torch.arange(W, dtype=p.dtype, device=p.device)
+    ys = torch.arange(H, dtype=p.dtype, device=p.device)
+    return torch.stack([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], -1)

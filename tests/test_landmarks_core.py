@@ -175,3 +175,31 @@ def test_wflw_list_in_the_release_layout_serves_68_points(wflw_release):
     ds = LandmarkSetDataset(str(path))
     assert len(ds) == 1 and ds.attributes(0)["expression"] and ds.attributes(0)["occlusion"]
     np.testing.assert_allclose(ds[0][2].numpy(), pts68, atol=1e-3)
+
+
+def test_soft_argmax_of_gaussians_and_of_a_flat_map():
+    from facebench.landmarks_ops import soft_argmax
+
+    on_grid = torch.tensor([[[20.0, 41.0], [33.0, 12.0]]])
+    assert torch.allclose(soft_argmax(heatmaps(on_grid, 64, 1.0), beta=50.0), on_grid, atol=1e-3)
+    # Off the grid, beta 50 makes it (almost) the hard argmax: the nearest pixel, never further than half a pixel.
+    off = torch.tensor([[[20.3, 40.7]]])
+    assert (soft_argmax(heatmaps(off, 64, 1.0)) - off).abs().max() <= 0.5
+    # A flat map: the centre of the grid (pixel centres 0..63).
+    assert torch.allclose(soft_argmax(torch.zeros(1, 1, 64, 64)), torch.full((1, 1, 2), 31.5))
+
+
+def test_coordinate_loss_is_added_and_differentiable():
+    from facebench.models.fan import FAN
+    from facebench.tasks.landmarks import LandmarkModule
+
+    torch.manual_seed(0)
+    x, pts = torch.randn(2, 3, 256, 256), torch.rand(2, 68, 2) * 60
+    plain = LandmarkModule(FAN(1, 16), sigma=2.0)
+    aux = LandmarkModule(FAN(1, 16), sigma=2.0, coord_weight=0.5)
+    aux.load_state_dict(plain.state_dict())
+    plain.log = aux.log = lambda *a, **k: None
+    l0, l1 = plain.training_step((x, pts), 0), aux.training_step((x, pts), 0)
+    assert l1 > l0
+    l1.backward()
+    assert aux.net.heads[0].weight.grad.abs().sum() > 0
