@@ -9,6 +9,7 @@ i])``. Items: (crop (3, 256, 256) in [-1, 1], points in heatmap pixels (N, 2), p
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -135,6 +136,10 @@ class RenderLandmarkDataset(Dataset):
         return float(self._source.factors(np.asarray([i])).pose[0, 0])
 
 
+def _meta_yaw(path: Path) -> float:
+    return float(json.loads(path.read_text())["pose_yaw_pitch_roll_deg"][0])
+
+
 class LandmarkSetDataset(Dataset):
     """A landmark set on disk (300-W .pts folder, AFLW2000-3D folder, WFLW list, FaceSynthetics folder) ->
     iBUG 68 points (WFLW's 98 and FaceSynthetics' 70 through their index tables).
@@ -177,8 +182,8 @@ class LandmarkSetDataset(Dataset):
             ds = FaceSyntheticsFolder(p)
             self._get = lambda i: (lambda s: (s["image"], s["ldmks"][FS70_TO_IBUG68], s))(ds.sample(i))  # noqa: E731
             self._n = len(ds)
-            if all(ds.paths(i)["meta"].is_file() for i in range(min(len(ds), 1))):
-                self.yaw = lambda i: float(ds.sample(i)["meta"]["pose_yaw_pitch_roll_deg"][0])  # noqa: E731
+            if ds.paths(0)["meta"].is_file():  # a facebench-generated folder: yaw from the meta alone
+                self.yaw = lambda i: _meta_yaw(ds.paths(i)["meta"])  # noqa: E731
             self._paths = ds.paths
         else:
             raise ValueError(f"{path}: not a landmark set this DataModule reads (.pts folder, AFLW2000-3D, "

@@ -184,7 +184,8 @@ def landmarks(cfg: VerifyConfig) -> list[dict]:
     dev = _device(cfg)
     model.to(dev)
     convention = cfg.convention or str(run_config(cfg.checkpoint, cfg.config or None).data.get("convention", "3d"))
-    settings = [(f, b) for f in _number_list(cfg.face_px, int, "face_px") for b in _number_list(cfg.box_noise, float, "box_noise")]
+    settings = [(f, b) for f in _number_list(cfg.face_px, int, "face_px")
+                for b in _number_list(cfg.box_noise, float, "box_noise")]
     rows, curves = [], {}
     for face_px, box_noise in settings:
         if cfg.data == "render":
@@ -201,7 +202,8 @@ def landmarks(cfg: VerifyConfig) -> list[dict]:
         for metric in metrics.values():
             metric.update(pred, pts)
         out = {"data": name, "face_px": face_px, "box_noise": box_noise, "flip_test": cfg.flip_test}
-        print(f"{name}: {len(ds)} images, 68 points, {ds.convention} labels" + (f"  [{setting}]" if len(settings) > 1 else ""))
+        print(f"{name}: {len(ds)} images, 68 points, {ds.convention} labels"
+              + (f"  [{setting}]" if len(settings) > 1 else ""))
         for n, m in metrics.items():
             e = m.values()
             out[n] = {"nme": e.mean().item(), "fr@7": failure_rate(e, 0.07), "auc@7": auc(e, 0.07)}
@@ -229,7 +231,8 @@ def landmarks(cfg: VerifyConfig) -> list[dict]:
             out["attributes"] = per
         rows.append(out)
         if len(settings) == 1:
-            curves = {f"{name} (box)": metrics["box"].values(), f"{name} (inter-ocular)": metrics["inter_ocular"].values()}
+            curves = {f"{name} (box)": metrics["box"].values(),
+                      f"{name} (inter-ocular)": metrics["inter_ocular"].values()}
         else:
             curves[setting] = metrics["box"].values()
     path = cfg.ced or f"{name}_ced.png"
