@@ -62,6 +62,7 @@ class VerifyConfig:
     train: str = ""  # adapt: the real training split
     val: str = ""  # adapt: the real validation split
     epochs: int = 600
+    normaliser: str = "inter_ocular"  # adapt: the NME that selects the adapter's epoch on val (box for profiles)
 
 
 def _device(cfg: VerifyConfig) -> torch.device:
@@ -286,15 +287,18 @@ def adapt(cfg: VerifyConfig) -> dict[str, float]:
     model = load_model(cfg.checkpoint, cfg.config or None)
     dev = _device(cfg)
     model.to(dev)
-    splits = {k: _predict_landmarks(model, LandmarkSetDataset(p), cfg, dev, k)
+    # convention: the labels of rendered / generated splits (e.g. 2d, to adapt a 3D-FAN to the 2D convention).
+    splits = {k: _predict_landmarks(model, LandmarkSetDataset(p, convention=cfg.convention or "3d"), cfg, dev, k)
               for k, p in (("train", cfg.train), ("val", cfg.val), ("test", cfg.data))}
-    adapter, info = fit_label_adapter(*splits["train"], *splits["val"], epochs=cfg.epochs)
+    adapter, info = fit_label_adapter(*splits["train"], *splits["val"], normaliser=cfg.normaliser, epochs=cfg.epochs)
     pred, gt = splits["test"]
+    out = dict(info)
     with torch.no_grad():
-        out = {"without": nme(pred, gt, "inter_ocular").mean().item(),
-               "with": nme(adapter(pred), gt, "inter_ocular").mean().item(), **info}
-    print(f"label adaptation (MLP, best epoch {info['best_epoch']} on val): test NME (inter-ocular) "
-          f"{100 * out['without']:.2f}% without -> {100 * out['with']:.2f}% with")
+        adapted = adapter(pred)
+        for norm in ("inter_ocular", "box"):
+            out[norm] = {"without": nme(pred, gt, norm).mean().item(), "with": nme(adapted, gt, norm).mean().item()}
+            print(f"label adaptation (MLP, best epoch {info['best_epoch']} on val {cfg.normaliser}): test NME ({norm}) "
+                  f"{100 * out[norm]['without']:.2f}% without -> {100 * out[norm]['with']:.2f}% with")
     return out
 
 
