@@ -2,13 +2,14 @@
 
 Each sample is cropped as FAN does (box from the ground-truth landmarks, centre shifted up 0.12 h, side
 200 (w + h) / 195, to 256 px), with training-time box noise (a fraction of the box size), rotation, scale,
-horizontal flip with the left/right permutation and colour jitter, all drawn from ``default_rng([seed, 6,
-i])``. Items: (crop (3, 256, 256) in [-1, 1], points in heatmap pixels (N, 2), points in image pixels
+horizontal flip with the left/right permutation (one affine warp), then colour jitter and blur
+(albumentations), all drawn from ``default_rng([seed, 6, i])``. Items: (crop (3, 256, 256) in [-1, 1], points in heatmap pixels (N, 2), points in image pixels
 (N, 2), heatmap->image affine (2, 3)). The render source's 70 points map to iBUG 68 by
 :data:`facebench.labels.FS70_TO_IBUG68`; they are projections of 3D points, as 3D-FAN's labels.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -25,6 +26,15 @@ from datamodules.render import HELD_OUT_OFFSET
 from facebench.render.spec import DatasetSpec
 
 CROP, HEATMAP = 256, 64
+
+
+@functools.lru_cache(maxsize=1)
+def _photometric():
+    """Colour jitter and blur of a training crop (the geometric part is the crop's own affine warp)."""
+    import albumentations as A
+
+    return A.Compose([A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.0, p=1.0),
+                      A.GaussianBlur(blur_limit=(3, 7), p=0.2)])
 
 
 def crop_sample(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator | None, box_noise: float = 0.0,
@@ -61,12 +71,10 @@ def crop_sample(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator | Non
     if do_flip:
         crop = crop[:, ::-1].copy()
         pc = flip_points(pc, CROP, IBUG68_FLIP)
-    if rng is not None and colour:  # colour: brightness, contrast, saturation
-        f = crop.astype(np.float32)
-        grey = f.mean(-1, keepdims=True)
-        f = grey + (f - grey) * rng.uniform(0.7, 1.3)
-        f = (f - f.mean()) * rng.uniform(0.7, 1.3) + f.mean() * rng.uniform(0.7, 1.3)
-        crop = np.clip(f, 0, 255).astype(np.uint8)
+    if rng is not None and colour:  # photometric: albumentations, seeded from this sample's generator
+        pipeline = _photometric()
+        pipeline.set_random_seed(int(rng.integers(2 ** 31)))
+        crop = pipeline(image=np.ascontiguousarray(crop))["image"]
     Mh = rescale_affine(M, CROP, HEATMAP)
     ph = apply_affine(Mh, pts) if not do_flip else (pc + 0.5) * HEATMAP / CROP - 0.5
     x = (torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255 - 0.5) / 0.5

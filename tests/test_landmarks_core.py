@@ -150,6 +150,13 @@ def test_augmented_crop_keeps_points_on_the_face(fixtures_dir):
         assert inside >= 0.8 and ((pts_hm[30] >= 0) & (pts_hm[30] < 64)).all()  # a few jaw points may leave
         # Whatever the flip, the right eye (36-41) stays on the image's left of the left eye (42-47).
         assert pts_hm[36:42, 0].mean() < pts_hm[42:48, 0].mean()
+    # Per-sample seeding: the same generator state gives the same crop, photometric part included; the
+    # photometric part changes pixels, never points.
+    kw = dict(box_noise=0.2, rotation=30, scale=0.3, flip=True)
+    a = crop_sample(s.image, s.points.astype(np.float64), np.random.default_rng(7), **kw)
+    b = crop_sample(s.image, s.points.astype(np.float64), np.random.default_rng(7), **kw)
+    c = crop_sample(s.image, s.points.astype(np.float64), np.random.default_rng(7), colour=False, **kw)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], c[1]) and not torch.equal(a[0], c[0])
 
 
 def test_resolution_ablation_expresses_truth_in_the_downscaled_image(fixtures_dir):
