@@ -31,7 +31,9 @@ def test_fan_smoke_then_eval_landmarks_on_300w_fixture(tmp_path, fixtures_dir, w
                         f"ced={tmp_path / 'abl.png'}", "workers=0", "face_px=0,30", "box_noise=0,0.3",
                         f"table={tmp_path / 'abl.md'}"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    rows = (tmp_path / "abl.md").read_text().splitlines()
+    text = (tmp_path / "abl.md").read_text()
+    assert text.startswith("Produced by:\n\n    python -m facebench.eval landmarks checkpoint=") and "face_px=0,30" in text
+    rows = text[text.index("| face px"):].splitlines()
     assert rows[0].startswith("| face px | box noise | NME box") and len(rows) == 2 + 4
     assert [row.split("|")[1:3] for row in rows[2:]] == [[" native ", " 0% "], [" native ", " 30% "], [" 30 ", " 0% "],
                                                           [" 30 ", " 30% "]]
