@@ -4,8 +4,8 @@ The render's landmarks are projections of 3D points: 3D-FAN's convention, where 
 side of a turned head stays where its 3D point projects, hidden behind the cheek. 2D sets (300-W and its
 family) annotate the jaw contour on the visible face silhouette instead. :func:`contour_to_2d` converts
 the first into the second by landmark marching in the image: every self-occluded jaw point moves along
-its image row, toward the side the face is turned to, to the face's silhouette (the 2D analogue of 3DDFA's marching along
-horizontal lines that 300W-LP's labels come from).
+its image row, toward the side the face is turned to, to the face's silhouette (the 2D analogue of the
+3D marching along horizontal lines that 300W-LP's labels come from).
 
 Coordinates are image pixels, centres at integers; the segmentation uses FaceSynthetics ids.
 """
@@ -54,12 +54,14 @@ def depth_in_pixels(pts2d: np.ndarray, pts3d: np.ndarray) -> np.ndarray:
     """Depth of each landmark in the image's pixel scale (N,), positive toward the camera, zero-mean.
 
     pts3d are the render's posed-head-frame points (metres; +X image right at yaw 0, +Y up, +Z toward the
-    camera). The metres-to-pixels scale is the least-squares fit of (X, -Y) to the 2D projections, so the
+    camera). The metres-to-pixels scale is that of the least-squares similarity from (X, -Y) to the 2D
+    projections (Umeyama; rotation-free, so the framing's in-plane rotation does not shrink it), so the
     depth is in the same units as x and y (up to the camera's small perspective).
     """
     q = np.stack([pts3d[:, 0], -pts3d[:, 1]], 1).astype(np.float64)
     p = pts2d.astype(np.float64)
     qc, pc = q - q.mean(0), p - p.mean(0)
-    s = float((qc * pc).sum() / (qc * qc).sum())
+    sv = np.linalg.svd(qc.T @ pc, compute_uv=False)
+    s = float(sv.sum() / (qc * qc).sum())
     z = pts3d[:, 2].astype(np.float64)
     return s * (z - z.mean())

@@ -72,6 +72,10 @@ def test_depth_in_pixels_recovers_an_orthographic_depth():
     pts2d = np.stack([q[:, 0], -q[:, 1]], 1) * 900 + (120, 130)  # 900 px per metre
     z = depth_in_pixels(pts2d, q)
     np.testing.assert_allclose(z, 900 * (q[:, 2] - q[:, 2].mean()), atol=1e-9)
+    # The wild framing rotates the image in its plane: the depth scale must not change.
+    b = np.radians(25)
+    rot = np.array([[np.cos(b), -np.sin(b)], [np.sin(b), np.cos(b)]])
+    np.testing.assert_allclose(depth_in_pixels(pts2d @ rot.T, q), z, atol=1e-9)
 
 
 def test_crop_sample_scales_and_flips_depth():
