@@ -250,16 +250,13 @@ def landmarks(cfg: VerifyConfig) -> list[dict]:
 def _provenance() -> str:
     """Markdown lines naming the command, commit, machine and date that produced a results file."""
     import datetime
-    import platform
     import shlex
-    import subprocess
     import sys
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU only"
+    from facebench.provenance import git_commit, machine
+
     return ("Produced by:\n\n    python -m facebench.eval " + shlex.join(sys.argv[1:]) + "\n\n"
-            f"commit {commit or 'unknown'}, machine {platform.node()} ({platform.machine()}, {device}), "
-            f"{datetime.date.today().isoformat()}.\n\n")
+            f"commit {git_commit()}, machine {machine()}, {datetime.date.today().isoformat()}.\n\n")
 
 
 def landmark_table(rows: list[dict]) -> str:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import csv
 import json
-import platform
 import shlex
 import textwrap
-import subprocess
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
+
+from facebench.provenance import git_commit, machine
 
 
 @dataclass
@@ -79,12 +79,11 @@ def report(cfg: ReportConfig, argv: list[str]) -> str:
     if not groups:
         raise SystemExit(f"no finished runs with metric {cfg.metric!r} under {cfg.runs}")
     seeds = sorted({s for g in groups.values() for s, _ in g})
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [f"# {cfg.title or cfg.metric}", "",
              f"Metric: `{cfg.metric}` (x{cfg.scale:g}), mean ± sample std over seeds {seeds}; n = runs per cell.", "",
              "Produced by:", "", "    python -m facebench.report " + shlex.join(argv), "",
              f"from the runs under `{cfg.runs}` (each run's exact command is in its `.hydra/overrides.yaml`); "
-             f"report commit {commit}, machine {platform.node()} ({platform.machine()}, CPU only).", ""]
+             f"report commit {git_commit()}, machine {machine()}.", ""]
     row_vals = sorted({k[0] for k in groups}, key=lambda x: (str(type(x)), x))
     if cfg.cols:
         col_vals = sorted({k[1] for k in groups}, key=lambda x: (str(type(x)), x))
