@@ -75,18 +75,37 @@ def _majority(x: torch.Tensor, s: int) -> torch.Tensor:
     return blk.gather(-1, counts.argmax(-1, keepdim=True)).squeeze(-1)
 
 
+def _cuda_kernels_ok(device: torch.device) -> bool:
+    """numba.cuda kernels can run for tensors on ``device``: a CUDA device with numba.cuda working, or the
+    CPU under CUDA's simulator (tests)."""
+    import os
+
+    if device.type != "cuda" and not os.environ.get("NUMBA_ENABLE_CUDASIM"):
+        return False
+    try:
+        from facebench.render import cuda_kernels
+    except Exception:  # noqa: BLE001 - numba without its CUDA target: the PyTorch path still works
+        return False
+    return cuda_kernels.available(str(device) if device.type == "cuda" else "cpu")
+
+
 class FaceRenderer:
     """Renders :class:`FaceFactors` with one head model on one device."""
 
     def __init__(self, head: HeadModel, device: str | torch.device = "cpu", backend: str = "auto"):
         self.head = head
         self.device = torch.device(device)
-        if backend not in ("auto", "torch", "numba"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'numba', got {backend!r}")
+        if backend not in ("auto", "torch", "numba", "cuda"):
+            raise ValueError(f"backend must be 'auto', 'torch', 'numba' or 'cuda', got {backend!r}")
         if backend == "numba" and self.device.type != "cpu":
             raise ValueError("backend='numba' runs on the CPU only")
-        # Raster + shading kernels: numba on the CPU (about 15-20x faster there), PyTorch on accelerators.
-        self.backend = ("numba" if self.device.type == "cpu" else "torch") if backend == "auto" else backend
+        if backend == "cuda" and not _cuda_kernels_ok(self.device):
+            raise ValueError("backend='cuda' needs numba.cuda and a CUDA device (or NUMBA_ENABLE_CUDASIM=1 on the CPU)")
+        # Raster + shading kernels: numba on the CPU (about 15-20x faster there), numba.cuda kernels on a
+        # GPU (fused passes; see cuda_kernels), plain PyTorch elsewhere or when numba.cuda is missing.
+        if backend == "auto":
+            backend = "numba" if self.device.type == "cpu" else ("cuda" if _cuda_kernels_ok(self.device) else "torch")
+        self.backend = backend
         dev = self.device
         t = head.tensors(dev)
         V = head.num_vertices
@@ -230,6 +249,14 @@ class FaceRenderer:
             cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,
             target=0.25 + 0.35 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds),
             light_pos=light_pos, shadow=shadow)
+        H = W = size
+        if self.backend == "cuda":
+            from facebench.render.cuda_kernels import finish_cuda, shade_cuda
+
+            lin, seg_full, expo = shade_cuda(inputs)
+            sigma = 0.02 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 2), fac.seeds)
+            img, seg = finish_cuda(lin, frags.tri, seg_full, expo, fac.background, fac.seeds, sigma, ss)
+            return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
         if self.backend == "numba":
             from facebench.render.shade_numba import shade_numba
 
@@ -250,15 +277,18 @@ class FaceRenderer:
             bg = background(fac.background, fac.seeds, size, size)
         img = fg + bg * (1 - alpha)
         # Sensor noise.
-        H = W = size
         ys, xs = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")
         sigma = 0.02 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 2), fac.seeds).view(B, 1, 1, 1)
         chan = torch.arange(3, device=dev).view(1, 3, 1, 1)
         noise = hash_noise(xs[None, None] + chan * 4096, ys[None, None], fac.seeds.view(B, 1, 1, 1) + 3)
         img = (img + sigma * (noise - 0.5) * 2).clamp(0, 1)
 
-        # Labels.
         seg = _majority(seg_full, ss) if ss > 1 else seg_full
+        return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
+
+    def _labelled(self, fac, img, seg, M, lm_proj, lm3, frags, scr, ss) -> RenderOutput:
+        """The output with its landmark labels (2D in output pixels, visibility, 3D)."""
+        Hs, Ws = frags.tri.shape[1:]
         lm_scr = apply_similarity(M, lm_proj)
         vis = self._landmark_visibility(lm_scr, frags, scr, Hs, Ws)
         ldmk2d = lm_scr[..., :2] / ss - 0.5
@@ -270,6 +300,10 @@ class FaceRenderer:
             from facebench.render.rasterize_numba import rasterize_numba
 
             return rasterize_numba(scr, self.faces, H, W, face_mask=fmask, cull_backfaces=cull)
+        if self.backend == "cuda":
+            from facebench.render.cuda_kernels import rasterize_cuda
+
+            return rasterize_cuda(scr, self.faces, H, W, face_mask=fmask, cull_backfaces=cull)
         return rasterize(scr, self.faces, H, W, face_mask=fmask, cull_backfaces=cull)
 
     def shadow_map(self, v: torch.Tensor, fmask: torch.Tensor, key_dir: torch.Tensor, size: int = _SHADOW_SIZE):
