@@ -137,11 +137,15 @@ class RenderLandmarkDataset(Dataset):
 
     def yaw(self, i: int) -> float:
         """Head yaw of sample i in degrees (from the factors; nothing is rendered)."""
+        return self.yaws([i])[0]
+
+    def yaws(self, indices) -> list[float]:
+        """Head yaws (degrees) of samples ``indices``, drawn in one batch."""
         from facebench.render.source import RenderSource
 
         if self._source is None:
             self._source = RenderSource(self.spec, self.size, "wild", **self.render_kw)
-        return float(self._source.factors(np.asarray([i])).pose[0, 0])
+        return self._source.factors(np.asarray(indices, np.int64)).pose[:, 0].tolist()
 
 
 def _meta_yaw(path: Path) -> float:

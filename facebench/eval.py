@@ -213,7 +213,8 @@ def landmarks(cfg: VerifyConfig) -> list[dict]:
         if hasattr(ds, "yaw"):  # AFLW2000-3D and renders: the pose breakdown (box normaliser) and its balanced mean
             from datamodules.landmark_sets import yaw_bin
 
-            bins = [yaw_bin(ds.yaw(i)) for i in range(len(ds))]
+            yaws = ds.yaws(range(len(ds))) if hasattr(ds, "yaws") else [ds.yaw(i) for i in range(len(ds))]
+            bins = [yaw_bin(y) for y in yaws]
             e = metrics["box"].values()
             per = {b: e[[k for k, bb in enumerate(bins) if bb == b]].mean().item()
                    for b in ("[0,30)", "[30,60)", "[60,90]") if b in bins}

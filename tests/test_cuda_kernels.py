@@ -28,6 +28,13 @@ def test_raster_kernel_matches_torch(sim_results, case):
     assert r["bary_max_diff"] < 1e-5
 
 
+def test_geometry_kernels_match_torch(sim_results):
+    r = sim_results["geometry"]
+    assert r["blend_max_diff"] < 1e-5
+    assert r["normals_max_diff"] < 1e-5
+    assert r["unused_vertex_normal"] == 0.0
+
+
 def test_shade_and_finish_kernels_match_torch(sim_results):
     r = sim_results["shade"]
     assert r["classes"] >= 4  # background, skin and more: the comparison covers several materials

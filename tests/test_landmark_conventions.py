@@ -138,7 +138,8 @@ def test_generated_folder_serves_both_conventions_and_depth(generated_wild):
         np.testing.assert_allclose(b[2][17:].numpy(), c2[2][17:].numpy(), atol=2e-3)
         np.testing.assert_allclose(b[2][:17].numpy(), c2[2][:17].numpy(), atol=3)
         assert (np.abs(b[2][:17].numpy() - c2[2][:17].numpy()).max(1) < 2e-3).sum() >= 15
-        np.testing.assert_allclose(a[4].numpy(), c3[4].numpy(), rtol=1e-3, atol=1e-3)
+        # _meta.json keeps 3D points to 10 um and ldmks.txt 2D points to 1e-3 px: depths agree to a few 1e-3 px.
+        np.testing.assert_allclose(a[4].numpy(), c3[4].numpy(), rtol=1e-3, atol=5e-3)
         assert d3.yaw(i) == pytest.approx(live3.yaw(i), abs=1e-3)
         moved = np.abs(a[2].numpy() - b[2].numpy()).sum(1) > 0
         assert set(np.flatnonzero(moved)) <= set(range(17))

@@ -70,6 +70,73 @@ def _launch(kernel, n: int, *args):
         kernel[blocks, _THREADS](*[_arr(a) if isinstance(a, torch.Tensor) else a for a in args])
 
 
+# ---------------------------------------------------------------------------------------------- geometry
+# cuBLAS and index_add_ pick their summation order by batch size and thread timing; these kernels sum in
+# a fixed order per output element, so a sample's geometry is bitwise the same in any batch, on any run.
+@cuda.jit
+def _blend_k(coef, basis, base, out):
+    t = cuda.grid(1)
+    B, D = out.shape
+    if t >= B * D:
+        return
+    b = t // D
+    d = t - b * D
+    acc = base[d]
+    for k in range(coef.shape[1]):
+        acc += coef[b, k] * basis[k, d]
+    out[b, d] = acc
+
+
+def blend_cuda(coef: torch.Tensor, basis: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    """``base + coef @ basis`` (B, D) for coef (B, K), basis (K, D), base (D,), summed in k order."""
+    out = torch.empty(coef.shape[0], basis.shape[1], device=coef.device)
+    _launch(_blend_k, out.numel(), coef.float().contiguous(), basis.float().contiguous(), base.float().contiguous(), out)
+    return out
+
+
+def vertex_faces(faces: torch.Tensor, num_vertices: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """CSR adjacency (offsets (V+1,), face ids) of a face list: the faces around each vertex, ascending."""
+    f = faces.long().cpu()
+    order = torch.argsort(f.flatten(), stable=True)
+    counts = torch.bincount(f.flatten(), minlength=num_vertices)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+    return offsets.to(faces.device), (order // 3).to(faces.device)
+
+
+@cuda.jit
+def _normals_k(v, faces, offsets, adj, out):
+    t = cuda.grid(1)
+    B, N = v.shape[0], offsets.shape[0] - 1
+    if t >= B * N:
+        return
+    b = t // N
+    i = t - b * N
+    nx, ny, nz = 0.0, 0.0, 0.0
+    for j in range(offsets[i], offsets[i + 1]):
+        f = adj[j]
+        i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+        ux, uy, uz = v[b, i1, 0] - v[b, i0, 0], v[b, i1, 1] - v[b, i0, 1], v[b, i1, 2] - v[b, i0, 2]
+        wx, wy, wz = v[b, i2, 0] - v[b, i0, 0], v[b, i2, 1] - v[b, i0, 1], v[b, i2, 2] - v[b, i0, 2]
+        nx += uy * wz - uz * wy
+        ny += uz * wx - ux * wz
+        nz += ux * wy - uy * wx
+    length = max(math.sqrt(nx * nx + ny * ny + nz * nz), 1e-12)
+    out[b, i, 0] = nx / length
+    out[b, i, 1] = ny / length
+    out[b, i, 2] = nz / length
+
+
+def vertex_normals_cuda(v: torch.Tensor, faces: torch.Tensor, csr: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Area-weighted unit vertex normals (B, V, 3) of the first V vertices, V = len(csr[0]) - 1."""
+    offsets, adj = csr
+    out = torch.zeros(v.shape[0], offsets.shape[0] - 1, 3, device=v.device)
+    _launch(_normals_k, v.shape[0] * (offsets.shape[0] - 1), v.float().contiguous(), faces.long().contiguous(),
+            offsets, adj, out)
+    if out.shape[1] < v.shape[1]:  # vertices used by no face keep a zero normal, as in the other paths
+        out = torch.cat([out, torch.zeros(v.shape[0], v.shape[1] - out.shape[1], 3, device=v.device)], 1)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- raster
 @cuda.jit
 def _raster_k(v, faces, fmask, H, W, cull, key):
@@ -365,21 +432,23 @@ def shade_cuda(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 # ---------------------------------------------------------------------------------------------- finish
 @cuda.jit(device=True)
-def _background_px(p, seed, i, j, H, W, c):
-    """Channel c of the procedural background (as facebench.render.shading.background) at pixel (i, j)."""
+def _background_px(p, seed, i, j, H, W):
+    """The procedural background (as facebench.render.shading.background) at pixel (i, j): (r, g, b)."""
     ys = i / (H - 1) if H > 1 else 0.0
     xs = j / (W - 1) if W > 1 else 0.0
     ang = p[6] * 2 * math.pi
     tt = (xs * math.cos(ang) + ys * math.sin(ang) + 1) / 2
-    col = p[c] ** 1.2 * (1 - tt) + p[3 + c] ** 1.2 * tt
+    r = p[0] ** 1.2 * (1 - tt) + p[3] ** 1.2 * tt
+    g = p[1] ** 1.2 * (1 - tt) + p[4] ** 1.2 * tt
+    bl = p[2] ** 1.2 * (1 - tt) + p[5] ** 1.2 * tt
     for k in range(2):
-        bx, by, r = p[7 + 3 * k], p[8 + 3 * k], 0.1 + 0.4 * p[9 + 3 * k]
-        g = math.exp(-(((xs - bx) ** 2 + (ys - by) ** 2) / r ** 2))
+        bx, by, rad = p[7 + 3 * k], p[8 + 3 * k], 0.1 + 0.4 * p[9 + 3 * k]
+        w = 0.7 * math.exp(-(((xs - bx) ** 2 + (ys - by) ** 2) / rad ** 2))
         o = (13 + 3 * k) % 24
-        col = col * (1 - 0.7 * g) + 0.7 * g * p[o + c]
+        r, g, bl = r * (1 - w) + w * p[o], g * (1 - w) + w * p[o + 1], bl * (1 - w) + w * p[o + 2]
     x0, y0 = p[19] * 0.8, p[20] * 0.8
     if p[23] > 0.5 and xs > x0 and xs < x0 + 0.1 + 0.5 * p[21] and ys > y0 and ys < y0 + 0.1 + 0.6 * p[22]:
-        col = (p[22] if c == 0 else (p[7] if c == 1 else p[10])) ** 1.3
+        r, g, bl = p[22] ** 1.3, p[7] ** 1.3, p[10] ** 1.3
     scale = 4 + 24 * p[18]
     u, v = np.float32(xs) * np.float32(scale), np.float32(ys) * np.float32(scale)
     tex, amp, tot = 0.0, 1.0, 0.0
@@ -387,7 +456,8 @@ def _background_px(p, seed, i, j, H, W, c):
         tex += amp * _value_noise(u * np.float32(2 ** o), v * np.float32(2 ** o), seed + 17 * o)
         tot += amp
         amp *= 0.5
-    return min(max(col * (0.75 + 0.5 * tex / tot), 0.0), 1.0)
+    m = 0.75 + 0.5 * tex / tot
+    return min(max(r * m, 0.0), 1.0), min(max(g * m, 0.0), 1.0), min(max(bl * m, 0.0), 1.0)
 
 
 @cuda.jit
@@ -418,6 +488,7 @@ def _finish_k(lin, tri, seg_full, expo, bg, seeds, sigma, ss, img, seg):
     seg[b, i, j] = best
     alpha /= n
     seed = seeds[b]
+    bg_r, bg_g, bg_b = _background_px(bg[b], seed, i, j, H, W)
     for c in range(3):
         fg = 0.0
         for k in range(n):
@@ -425,7 +496,7 @@ def _finish_k(lin, tri, seg_full, expo, bg, seeds, sigma, ss, img, seg):
             if tri[b, yy, xx] >= 0:
                 fg += _display(lin[b, yy, xx, c] * expo[b])
         fg /= n
-        col = fg + _background_px(bg[b], seed, i, j, H, W, c) * (1 - alpha)
+        col = fg + (bg_r if c == 0 else (bg_g if c == 1 else bg_b)) * (1 - alpha)
         nz = _noise(np.int64(j) + np.int64(c) * 4096, np.int64(i), seed + 3)
         img[b, c, i, j] = min(max(col + sigma[b] * (nz - 0.5) * 2, 0.0), 1.0)
 

@@ -155,12 +155,30 @@ class FaceRenderer:
         self.t_iod = (tl[36:42].mean(0) - tl[42:48].mean(0)).norm()
         self.eye_centre_t = torch.stack([self.template[e].mean(0) for e in self.eye_vertices]) + self.eye_offset
         self.pivot = torch.tensor(_PIVOT, device=dev)
+        # The linear models as one (K, D) basis each. On the CPU, sgemm's blocking (and so its rounding)
+        # changes with the batch size; in float64, rounded to float32 afterwards, a sample comes out the
+        # same in any batch (and costs the same here: the bases are small).
+        self._shape_basis = torch.cat([self.id_basis, self.expr_basis]).contiguous()
+        if self.backend != "cuda":
+            self._shape_basis = self._shape_basis.double()
+            self._alb_basis64 = self.alb_basis.double()
+        if self.backend == "cuda":
+            from facebench.render.cuda_kernels import vertex_faces
+
+            self._csr = {"head": vertex_faces(self.faces[: head.faces.shape[0]], V),
+                         "all": vertex_faces(self.faces, self.num_all)}
 
     # ------------------------------------------------------------------ geometry
     def shape(self, fac: FaceFactors) -> torch.Tensor:
         """Head vertices (B, V, 3) in the head frame, before pose, with gaze applied."""
         B = len(fac)
-        v = self.template.reshape(1, -1) + fac.id_shape @ self.id_basis + fac.expr_weights @ self.expr_basis
+        if self.backend == "cuda":
+            from facebench.render.cuda_kernels import blend_cuda
+
+            v = blend_cuda(torch.cat([fac.id_shape, fac.expr_weights], 1), self._shape_basis, self.template.reshape(-1))
+        else:
+            coef = torch.cat([fac.id_shape, fac.expr_weights], 1).double()
+            v = (self.template.reshape(1, -1).double() + coef @ self._shape_basis).float()
         v = v.view(B, -1, 3)
         yaw, pitch = torch.deg2rad(fac.gaze[:, 0]), torch.deg2rad(-fac.gaze[:, 1])
         zero = torch.zeros_like(yaw)
@@ -176,7 +194,7 @@ class FaceRenderer:
         the posed landmark positions (B, 70, 3)."""
         B, dev = len(fac), self.device
         vh = self.shape(fac)
-        n = _vertex_normals(vh, self.faces[: self.head.faces.shape[0]])
+        n = self._normals(vh, "head")
         parts, fmask = [vh], [torch.ones(B, self.head.faces.shape[0], dtype=torch.bool, device=dev)]
         styles = {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
         for name in SHELLS:
@@ -233,7 +251,7 @@ class FaceRenderer:
         fac = fac.to(self.device)
         B, dev, ss = len(fac), self.device, supersample
         v, fmask, lm3 = self.geometry(fac)
-        vn = _vertex_normals(v, self.faces)
+        vn = self._normals(v, "all")
         proj = project(v, torch.ones(B, device=dev), fac.cam_dist)
         lm_proj = proj[:, self.landmarks]
         M = self.framing(fac, lm_proj[..., :2], size, framing, ss)
@@ -295,6 +313,14 @@ class FaceRenderer:
         return RenderOutput(image=img, seg=seg.to(torch.uint8), ldmk2d=ldmk2d, ldmk_visible=vis,
                             ldmk3d=lm3, pose=fac.pose, identity=fac.identity, expression=fac.expression)
 
+    def _normals(self, v: torch.Tensor, which: str) -> torch.Tensor:
+        """Unit vertex normals (B, N, 3) of the head mesh ('head') or of the combined mesh ('all')."""
+        if self.backend == "cuda":
+            from facebench.render.cuda_kernels import vertex_normals_cuda
+
+            return vertex_normals_cuda(v, self.faces, self._csr[which])
+        return _vertex_normals(v, self.faces[: self.head.faces.shape[0]] if which == "head" else self.faces)
+
     def _raster(self, scr, H, W, fmask, cull):
         if self.backend == "numba":
             from facebench.render.rasterize_numba import rasterize_numba
@@ -333,7 +359,13 @@ class FaceRenderer:
     def _vertex_albedo(self, fac: FaceFactors) -> torch.Tensor:
         """Per-vertex linear-RGB albedo (B, N, 3) of the combined mesh."""
         B = len(fac)
-        head = (self.alb_mean.reshape(1, -1) + fac.id_albedo @ self.alb_basis).view(B, -1, 3).clamp(0.002, 1)
+        if self.backend == "cuda":
+            from facebench.render.cuda_kernels import blend_cuda
+
+            head = blend_cuda(fac.id_albedo, self.alb_basis, self.alb_mean.reshape(-1))
+        else:
+            head = (self.alb_mean.reshape(1, -1).double() + fac.id_albedo.double() @ self._alb_basis64).float()
+        head = head.view(B, -1, 3).clamp(0.002, 1)
         hair = fac.id_albedo[:, 14:17]
         blocks = [head]
         cols = {"hair": hair, "headwear": fac.accessory_rgb[:, 0], "facewear": fac.accessory_rgb[:, 1],

@@ -59,7 +59,7 @@ class RenderSource:
         indices = np.asarray(indices, np.int64)
         ids = self.spec.identity_of(indices)
         return sample_factors(self.spec.seed, indices, ids, frozenset(self.spec.vary), self.head.num_identity,
-                              identity_override)
+                              identity_override, device=self.renderer.device)
 
     def render(self, indices, chunk: int = 64, identity_override: dict | None = None) -> RenderOutput:
         """Render samples ``indices``; identity_override maps a position in ``indices`` to replacement
