@@ -11,6 +11,8 @@ compute the same functions with one thread per triangle (raster) or per pixel (r
   shadow PCF and SH lighting; same integer hash), writing linear colour, the class, and the skin light
   for the exposure meter; the per-image exposure is a deterministic torch reduction (no float atomics, so
   repeated runs are bitwise identical).
+- ``vertex_normals``: per vertex, its faces' normals summed in a fixed (CSR) order (scatter-add with
+  atomics would sum in thread-timing order and change the last bits from run to run).
 - ``finish``: per output pixel, exposure + display transform of the supersamples, box filter of colour
   and coverage, the procedural background, compositing, sensor noise and the majority class.
 
@@ -71,29 +73,8 @@ def _launch(kernel, n: int, *args):
 
 
 # ---------------------------------------------------------------------------------------------- geometry
-# cuBLAS and index_add_ pick their summation order by batch size and thread timing; these kernels sum in
-# a fixed order per output element, so a sample's geometry is bitwise the same in any batch, on any run.
-@cuda.jit
-def _blend_k(coef, basis, base, out):
-    t = cuda.grid(1)
-    B, D = out.shape
-    if t >= B * D:
-        return
-    b = t // D
-    d = t - b * D
-    acc = base[d]
-    for k in range(coef.shape[1]):
-        acc += coef[b, k] * basis[k, d]
-    out[b, d] = acc
-
-
-def blend_cuda(coef: torch.Tensor, basis: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-    """``base + coef @ basis`` (B, D) for coef (B, K), basis (K, D), base (D,), summed in k order."""
-    out = torch.empty(coef.shape[0], basis.shape[1], device=coef.device)
-    _launch(_blend_k, out.numel(), coef.float().contiguous(), basis.float().contiguous(), base.float().contiguous(), out)
-    return out
-
-
+# index_add_ on CUDA sums with atomics in thread-timing order; this kernel sums each vertex's faces in a
+# fixed order, so normals are bitwise the same on every run.
 def vertex_faces(faces: torch.Tensor, num_vertices: int) -> tuple[torch.Tensor, torch.Tensor]:
     """CSR adjacency (offsets (V+1,), face ids) of a face list: the faces around each vertex, ascending."""
     f = faces.long().cpu()

@@ -106,27 +106,38 @@ class CounterRNG:
     renderer's textures, applied twice), its top 24 bits scaled to (0, 1).
     """
 
+    BLOCK = 64  # draws hashed at once: a batch's draws cost a few dozen tensor ops, not one set per call
+
     def __init__(self, seed: int, stream: int, keys: torch.Tensor):
         self.keys = keys.long()
         self.stream = int(stream)
         # Keys beyond 32 bits fold their high bits into the seed word.
         self.seed = (self.keys >> 32) * 1000003 + int(seed)
         self.count = 0
+        self._block = torch.empty(len(self.keys), 0, dtype=torch.float64, device=self.keys.device)
+        self._start = 0  # draw number of the block's first column
+
+    def _draws(self, j0: int, j1: int) -> torch.Tensor:
+        """Uniforms (B, j1 - j0) of draws j0..j1-1; the same values however they are requested."""
+        if j1 > 1 << 16:
+            raise RuntimeError("CounterRNG: more than 65536 draws in one stream")
+        if j1 > self._start + self._block.shape[1]:
+            self._start = j0
+            j = torch.arange(j0, max(j1, j0 + self.BLOCK), device=self.keys.device)
+            b = (self.stream << 16) | j
+            h = hash_u32(self.keys[:, None], b[None], self.seed[:, None])
+            h = hash_u32(h, b[None], self.seed[:, None] ^ 0x5BD1E995)
+            # float64 arithmetic from here on: vectorised and scalar code paths of pow/log/cos differ in the
+            # last bit, which in float32 would make a row depend on its position in the batch; rounded to
+            # float32 at the end, float64 results agree.
+            self._block = ((h >> 8).double() + 0.5) * (1.0 / 16777216.0)
+        return self._block[:, j0 - self._start:j1 - self._start]
 
     def uniform(self, *shape: int, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
         m = math.prod(shape)
-        if self.count + m > 1 << 16:
-            raise RuntimeError("CounterRNG: more than 65536 draws in one stream")
-        j = torch.arange(self.count, self.count + m, device=self.keys.device)
+        u = self._draws(self.count, self.count + m)
         self.count += m
-        b = (self.stream << 16) | j
-        h = hash_u32(self.keys[:, None], b[None], self.seed[:, None])
-        h = hash_u32(h, b[None], self.seed[:, None] ^ 0x5BD1E995)
-        # float64 arithmetic from here on: vectorised and scalar code paths of pow/log/cos differ in the last
-        # bit, which in float32 would make a row depend on its position in the batch; rounded to float32
-        # at the end, float64 results agree.
-        u = ((h >> 8).double() + 0.5) * (1.0 / 16777216.0)
-        return (lo + (hi - lo) * u).view(len(self.keys), *shape)
+        return (lo + (hi - lo) * u).reshape(len(self.keys), *shape)
 
     def normal(self, *shape: int, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
         """Box-Muller normals."""

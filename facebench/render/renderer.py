@@ -155,13 +155,11 @@ class FaceRenderer:
         self.t_iod = (tl[36:42].mean(0) - tl[42:48].mean(0)).norm()
         self.eye_centre_t = torch.stack([self.template[e].mean(0) for e in self.eye_vertices]) + self.eye_offset
         self.pivot = torch.tensor(_PIVOT, device=dev)
-        # The linear models as one (K, D) basis each. On the CPU, sgemm's blocking (and so its rounding)
-        # changes with the batch size; in float64, rounded to float32 afterwards, a sample comes out the
-        # same in any batch (and costs the same here: the bases are small).
-        self._shape_basis = torch.cat([self.id_basis, self.expr_basis]).contiguous()
-        if self.backend != "cuda":
-            self._shape_basis = self._shape_basis.double()
-            self._alb_basis64 = self.alb_basis.double()
+        # The linear models as one (K, D) basis each. sgemm's blocking (and so its rounding) changes with
+        # the batch size; in float64, rounded to float32 afterwards, a sample comes out the same in any
+        # batch (and costs about the same: the bases are small, and FP64 tensor cores on Hopper).
+        self._shape_basis = torch.cat([self.id_basis, self.expr_basis]).double()
+        self._alb_basis64 = self.alb_basis.double()
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import vertex_faces
 
@@ -172,13 +170,8 @@ class FaceRenderer:
     def shape(self, fac: FaceFactors) -> torch.Tensor:
         """Head vertices (B, V, 3) in the head frame, before pose, with gaze applied."""
         B = len(fac)
-        if self.backend == "cuda":
-            from facebench.render.cuda_kernels import blend_cuda
-
-            v = blend_cuda(torch.cat([fac.id_shape, fac.expr_weights], 1), self._shape_basis, self.template.reshape(-1))
-        else:
-            coef = torch.cat([fac.id_shape, fac.expr_weights], 1).double()
-            v = (self.template.reshape(1, -1).double() + coef @ self._shape_basis).float()
+        coef = torch.cat([fac.id_shape, fac.expr_weights], 1).double()
+        v = (self.template.reshape(1, -1).double() + coef @ self._shape_basis).float()
         v = v.view(B, -1, 3)
         yaw, pitch = torch.deg2rad(fac.gaze[:, 0]), torch.deg2rad(-fac.gaze[:, 1])
         zero = torch.zeros_like(yaw)
@@ -359,12 +352,7 @@ class FaceRenderer:
     def _vertex_albedo(self, fac: FaceFactors) -> torch.Tensor:
         """Per-vertex linear-RGB albedo (B, N, 3) of the combined mesh."""
         B = len(fac)
-        if self.backend == "cuda":
-            from facebench.render.cuda_kernels import blend_cuda
-
-            head = blend_cuda(fac.id_albedo, self.alb_basis, self.alb_mean.reshape(-1))
-        else:
-            head = (self.alb_mean.reshape(1, -1).double() + fac.id_albedo.double() @ self._alb_basis64).float()
+        head = (self.alb_mean.reshape(1, -1).double() + fac.id_albedo.double() @ self._alb_basis64).float()
         head = head.view(B, -1, 3).clamp(0.002, 1)
         hair = fac.id_albedo[:, 14:17]
         blocks = [head]
