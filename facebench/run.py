@@ -19,6 +19,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("facebench.run")
+# Hydra's job logging sets the root logger to INFO; numba's CUDA driver logs every module load and
+# deallocation there.
+logging.getLogger("numba").setLevel(logging.WARNING)
 
 
 def build_loggers(cfg: DictConfig) -> list:
