@@ -451,32 +451,35 @@ def _finish_k(lin, tri, seg_full, expo, bg, seeds, sigma, ss, img, seg):
     p = t - b * (H * W)
     i = p // W
     j = p - i * W
+    # Nested loops over the block, no integer division: 64-bit division is a long instruction sequence
+    # on GPUs, and a k // ss per sample made this kernel several times slower.
+    y0, x0 = i * ss, j * ss
     n = ss * ss
-    alpha = 0.0
+    e = expo[b]
+    cover, fr, fgc, fb = 0, 0.0, 0.0, 0.0
     # Majority class of the block (ties keep the earlier sample, as the other paths).
-    best, best_n = seg_full[b, i * ss, j * ss], 0
-    for k in range(n):
-        yy, xx = i * ss + k // ss, j * ss + k % ss
-        if tri[b, yy, xx] >= 0:
-            alpha += 1.0
-        val = seg_full[b, yy, xx]
-        m = 0
-        for q in range(n):
-            if seg_full[b, i * ss + q // ss, j * ss + q % ss] == val:
-                m += 1
-        if m > best_n:
-            best, best_n = val, m
+    best, best_n = seg_full[b, y0, x0], 0
+    for dy in range(ss):
+        for dx in range(ss):
+            if tri[b, y0 + dy, x0 + dx] >= 0:
+                cover += 1
+                fr += _display(lin[b, y0 + dy, x0 + dx, 0] * e)
+                fgc += _display(lin[b, y0 + dy, x0 + dx, 1] * e)
+                fb += _display(lin[b, y0 + dy, x0 + dx, 2] * e)
+            val = seg_full[b, y0 + dy, x0 + dx]
+            m = 0
+            for qy in range(ss):
+                for qx in range(ss):
+                    if seg_full[b, y0 + qy, x0 + qx] == val:
+                        m += 1
+            if m > best_n:
+                best, best_n = val, m
     seg[b, i, j] = best
-    alpha /= n
+    alpha = cover / n
     seed = seeds[b]
     bg_r, bg_g, bg_b = _background_px(bg[b], seed, i, j, H, W)
     for c in range(3):
-        fg = 0.0
-        for k in range(n):
-            yy, xx = i * ss + k // ss, j * ss + k % ss
-            if tri[b, yy, xx] >= 0:
-                fg += _display(lin[b, yy, xx, c] * expo[b])
-        fg /= n
+        fg = (fr if c == 0 else (fgc if c == 1 else fb)) / n
         col = fg + (bg_r if c == 0 else (bg_g if c == 1 else bg_b)) * (1 - alpha)
         nz = _noise(np.int64(j) + np.int64(c) * 4096, np.int64(i), seed + 3)
         img[b, c, i, j] = min(max(col + sigma[b] * (nz - 0.5) * 2, 0.0), 1.0)
