@@ -105,14 +105,17 @@ def beard_shell(head: HeadModel) -> Shell:
     return _shell(head, masks, thick, [P["SKIN"], P["NECK"]], P["BEARD"])
 
 
-def headwear_shell(head: HeadModel, hair_max_thickness: float) -> Shell:
+def headwear_shell(head: HeadModel, hair_thickness: np.ndarray) -> Shell:
+    """Beanie and cap crowns; ``hair_thickness`` (V,) is the thickest hair style's offset at each vertex."""
     v, lm = head.template, head.template[head.landmarks[:68]]
     brow = max(lm[19, 1], lm[24, 1])
     zc = lm[0, 2] - 0.01
     az = np.degrees(np.abs(np.arctan2(v[:, 0], v[:, 2] - zc)))
     rim = np.interp(az, [0, 60, 110, 180], [brow + 0.022, brow + 0.02, lm[0, 1] + 0.035, lm[0, 1] + 0.01])
     m = _smooth(v[:, 1] - rim, -0.001, 0.003)
-    t = (hair_max_thickness + 0.01) * _smooth(m, 0.5, 1.0) + 0.001
+    # The crown follows the hair's own (smooth) profile 6 mm out, and tapers to the skin over 12 mm above
+    # the rim: a ramp several mesh edges wide. (A ramp narrower than an edge made a saw-toothed rim.)
+    t = (hair_thickness + 0.006) * _smooth(v[:, 1] - rim, -0.001, 0.012) + 0.001
     masks = np.stack([np.zeros(len(v)), m, m])
     thick = np.stack([np.zeros(len(v)), t * 1.1, t])
     return _shell(head, masks, thick, [P["SKIN"], P["SCALP"], P["EAR_R"], P["EAR_L"], P["NECK"]], P["HEADWEAR"])
@@ -267,7 +270,9 @@ class Rig:
 def build_rig(head: HeadModel) -> Rig:
     hair = hair_shell(head)
     tmax = float(hair.thickness.max())
-    return Rig(hair, beard_shell(head), headwear_shell(head, tmax), facewear_shell(head),
+    hair_t = np.zeros(head.num_vertices)
+    hair_t[hair.vids] = hair.thickness.max(0)
+    return Rig(hair, beard_shell(head), headwear_shell(head, hair_t), facewear_shell(head),
                glasses_mesh(head), brim_mesh(head, tmax), torso_mesh(head))
 
 

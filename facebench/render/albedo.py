@@ -5,7 +5,7 @@ coefficients (SynFace's Identity Mixup) mixes their skin. Coefficients (NUM_ALBE
 
  0 tone (0 = lightest, 1 = darkest skin), 1 redness, 2 olive/yellow, 3 cheek and nose flush,
  4 lip redness, 5 lip darkness, 6-8 brow colour, 9 under-eye darkness, 10 stubble shadow,
- 11-13 iris colour, 14-16 hair colour, 17-59 smooth random fields (blotches, uneven tone).
+ 11-13 iris colour, 14-16 hair colour, 17 mid-tone warmth, 18-59 smooth random fields (blotches, uneven tone).
 The iris and hair colours live here too so that identity mixing mixes them as well.
 """
 from __future__ import annotations
@@ -16,7 +16,8 @@ from facebench.render.heads.base import P, HeadModel
 from facebench.render.heads.geometry import distance_to_polyline
 
 NUM_ALBEDO = 60
-N_FIELDS = NUM_ALBEDO - 17
+FIELDS_START = 18
+N_FIELDS = NUM_ALBEDO - FIELDS_START
 # Linear-RGB skin albedo at the two ends of the tone axis.
 LIGHT_SKIN = np.array([0.62, 0.42, 0.32], np.float32)
 DARK_SKIN = np.array([0.055, 0.028, 0.018], np.float32)
@@ -52,7 +53,15 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
     lips = np.isin(vpart, [P["LIP_TOP"], P["LIP_BOTTOM"]]).astype(np.float32)
     B[4] = np.array([0.10, -0.04, -0.02]) * lips[:, None]
     B[5] = np.array([-0.2, -0.12, -0.08]) * lips[:, None]
-    brows = np.isin(vpart, [P["BROW_R"], P["BROW_L"]]).astype(np.float32)
+    # Brow colour: a smooth band around the brow landmark curves (thicker toward the nose) rather than
+    # the BROW faces themselves, whose outline at the LOD mesh's resolution is a jagged blob.
+    d_r = distance_to_polyline(v[:, :2], lm[17:22, :2])
+    d_l = distance_to_polyline(v[:, :2], lm[22:27, :2])
+    inner = np.where(d_r < d_l, _smooth(np.abs(v[:, 0] - lm[17, 0]), 0, abs(lm[21, 0] - lm[17, 0])),
+                     _smooth(np.abs(v[:, 0] - lm[26, 0]), 0, abs(lm[22, 0] - lm[26, 0])))
+    half = 0.0025 + 0.0025 * inner  # half-height of the band (m): 2.5 mm at the tail, 5 mm at the head
+    front = v[:, 2] > lm[17:27, 2].min() - 0.01
+    brows = (_smooth(half + 0.002 - np.minimum(d_r, d_l), 0, 0.003) * skinlike * front).astype(np.float32)
     for c in range(3):
         B[6 + c, :, c] = brows
     # Under-eye darkness: a band below the lower lids.
@@ -61,13 +70,17 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
     B[9] = np.array([-0.05, -0.05, -0.03]) * (np.exp(-(under / 0.006) ** 2) * skinlike * (v[:, 2] > lm[36, 2] - 0.01))[:, None]
     # Stubble shadow: the beard area (jaw below the mouth corners, chin, upper lip).
     beard = beard_weight(v, lm) * (vpart == P["SKIN"])
-    B[10] = np.array([-0.07, -0.065, -0.05]) * beard[:, None]
+    B[10] = -0.15 * LIGHT_SKIN * beard[:, None]  # darkens along the skin's hue; the sampler fades it on dark skin
     eyes = np.isin(vpart, [P["EYE_R"], P["EYE_L"]])
     for c in range(3):
         B[11 + c, :, c] = eyes  # iris colour is read from here by the shader
     scalp = (vpart == P["SCALP"]).astype(np.float32)
     for c in range(3):
         B[14 + c, :, c] = scalp  # hair colour, also read by the hair shader
+    # Mid-tone warmth: real skin reddens as it darkens (brown, not grey, between the two ends), which a
+    # straight line between LIGHT_SKIN and DARK_SKIN misses. The sampler weights it by 6.75 tone (1 - tone)^2,
+    # which peaks at light-medium tones and fades on dark skin, where a fixed offset would leave pure red.
+    B[17] = np.array([0.0, -0.04, -0.05]) * skinlike[:, None]
     rng = np.random.default_rng(seed)
     for k in range(N_FIELDS):
         # Smooth random field: a few Gaussian bumps at random surface points, random colour direction.
@@ -76,7 +89,7 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
         f = sum(s * np.exp(-(np.linalg.norm(v - p, axis=1) / width) ** 2)
                 for p, s in zip(pts, rng.choice([-1, 1], 4)))
         col = np.array([1.0, 0.75, 0.6]) if k % 2 == 0 else np.array([0.5, -0.15, -0.2])
-        B[17 + k] = 0.008 * col[None] * (f * skinlike)[:, None]
+        B[FIELDS_START + k] = 0.008 * col[None] * (f * skinlike)[:, None]
     return mean.astype(np.float32), B
 
 

@@ -18,7 +18,7 @@ import torch
 
 from facebench.labels import EXPRESSIONS
 from facebench.render.accessories import HAIR_STYLES
-from facebench.render.albedo import N_FIELDS, NUM_ALBEDO
+from facebench.render.albedo import FIELDS_START, N_FIELDS, NUM_ALBEDO
 from facebench.render.heads.base import EXPRESSION_SHAPES
 from facebench.render.shading import hash_u32
 
@@ -178,11 +178,13 @@ def _identity_draws(seed: int, identities: torch.Tensor, num_shape: int) -> dict
     alb[:, 14:17] = hair_rgb
     alb[:, 6:9] = hair_rgb * 0.8 - torch.tensor([0.55, 0.38, 0.28], dtype=torch.float64, device=dev) * 0.6  # brows darker than skin
     alb[:, 9] = rng.uniform()
-    alb[:, 10] = (1 - feminine) * rng.uniform()
+    # Stubble shadow, weaker on dark skin (an additive offset would push it below black, then to pure red).
+    alb[:, 10] = (1 - feminine) * rng.uniform() * (1 - 0.85 * tone)
     q = torch.tensor([0.5, 0.2, 0.12, 0.1, 0.08], dtype=torch.float64, device=dev) * torch.cat(
         [torch.ones_like(t), torch.ones_like(t), 1 - 0.95 * t, 1 - 0.9 * t, 1 - 0.5 * t], 1)
     alb[:, 11:14] = torch.tensor(_IRIS_PALETTE, dtype=torch.float64, device=dev)[rng.choice(q)] * rng.uniform(3, lo=0.8, hi=1.2)
-    alb[:, 17:] = rng.normal(N_FIELDS)
+    alb[:, FIELDS_START:] = rng.normal(N_FIELDS)
+    alb[:, 17] = 6.75 * tone * (1 - tone) ** 2 * rng.uniform(lo=0.6, hi=1.2)  # mid-tone warmth, see albedo.py
     hair_p = torch.where(feminine[:, None] > 0, torch.tensor([0.01, 0.02, 0.1, 0.35, 0.42, 0.1], device=dev),
                          torch.tensor([0.05, 0.12, 0.35, 0.25, 0.13, 0.10], device=dev))
     hair = rng.choice(hair_p)
