@@ -389,6 +389,12 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
     seg[b, y, x] = s
 
 
+@functools.lru_cache(maxsize=8)
+def _shade_constants(device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Material table, sclera colour and luma weights on ``device``, copied once (not per batch)."""
+    return tuple(torch.as_tensor(np.asarray(a, np.float32), device=device) for a in (MATERIALS, SCLERA, LUMA))
+
+
 def shade_cuda(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Linear colour (B, H, W, 3), classes (B, H, W) and the exposure (B,) of every supersample; the
     display transform happens in :func:`finish_cuda` (fused with the box filter)."""
@@ -400,11 +406,11 @@ def shade_cuda(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     seg = torch.empty(B, H, W, dtype=torch.int64, device=dev)
     light = torch.empty(B, H, W, device=dev)
     skin = torch.empty(B, H, W, device=dev)
-    c = lambda a: torch.as_tensor(a, dtype=torch.float32, device=dev).contiguous()  # noqa: E731
+    mats, sclera, luma = _shade_constants(str(dev))
     _launch(_shade_k, B * H * W, i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg),
             f32(s.vn), f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
-            f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), i64(s.seeds), c(MATERIALS),
-            c(SCLERA), c(LUMA), f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], lin, seg, light, skin)
+            f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), i64(s.seeds), mats,
+            sclera, luma, f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], lin, seg, light, skin)
     # Exposure from the mean light on the skin, as the other paths (a deterministic reduction).
     mean_light = light.sum((1, 2)) / skin.sum((1, 2)).clamp(min=1)
     expo = (s.target.float() / mean_light.clamp(min=1e-3)).clamp(0.2, 30)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+import functools
 import math
 
 import numpy as np
@@ -98,6 +99,13 @@ _IRIS_PALETTE = ((0.03, 0.012, 0.004), (0.08, 0.035, 0.01), (0.05, 0.09, 0.14), 
                  (0.09, 0.07, 0.03))
 
 
+@functools.lru_cache(maxsize=64)
+def _const(values: tuple, device: str, dtype=torch.float64) -> torch.Tensor:
+    """A constant table on ``device``, made once: a fresh host-to-device copy per batch would synchronise
+    the GPU with the host at every call and stall the launch queue."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
 class CounterRNG:
     """Vectorised counter-based random numbers: row b of every draw comes from stream ``stream`` of key
     ``keys[b]`` under ``seed``, draw after draw in call order, so a row never depends on the other rows.
@@ -149,7 +157,8 @@ class CounterRNG:
 
     def choice(self, p) -> torch.Tensor:
         """Index drawn with probabilities p ((k,) shared or (B, k) per row; normalised here)."""
-        p = torch.as_tensor(p, dtype=torch.float64, device=self.keys.device)
+        if not isinstance(p, torch.Tensor):
+            p = _const(tuple(p), str(self.keys.device))
         cdf = (p / p.sum(-1, keepdim=True)).cumsum(-1)
         u = self.uniform()
         return (u[:, None] > cdf[..., :-1]).sum(-1)
@@ -172,21 +181,21 @@ def _identity_draws(seed: int, identities: torch.Tensor, num_shape: int) -> dict
     alb[:, 5] = rng.uniform(lo=0, hi=0.6) * tone
     # Hair colour: darker skins mostly carry dark hair; some greys, blondes, reds elsewhere.
     t = tone[:, None]
-    p = torch.tensor([0.35, 0.3, 0.15, 0.08, 0.05, 0.07], dtype=torch.float64, device=dev) * torch.cat(
+    p = _const((0.35, 0.3, 0.15, 0.08, 0.05, 0.07), str(dev)) * torch.cat(
         [torch.ones_like(t), torch.ones_like(t), 1 - 0.8 * t, 1 - 0.95 * t, 1 - 0.95 * t, torch.ones_like(t)], 1)
-    hair_rgb = torch.tensor(_HAIR_PALETTE, dtype=torch.float64, device=dev)[rng.choice(p)] * rng.uniform(3, lo=0.75, hi=1.25)
+    hair_rgb = _const(_HAIR_PALETTE, str(dev))[rng.choice(p)] * rng.uniform(3, lo=0.75, hi=1.25)
     alb[:, 14:17] = hair_rgb
-    alb[:, 6:9] = hair_rgb * 0.8 - torch.tensor([0.55, 0.38, 0.28], dtype=torch.float64, device=dev) * 0.6  # brows darker than skin
+    alb[:, 6:9] = hair_rgb * 0.8 - _const((0.55, 0.38, 0.28), str(dev)) * 0.6  # brows darker than skin
     alb[:, 9] = rng.uniform()
     # Stubble shadow, weaker on dark skin (an additive offset would push it below black, then to pure red).
     alb[:, 10] = (1 - feminine) * rng.uniform() * (1 - 0.85 * tone)
-    q = torch.tensor([0.5, 0.2, 0.12, 0.1, 0.08], dtype=torch.float64, device=dev) * torch.cat(
+    q = _const((0.5, 0.2, 0.12, 0.1, 0.08), str(dev)) * torch.cat(
         [torch.ones_like(t), torch.ones_like(t), 1 - 0.95 * t, 1 - 0.9 * t, 1 - 0.5 * t], 1)
-    alb[:, 11:14] = torch.tensor(_IRIS_PALETTE, dtype=torch.float64, device=dev)[rng.choice(q)] * rng.uniform(3, lo=0.8, hi=1.2)
+    alb[:, 11:14] = _const(_IRIS_PALETTE, str(dev))[rng.choice(q)] * rng.uniform(3, lo=0.8, hi=1.2)
     alb[:, FIELDS_START:] = rng.normal(N_FIELDS)
     alb[:, 17] = 6.75 * tone * (1 - tone) ** 2 * rng.uniform(lo=0.6, hi=1.2)  # mid-tone warmth, see albedo.py
-    hair_p = torch.where(feminine[:, None] > 0, torch.tensor([0.01, 0.02, 0.1, 0.35, 0.42, 0.1], device=dev),
-                         torch.tensor([0.05, 0.12, 0.35, 0.25, 0.13, 0.10], device=dev))
+    hair_p = torch.where(feminine[:, None] > 0, _const((0.01, 0.02, 0.1, 0.35, 0.42, 0.1), str(dev)),
+                         _const((0.05, 0.12, 0.35, 0.25, 0.13, 0.10), str(dev)))
     hair = rng.choice(hair_p)
     beard = torch.where(feminine > 0, 0, rng.choice([0.55, 0.3, 0.05, 0.1]))
     return {"shape": rng.normal(num_shape), "albedo": alb, "feminine": feminine, "hair": hair, "beard": beard}
@@ -206,7 +215,7 @@ def _draw_group(group: str, rng: CounterRNG, ident: dict[str, torch.Tensor]) -> 
         cls = rng.integers(len(EXPRESSIONS))
         intensity = rng.uniform(lo=0.55, hi=1.0)
         S = len(EXPRESSION_SHAPES)
-        w = torch.as_tensor(_RECIPE_MATRIX, dtype=torch.float64, device=dev)[cls] * intensity[:, None]
+        w = _const(tuple(map(tuple, _RECIPE_MATRIX.tolist())), str(dev))[cls] * intensity[:, None]
         w = w + rng.uniform(S, lo=0, hi=0.12) * (rng.uniform(S) < 0.25)
         blink = rng.uniform() < 0.04
         for name in ("eyeBlink_L", "eyeBlink_R"):

@@ -155,6 +155,8 @@ class FaceRenderer:
         self.t_iod = (tl[36:42].mean(0) - tl[42:48].mean(0)).norm()
         self.eye_centre_t = torch.stack([self.template[e].mean(0) for e in self.eye_vertices]) + self.eye_offset
         self.pivot = torch.tensor(_PIVOT, device=dev)
+        self._arcface = torch.tensor(ARCFACE_TEMPLATE_112, device=dev)
+        self._axes = torch.eye(3, device=dev)
         # The linear models as one (K, D) basis each. sgemm's blocking (and so its rounding) changes with
         # the batch size; in float64, rounded to float32 afterwards, a sample comes out the same in any
         # batch (and costs about the same: the bases are small, and FP64 tensor cores on Hopper).
@@ -221,7 +223,7 @@ class FaceRenderer:
         """2D similarity (B, 2, 3) from normalised image coordinates to supersampled pixels."""
         if framing == "aligned":
             src = torch.stack([lm2[:, 36:42].mean(1), lm2[:, 42:48].mean(1), lm2[:, 30], lm2[:, 48], lm2[:, 54]], 1)
-            dst = (torch.tensor(ARCFACE_TEMPLATE_112, device=lm2.device) + 0.5) * (size * ss / 112.0)
+            dst = (self._arcface + 0.5) * (size * ss / 112.0)
             return umeyama_similarity(src, dst.expand(len(fac), -1, -1))
         if framing == "wild":
             pts = lm2[:, :68]
@@ -331,8 +333,8 @@ class FaceRenderer:
         Returns the vertices in map space (B, N, 3: texel x, y and depth toward the light in metres,
         offset to stay positive) and the map (B, size, size) of the nearest depth, 0 where empty."""
         w = F.normalize(key_dir, dim=-1)
-        up = torch.tensor([0.0, 1.0, 0.0], device=v.device).expand_as(w)
-        up = torch.where((w[:, 1].abs() > 0.95)[:, None], torch.tensor([1.0, 0.0, 0.0], device=v.device), up)
+        up = self._axes[1].expand_as(w)
+        up = torch.where((w[:, 1].abs() > 0.95)[:, None], self._axes[0], up)
         u = F.normalize(torch.cross(up, w, dim=-1), dim=-1)
         vv = torch.cross(w, u, dim=-1)
         lp = v @ torch.stack([u, vv, w], 1).transpose(1, 2)  # (B, N, 3)
