@@ -31,10 +31,13 @@ class Fragments:
 
     tri: (B, H, W) int64, index into the faces (``-1`` where nothing is drawn).
     bary: (B, H, W, 3) float, perspective-correct barycentric weights of the face's three vertices.
+    w: optional (B, H, W) float, the vertices' third coordinate interpolated affinely in screen space (inverse
+      depth for a perspective camera, depth for an orthographic one); 0 where nothing is drawn.
     """
 
     tri: torch.Tensor
     bary: torch.Tensor
+    w: torch.Tensor | None = None  # (B, H, W) screen-affine interpolated w where a raster keeps it (numba)
 
     @property
     def mask(self) -> torch.Tensor:

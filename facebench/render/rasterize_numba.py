@@ -87,4 +87,4 @@ def rasterize_numba(verts: torch.Tensor, faces: torch.Tensor, height: int, width
     zbuf = np.zeros((B, height, width), np.float32)
     bary = np.zeros((B, height, width, 3), np.float32)
     _raster_batch(v, f, fm, height, width, tri, zbuf, bary, cull_backfaces)
-    return Fragments(tri=torch.from_numpy(tri), bary=torch.from_numpy(bary))
+    return Fragments(tri=torch.from_numpy(tri), bary=torch.from_numpy(bary), w=torch.from_numpy(zbuf))

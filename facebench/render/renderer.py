@@ -155,6 +155,10 @@ class FaceRenderer:
         self.t_iod = (tl[36:42].mean(0) - tl[42:48].mean(0)).norm()
         self.eye_centre_t = torch.stack([self.template[e].mean(0) for e in self.eye_vertices]) + self.eye_offset
         self.pivot = torch.tensor(_PIVOT, device=dev)
+        # Shadow casters: everything but the mouth interior, eyeballs and eye corners, which sit inside
+        # the head and only receive shadows (a third of the faces: the shadow pass is per-triangle bound).
+        inner = [P[n] for n in ("MOUTH", "TEETH", "EYE_R", "EYE_L", "CARUNCLE_R", "CARUNCLE_L")]
+        self.shadow_caster = ~torch.isin(self.face_part, torch.tensor(inner, device=dev))
         self._arcface = torch.tensor(ARCFACE_TEMPLATE_112, device=dev)
         self._axes = torch.eye(3, device=dev)
         # The linear models as one (K, D) basis each. sgemm's blocking (and so its rounding) changes with
@@ -253,7 +257,7 @@ class FaceRenderer:
         scr = apply_similarity(M, proj)
         Hs = Ws = size * ss
         frags = self._raster(scr, Hs, Ws, fmask, cull=True)
-        light_pos, shadow = self.shadow_map(v, fmask, fac.key_dir)
+        light_pos, shadow = self.shadow_map(v, fmask & self.shadow_caster, fac.key_dir)
         inputs = ShadeInputs(
             tri=frags.tri, bary=frags.bary, faces=self.faces, face_part=self.face_part, part_to_seg=self.part_to_seg,
             vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=torch.stack([self.paint_tables[0][fac.hair], self.paint_tables[1][fac.beard]], -1),
@@ -344,6 +348,8 @@ class FaceRenderer:
         depth = lp[..., 2] - lp[..., 2].amin(1, keepdim=True) + 0.5
         ls = torch.cat([xy, depth[..., None]], -1)
         fr = self._raster(ls, size, size, fmask, cull=False)
+        if fr.w is not None:  # the numba raster keeps its depth buffer: the screen-affine depth itself
+            return ls, torch.where(fr.mask, fr.w, torch.zeros_like(fr.w))
         # Perspective-correct barycentrics b_i = l_i w_i / sum(l w), so the screen-affine depth is 1 / sum(b_i / w_i).
         fv = self.faces[fr.tri.clamp(min=0)]
         bidx = torch.arange(v.shape[0], device=v.device)[:, None, None, None]
