@@ -267,35 +267,31 @@ class FaceRenderer:
             target=0.25 + 0.35 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds),
             light_pos=light_pos, shadow=shadow)
         H = W = size
+        sigma = 0.02 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 2), fac.seeds)  # sensor noise level
+        # The kernels' finish pass fuses what the PyTorch path below does in steps: box filter, background,
+        # compositing, sensor noise and the majority class.
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import finish_cuda, shade_cuda
 
             lin, seg_full, expo = shade_cuda(inputs)
-            sigma = 0.02 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 2), fac.seeds)
             img, seg = finish_cuda(lin, frags.tri, seg_full, expo, fac.background, fac.seeds, sigma, ss)
             return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
         if self.backend == "numba":
-            from facebench.render.shade_numba import shade_numba
+            from facebench.render.shade_numba import finish_numba, shade_numba
 
             fg, seg_full = shade_numba(inputs)
-        else:
-            fg, seg_full = shade_torch(inputs)
+            img, seg = finish_numba(fg, frags.tri, seg_full, fac.background, fac.seeds, sigma, ss)
+            return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
+        fg, seg_full = shade_torch(inputs)
         alpha = frags.mask.float()[:, None]
         fg = fg.permute(0, 3, 1, 2)
         # Premultiplied compositing after the box filter: the background is smooth at the output scale,
         # so it is generated at the output size (ss^2 fewer pixels) and weighted by the filtered coverage.
         if ss > 1:
             fg, alpha = F.avg_pool2d(fg, ss), F.avg_pool2d(alpha, ss)
-        if self.backend == "numba":
-            from facebench.render.shade_numba import background_numba
-
-            bg = background_numba(fac.background, fac.seeds, size, size)
-        else:
-            bg = background(fac.background, fac.seeds, size, size)
-        img = fg + bg * (1 - alpha)
-        # Sensor noise.
+        img = fg + background(fac.background, fac.seeds, size, size) * (1 - alpha)
         ys, xs = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")
-        sigma = 0.02 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 2), fac.seeds).view(B, 1, 1, 1)
+        sigma = sigma.view(B, 1, 1, 1)
         chan = torch.arange(3, device=dev).view(1, 3, 1, 1)
         noise = hash_noise(xs[None, None] + chan * 4096, ys[None, None], fac.seeds.view(B, 1, 1, 1) + 3)
         img = (img + sigma * (noise - 0.5) * 2).clamp(0, 1)

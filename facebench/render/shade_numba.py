@@ -220,42 +220,99 @@ def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(fg), torch.from_numpy(seg)
 
 
+@numba.njit(cache=True)
+def _background_px(pb, seed, i, j, H, W, col):
+    """Display colour (into col, 3 floats) of the procedural background at output pixel (i, j)."""
+    ys = i / (H - 1) if H > 1 else 0.0
+    xs = j / (W - 1) if W > 1 else 0.0
+    ang = pb[6] * 2 * math.pi
+    t = (xs * math.cos(ang) + ys * math.sin(ang) + 1) / 2
+    for c in range(3):
+        col[c] = pb[c] ** 1.2 * (1 - t) + pb[3 + c] ** 1.2 * t
+    for k in range(2):
+        cx, cy, r = pb[7 + 3 * k], pb[8 + 3 * k], 0.1 + 0.4 * pb[9 + 3 * k]
+        g = math.exp(-(((xs - cx) ** 2 + (ys - cy) ** 2) / r ** 2))
+        o = (13 + 3 * k) % 24
+        for c in range(3):
+            col[c] = col[c] * (1 - 0.7 * g) + 0.7 * g * pb[o + c]
+    x0, y0 = pb[19] * 0.8, pb[20] * 0.8
+    if (pb[23] > 0.5 and xs > x0 and xs < x0 + 0.1 + 0.5 * pb[21]
+            and ys > y0 and ys < y0 + 0.1 + 0.6 * pb[22]):
+        col[0], col[1], col[2] = pb[22] ** 1.3, pb[7] ** 1.3, pb[10] ** 1.3
+    scale = 4 + 24 * pb[18]
+    u, v = np.float32(xs) * np.float32(scale), np.float32(ys) * np.float32(scale)
+    tex, amp, tot = 0.0, 1.0, 0.0
+    for o in range(4):
+        tex += amp * _value_noise(u * np.float32(2 ** o), v * np.float32(2 ** o), seed + 17 * o)
+        tot += amp
+        amp *= 0.5
+    m = 0.75 + 0.5 * tex / tot
+    for c in range(3):
+        col[c] = min(max(col[c] * m, 0.0), 1.0)
+
+
 @numba.njit(parallel=True, cache=True)
 def _background_batch(p, seeds, out):
     B, H, W, _ = out.shape
     for b in numba.prange(B):
-        pb = p[b]
-        ang = pb[6] * 2 * math.pi
-        ca, sa = math.cos(ang), math.sin(ang)
-        scale = 4 + 24 * pb[18]
+        col = np.empty(3)
+        for i in range(H):
+            for j in range(W):
+                _background_px(p[b], seeds[b], i, j, H, W, col)
+                out[b, i, j, 0], out[b, i, j, 1], out[b, i, j, 2] = col[0], col[1], col[2]
+
+
+@numba.njit(parallel=True, cache=True)
+def _finish_batch(fg, tri, seg_full, bgp, seeds, sigma, ss, img, seg):
+    B, H, W = seg.shape
+    n = ss * ss
+    for b in numba.prange(B):
+        col = np.empty(3)
         seed = seeds[b]
         for i in range(H):
-            ys = i / (H - 1) if H > 1 else 0.0
             for j in range(W):
-                xs = j / (W - 1) if W > 1 else 0.0
-                t = (xs * ca + ys * sa + 1) / 2
-                col = np.empty(3)
+                y0, x0 = i * ss, j * ss
+                cover = 0
+                a0, a1, a2 = 0.0, 0.0, 0.0  # scalars: an array here would be allocated per pixel
+                best, best_n = seg_full[b, y0, x0], 0
+                for dy in range(ss):
+                    for dx in range(ss):
+                        if tri[b, y0 + dy, x0 + dx] >= 0:
+                            cover += 1
+                            a0 += fg[b, y0 + dy, x0 + dx, 0]
+                            a1 += fg[b, y0 + dy, x0 + dx, 1]
+                            a2 += fg[b, y0 + dy, x0 + dx, 2]
+                        val = seg_full[b, y0 + dy, x0 + dx]
+                        m = 0
+                        for qy in range(ss):
+                            for qx in range(ss):
+                                if seg_full[b, y0 + qy, x0 + qx] == val:
+                                    m += 1
+                        if m > best_n:  # strict: ties keep the earlier sample, as the other paths
+                            best, best_n = val, m
+                seg[b, i, j] = best
+                alpha = cover / n
+                _background_px(bgp[b], seed, i, j, H, W, col)
                 for c in range(3):
-                    col[c] = pb[c] ** 1.2 * (1 - t) + pb[3 + c] ** 1.2 * t
-                for k in range(2):
-                    cx, cy, r = pb[7 + 3 * k], pb[8 + 3 * k], 0.1 + 0.4 * pb[9 + 3 * k]
-                    g = math.exp(-(((xs - cx) ** 2 + (ys - cy) ** 2) / r ** 2))
-                    o = (13 + 3 * k) % 24
-                    for c in range(3):
-                        col[c] = col[c] * (1 - 0.7 * g) + 0.7 * g * pb[o + c]
-                x0, y0 = pb[19] * 0.8, pb[20] * 0.8
-                if (pb[23] > 0.5 and xs > x0 and xs < x0 + 0.1 + 0.5 * pb[21]
-                        and ys > y0 and ys < y0 + 0.1 + 0.6 * pb[22]):
-                    col[0], col[1], col[2] = pb[22] ** 1.3, pb[7] ** 1.3, pb[10] ** 1.3
-                u, v = np.float32(xs) * np.float32(scale), np.float32(ys) * np.float32(scale)
-                tex, amp, tot = 0.0, 1.0, 0.0
-                for o in range(4):
-                    tex += amp * _value_noise(u * np.float32(2 ** o), v * np.float32(2 ** o), seed + 17 * o)
-                    tot += amp
-                    amp *= 0.5
-                m = 0.75 + 0.5 * tex / tot
-                for c in range(3):
-                    out[b, i, j, c] = min(max(col[c] * m, 0.0), 1.0)
+                    nz = _noise(np.int64(j) + np.int64(c) * 4096, np.int64(i), seed + 3)
+                    a = a0 if c == 0 else (a1 if c == 1 else a2)
+                    v = a / n + col[c] * (1 - alpha) + sigma[b] * (nz - 0.5) * 2
+                    img[b, c, i, j] = min(max(v, 0.0), 1.0)
+
+
+def finish_numba(fg: torch.Tensor, tri: torch.Tensor, seg_full: torch.Tensor, background: torch.Tensor,
+                 seeds: torch.Tensor, sigma: torch.Tensor, ss: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """CPU counterpart of the renderer's finishing steps in one pass per output pixel: box filter of the
+    display colours (B, Hs, Ws, 3) and coverage, background, compositing, sensor noise and the majority
+    class. Returns image (B, 3, H, W) in [0, 1] and classes (B, H, W) uint8."""
+    B, Hs, Ws = tri.shape
+    img = np.zeros((B, 3, Hs // ss, Ws // ss), np.float32)
+    seg = np.zeros((B, Hs // ss, Ws // ss), np.int64)
+    _finish_batch(np.ascontiguousarray(fg.numpy(), np.float32), np.ascontiguousarray(tri.numpy(), np.int64),
+                  np.ascontiguousarray(seg_full.numpy(), np.int64), np.ascontiguousarray(background.numpy(), np.float64),
+                  np.ascontiguousarray(seeds.numpy(), np.int64), np.ascontiguousarray(sigma.numpy(), np.float64),
+                  int(ss), img, seg)
+    return torch.from_numpy(img), torch.from_numpy(seg).to(torch.uint8)
 
 
 def background_numba(params: torch.Tensor, seeds: torch.Tensor, H: int, W: int) -> torch.Tensor:
