@@ -50,7 +50,13 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
     cheeks = np.stack([(lm[41] + lm[31]) / 2, (lm[46] + lm[35]) / 2, lm[30]])
     dc = np.linalg.norm(v[:, None] - cheeks[None], axis=-1).min(1)
     B[3] = np.array([0.04, -0.006, -0.004]) * (np.exp(-(dc / 0.018) ** 2) * skinlike)[:, None]
-    lips = np.isin(vpart, [P["LIP_TOP"], P["LIP_BOTTOM"]]).astype(np.float32)
+    # Lip colour: smooth-edged region inside the outer lip contour (landmarks 48-59) rather than the lip
+    # faces, whose outline at the LOD mesh's resolution is jagged.
+    outer = lm[48:60, :2]
+    d = distance_to_polyline(v[:, :2], np.r_[outer, outer[:1]])
+    signed = np.where(_inside_polygon(v[:, :2], outer), d, -d)
+    near = v[:, 2] > lm[48:60, 2].min() - 0.01
+    lips = (_smooth(signed, -0.0008, 0.0012) * skinlike * near).astype(np.float32)
     B[4] = np.array([0.10, -0.04, -0.02]) * lips[:, None]
     B[5] = np.array([-0.2, -0.12, -0.08]) * lips[:, None]
     # Brow colour: a smooth band around the brow landmark curves (thicker toward the nose) rather than
@@ -91,6 +97,17 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
         col = np.array([1.0, 0.75, 0.6]) if k % 2 == 0 else np.array([0.5, -0.15, -0.2])
         B[FIELDS_START + k] = 0.008 * col[None] * (f * skinlike)[:, None]
     return mean.astype(np.float32), B
+
+
+def _inside_polygon(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Even-odd test of (N, 2) points against a closed (M, 2) polygon."""
+    x, y = pts[:, 0], pts[:, 1]
+    inside = np.zeros(len(pts), bool)
+    for a, b in zip(poly, np.roll(poly, -1, 0)):
+        crosses = (a[1] > y) != (b[1] > y)
+        x_at = a[0] + (y - a[1]) * (b[0] - a[0]) / ((b[1] - a[1]) if b[1] != a[1] else 1e-12)
+        inside ^= crosses & (x < x_at)
+    return inside
 
 
 def beard_weight(v: np.ndarray, lm: np.ndarray) -> np.ndarray:
