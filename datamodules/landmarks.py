@@ -119,7 +119,7 @@ class RenderLandmarkDataset(Dataset):
         if self._source is None:
             self._source = RenderSource(self.spec, self.size, "wild", **self.render_kw)
         r = self._source.render(np.asarray(indices))
-        imgs = (r.image.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        imgs = r.images_u8()
         pts = r.ldmk2d.numpy()[:, FS70_TO_IBUG68]
         vis, seg, p3 = r.ldmk_visible.numpy()[:, FS70_TO_IBUG68], r.seg.numpy(), r.ldmk3d.numpy()[:, FS70_TO_IBUG68]
         out = []

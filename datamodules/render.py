@@ -43,7 +43,7 @@ class _RenderBacked(Dataset):
         r = self.source.render(indices, identity_override=identity_override)
         if self.augment == "none":
             return normalise(r.image)
-        u8 = (r.image.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        u8 = r.images_u8()
         # The augmentation seed is derived from the sample index, so it is as deterministic as the render.
         aug = _augment(u8, [(self.spec.seed * 1_000_003 + int(i)) % 2**31 for i in indices], self.augment)
         return normalise(torch.from_numpy(aug).permute(0, 3, 1, 2).float() / 255)

@@ -114,7 +114,7 @@ def write_chunk(out: Path, cfg: GenerateConfig, source, c: int) -> None:
     for b in range(0, len(idx), cfg.batch):
         bi = idx[b:b + cfg.batch]
         r = source.render(bi, chunk=cfg.batch)
-        imgs = (r.image.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        imgs = r.images_u8()
         for j, i in enumerate(bi):
             k = int(ids[b + j])
             files = _sample_files(cfg.layout, int(i), k, int(i - starts[k - spec.identity_offset]))
@@ -160,7 +160,7 @@ def generate_verification_bin(cfg: GenerateConfig) -> Path:
         for lo in range(0, cfg.n, cfg.batch):
             ps = np.arange(lo, min(lo + cfg.batch, cfg.n))
             r = ds.source.render(np.r_[ds.a[ps], ds.b[ps]], chunk=2 * cfg.batch)
-            u8 = (r.image.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+            u8 = r.images_u8()
             n = len(ps)
             for j in range(n):
                 for img in (u8[j], u8[n + j]):

@@ -64,3 +64,21 @@ def test_aligned_framing_hits_arcface_template(any_head):
     pts = torch.stack([l[:, 36:42].mean(1), l[:, 42:48].mean(1), l[:, 30], l[:, 48], l[:, 54]], 1)
     err = (pts - torch.tensor(ARCFACE_TEMPLATE_112)).norm(dim=-1)
     assert err.mean() < 4.0, err
+
+
+def test_contact_sheet_and_uint8_images(procedural_head, tmp_path):
+    """images_u8 is C-contiguous (OpenCV draws into it in place) and rounds the float image; the contact
+    sheet command, which draws landmarks with OpenCV, runs end to end."""
+    import cv2
+
+    from facebench.render.contact_sheet import SheetConfig, make_sheets
+
+    fac = sample_factors(2, range(2), range(2), frozenset(FACTOR_GROUPS), procedural_head.num_identity)
+    out = FaceRenderer(procedural_head).render(fac, 48)
+    u8 = out.images_u8()
+    assert u8.shape == (2, 48, 48, 3) and u8.dtype == np.uint8 and u8.flags["C_CONTIGUOUS"]
+    assert np.array_equal(u8, np.floor(out.image.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8))
+    cv2.circle(u8[0], (10, 10), 2, (0, 255, 0), -1)
+    sheet, labels = make_sheets(SheetConfig(head="procedural", identities=2, per_identity=2, size=48,
+                                            out=str(tmp_path / "sheet.png")))
+    assert cv2.imread(str(sheet)).shape[:2] == cv2.imread(str(labels)).shape[:2]

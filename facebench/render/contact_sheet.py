@@ -47,7 +47,7 @@ def make_sheets(cfg: SheetConfig) -> tuple[Path, Path]:
     spec = DatasetSpec(width=cfg.identities, depth=cfg.per_identity, seed=cfg.seed)
     src = RenderSource(spec, size=cfg.size, framing=cfg.framing, head=cfg.head, ict_path=cfg.ict_path or None)
     r = src.render(np.arange(len(spec)), chunk=16)
-    imgs = (r.image.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    imgs = r.images_u8()
     ovl = np.stack([overlay(imgs[i], r.seg[i].numpy(), r.ldmk2d[i].numpy(), r.ldmk_visible[i].numpy())
                     for i in range(len(imgs))])
 

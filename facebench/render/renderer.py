@@ -48,6 +48,10 @@ class RenderOutput:
     identity: torch.Tensor
     expression: torch.Tensor
 
+    def images_u8(self) -> np.ndarray:
+        """The images as a C-contiguous (B, H, W, 3) uint8 array on the CPU (rounded), ready for OpenCV."""
+        return np.ascontiguousarray((self.image.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
+
 
 def _vertex_normals(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Area-weighted unit vertex normals (B, V, 3); numba on the CPU, a scatter-add elsewhere."""
