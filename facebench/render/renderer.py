@@ -114,14 +114,17 @@ class FaceRenderer:
         t = head.tensors(dev)
         V = head.num_vertices
         self.template = t["template"]
-        self.id_basis = t["id_basis"].reshape(head.num_identity, -1)
-        self.expr_basis = t["expr_basis"].reshape(t["expr_basis"].shape[0], -1)
+        # The linear models as one (K, D) basis each. sgemm's blocking (and so its rounding) changes with
+        # the batch size; in float64, rounded to float32 afterwards, a sample comes out the same in any
+        # batch (and costs about the same: the bases are small, and FP64 tensor cores on Hopper).
+        self._shape_basis = torch.cat([t["id_basis"].reshape(head.num_identity, -1),
+                                       t["expr_basis"].reshape(t["expr_basis"].shape[0], -1)]).double()
         self.landmarks = t["landmarks"]
         self.eye_vertices = t["eye_vertices"]
         self.eye_offset = t["eye_centre_offset"]
         mean, basis = build_albedo_model(head)
         self.alb_mean = torch.from_numpy(mean).to(dev)
-        self.alb_basis = torch.from_numpy(basis).to(dev).reshape(basis.shape[0], -1)
+        self._alb_basis64 = torch.from_numpy(basis).to(dev).reshape(basis.shape[0], -1).double()
         self.rig: Rig = build_rig(head)
         r = self.rig
         # One combined mesh: head, then shells, then rigid meshes.
@@ -165,11 +168,6 @@ class FaceRenderer:
         self.shadow_caster = ~torch.isin(self.face_part, torch.tensor(inner, device=dev))
         self._arcface = torch.tensor(ARCFACE_TEMPLATE_112, device=dev)
         self._axes = torch.eye(3, device=dev)
-        # The linear models as one (K, D) basis each. sgemm's blocking (and so its rounding) changes with
-        # the batch size; in float64, rounded to float32 afterwards, a sample comes out the same in any
-        # batch (and costs about the same: the bases are small, and FP64 tensor cores on Hopper).
-        self._shape_basis = torch.cat([self.id_basis, self.expr_basis]).double()
-        self._alb_basis64 = self.alb_basis.double()
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import vertex_faces
 
