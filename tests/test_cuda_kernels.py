@@ -40,3 +40,15 @@ def test_shade_and_finish_kernels_match_torch(sim_results):
     assert r["image_max_diff"] < 2e-3
     assert r["seg_agree"] == 1.0
     assert r["vis_equal"]
+
+
+def test_cuda_backend_needs_a_device_or_the_simulator(procedural_head, monkeypatch):
+    import torch
+
+    from facebench.render.renderer import FaceRenderer, _cuda_kernels_ok
+
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    assert not _cuda_kernels_ok(torch.device("cpu"))
+    with pytest.raises(ValueError, match="backend='cuda' needs numba.cuda"):
+        FaceRenderer(procedural_head, "cpu", backend="cuda")
+    assert FaceRenderer(procedural_head, "cpu").backend == "numba"  # auto on the CPU

@@ -37,7 +37,7 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
     vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
     mean = np.repeat(LIGHT_SKIN[None], V, 0).copy()
     # Inside the mouth and the eye corners: fixed colours (not skin tone dependent).
-    for part, col in (("MOUTH", (0.16, 0.03, 0.03)), ("TEETH", (0.6, 0.55, 0.45)), ("CARUNCLE_R", (0.5, 0.22, 0.2)),
+    for part, col in (("MOUTH", (0.16, 0.03, 0.03)), ("TEETH", (0.62, 0.58, 0.5)), ("CARUNCLE_R", (0.5, 0.22, 0.2)),
                       ("CARUNCLE_L", (0.5, 0.22, 0.2))):
         mean[vpart == P[part]] = col
     B = np.zeros((NUM_ALBEDO, V, 3), np.float32)

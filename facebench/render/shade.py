@@ -33,7 +33,7 @@ def _material_table() -> np.ndarray:
                         (("GLASSES", "LENS"), 0.5, 120.0), (("NOSE",), 0.05, 24.0), (("HAIR", "BEARD"), 0.05, 8.0)):
         for q in parts:
             t[P[q], :2] = k, p
-    for q, ao in (("MOUTH", 0.25), ("TEETH", 0.45), ("CARUNCLE_R", 0.6), ("CARUNCLE_L", 0.6)):
+    for q, ao in (("MOUTH", 0.25), ("TEETH", 0.7), ("CARUNCLE_R", 0.6), ("CARUNCLE_L", 0.6)):
         t[P[q], 2] = ao
     for q in ("SKIN", "NOSE", "EAR_R", "EAR_L", "NECK", "SCALP", "LIP_TOP", "LIP_BOTTOM", "BROW_R", "BROW_L"):
         t[P[q], 3] = 0.3
