@@ -21,10 +21,9 @@ PyTorch / numba paths: in CUDA's simulator (NUMBA_ENABLE_CUDASIM=1) on the CPU, 
 """
 from __future__ import annotations
 
-import math
-
 import functools
 import logging
+import math
 
 import numpy as np
 import torch
@@ -35,13 +34,13 @@ if not hasattr(np, "row_stack"):
     np.row_stack = np.vstack
 from numba import cuda  # noqa: E402
 
-log = logging.getLogger(__name__)
+from facebench.labels import SEG  # noqa: E402
+from facebench.render.heads.base import P  # noqa: E402
+from facebench.render.rasterize import _DEPTH_BITS, _ID_BITS, Fragments  # noqa: E402
+from facebench.render.shade import (BEARD_DENSITY, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA,  # noqa: E402
+                                    SHADOW_BIAS, ShadeInputs)
 
-from facebench.labels import SEG
-from facebench.render.heads.base import P
-from facebench.render.rasterize import _DEPTH_BITS, _ID_BITS, Fragments
-from facebench.render.shade import (BEARD_DENSITY, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SHADOW_BIAS,
-                                    ShadeInputs)
+log = logging.getLogger(__name__)
 
 _M32 = np.int64(0xFFFFFFFF)
 _EMPTY = np.int64(np.iinfo(np.int64).max)
