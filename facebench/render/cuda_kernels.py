@@ -107,13 +107,11 @@ def _normals_k(v, faces, offsets, adj, out):
 
 
 def vertex_normals_cuda(v: torch.Tensor, faces: torch.Tensor, csr: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Area-weighted unit vertex normals (B, V, 3) of the first V vertices, V = len(csr[0]) - 1."""
+    """Area-weighted unit vertex normals (B, V, 3), V = len(csr[0]) - 1; a vertex in no face gets zero."""
     offsets, adj = csr
     out = torch.zeros(v.shape[0], offsets.shape[0] - 1, 3, device=v.device)
     _launch(_normals_k, v.shape[0] * (offsets.shape[0] - 1), v.float().contiguous(), faces.long().contiguous(),
             offsets, adj, out)
-    if out.shape[1] < v.shape[1]:  # vertices used by no face keep a zero normal, as in the other paths
-        out = torch.cat([out, torch.zeros(v.shape[0], v.shape[1] - out.shape[1], 3, device=v.device)], 1)
     return out
 
 
