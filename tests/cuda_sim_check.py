@@ -54,16 +54,18 @@ def geometry_case() -> dict:
 def shade_case() -> dict:
     head = build_procedural_head()
     fac = sample_factors(5, range(2), range(2), frozenset(FACTOR_GROUPS), head.num_identity)
-    ref = FaceRenderer(head, "cpu", backend="torch").render(fac, 10)
+    fac.hair[:] = 3  # medium hair: the painted hairline, hair shell and brows are in the picture
+    ref = FaceRenderer(head, "cpu", backend="torch").render(fac, 20)
     r = FaceRenderer(head, "cpu", backend="cuda")
     # The simulator runs every thread in Python: keep the raster (tens of thousands of triangle threads)
     # on the PyTorch path here; raster_case covers the raster kernel.
     r._raster = lambda scr, H, W, fmask, cull: rasterize(scr, r.faces, H, W, face_mask=fmask, cull_backfaces=cull)
     r._normals = lambda v, which: _vertex_normals(v, r.faces[: head.faces.shape[0]] if which == "head" else r.faces)
-    out = r.render(fac, 10)
+    out = r.render(fac, 20)
     return {"image_max_diff": float((ref.image - out.image).abs().max()),
             "seg_agree": float((ref.seg == out.seg).float().mean()),
             "classes": int(len(torch.unique(ref.seg))),
+            "class_ids": sorted(int(c) for c in torch.unique(ref.seg)),
             "vis_equal": bool((ref.ldmk_visible == out.ldmk_visible).all())}
 
 

@@ -163,12 +163,19 @@ def _tube(path: np.ndarray, radius: float, sides: int = 6, closed: bool = False)
     return verts.astype(np.float32), faces
 
 
+def _double_sided(verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides of a thin sheet: the back side gets its own copy of the vertices, so each side's vertex
+    normals point out of that side (shared vertices would sum the two sides' normals to zero)."""
+    n = len(verts)
+    return np.r_[verts, verts], np.r_[faces, faces[:, [0, 2, 1]] + n]
+
+
 def _disc(centre, rx, ry, n=16, z_bulge=0.0):
     ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
     rim = centre + np.stack([rx * np.cos(ang), ry * np.sin(ang), np.zeros(n)], 1)
     verts = np.r_[centre[None] + [0, 0, z_bulge], rim]
     f = np.array([(0, 1 + i, 1 + (i + 1) % n) for i in range(n)])
-    return verts.astype(np.float32), np.r_[f, f[:, [0, 2, 1]]]  # double-sided
+    return _double_sided(verts.astype(np.float32), f)
 
 
 def glasses_mesh(head: HeadModel) -> RigidMesh:
@@ -216,8 +223,7 @@ def brim_mesh(head: HeadModel, hair_max_thickness: float) -> RigidMesh:
     f = []
     for i in range(n - 1):
         f += [(i, i + 1, n + i + 1), (i, n + i + 1, n + i)]
-    f = np.array(f)
-    faces = np.r_[f, f[:, [0, 2, 1]]]
+    verts, faces = _double_sided(verts, np.array(f))
     table = np.stack([np.zeros(len(faces), bool), np.zeros(len(faces), bool), np.ones(len(faces), bool)])
     return RigidMesh(verts, faces, np.full(len(faces), P["HEADWEAR"]), table, "forehead")
 

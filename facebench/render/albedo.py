@@ -65,9 +65,9 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
     d_l = distance_to_polyline(v[:, :2], lm[22:27, :2])
     inner = np.where(d_r < d_l, _smooth(np.abs(v[:, 0] - lm[17, 0]), 0, abs(lm[21, 0] - lm[17, 0])),
                      _smooth(np.abs(v[:, 0] - lm[26, 0]), 0, abs(lm[22, 0] - lm[26, 0])))
-    half = 0.0025 + 0.0025 * inner  # half-height of the band (m): 2.5 mm at the tail, 5 mm at the head
+    half = 0.0016 + 0.0024 * inner  # half-height of the band (m): 1.6 mm at the tail, 4 mm at the head
     front = v[:, 2] > lm[17:27, 2].min() - 0.01
-    brows = (_smooth(half + 0.002 - np.minimum(d_r, d_l), 0, 0.003) * skinlike * front).astype(np.float32)
+    brows = (_smooth(half + 0.0012 - np.minimum(d_r, d_l), 0, 0.0024) * skinlike * front).astype(np.float32)
     for c in range(3):
         B[6 + c, :, c] = brows
     # Under-eye darkness: a band below the lower lids.

@@ -37,7 +37,7 @@ from numba import cuda  # noqa: E402
 from facebench.labels import SEG  # noqa: E402
 from facebench.render.heads.base import P  # noqa: E402
 from facebench.render.rasterize import _DEPTH_BITS, _ID_BITS, Fragments  # noqa: E402
-from facebench.render.shade import (BEARD_DENSITY, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA,  # noqa: E402
+from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA,  # noqa: E402
                                     SHADOW_BIAS, ShadeInputs)
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ _INV_LOG_RANGE = 1.0 / (math.log(_W_HI) - math.log(_W_LO))
 _HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
 _BROW_R, _BROW_L, _EYE_R, _EYE_L = P["BROW_R"], P["BROW_L"], P["EYE_R"], P["EYE_L"]
 _CLOTHING, _SKIN, _NECK, _SEG_HAIR, _SEG_BEARD = P["CLOTHING"], P["SKIN"], P["NECK"], SEG["HAIR"], SEG["BEARD"]
+_EAR_R, _EAR_L = P["EAR_R"], P["EAR_L"]
 _C1, _C2, _C3, _C4, _C5 = 0.429043, 0.511664, 0.743125, 0.886227, 0.247708
 _THREADS = 256
 
@@ -252,6 +253,31 @@ def _sigmoid(x):
 
 
 @cuda.jit(device=True, inline=True)
+def _tap_weight(k, f):
+    return 1.0 - f if k == 0 else (f if k == 3 else 1.0)
+
+
+@cuda.jit(device=True)
+def _pcf(smap, b, lx, ly, lz):
+    """Bilinear 3x3 PCF of image b (as shade_numba._pcf)."""
+    S = smap.shape[1]
+    gx, gy = lx - 0.5, ly - 0.5
+    fx0, fy0 = math.floor(gx), math.floor(gy)
+    fx, fy = gx - fx0, gy - fy0
+    bx, by = int(fx0), int(fy0)
+    lit = 0.0
+    for ky in range(4):
+        sy = min(max(by + ky - 1, 0), S - 1)
+        row = 0.0
+        for kx in range(4):
+            sx = min(max(bx + kx - 1, 0), S - 1)
+            if smap[b, sy, sx] <= lz:
+                row += _tap_weight(kx, fx)
+        lit += _tap_weight(ky, fy) * row
+    return lit / 9.0
+
+
+@cuda.jit(device=True, inline=True)
 def _display(x):
     x = max(x, 0.0)
     x = x / (1 + 0.25 * x)
@@ -307,24 +333,25 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
     beardable = part == _SKIN or part == _NECK
     if not beardable:
         bpn = 0.0
-    if part == _HAIR or part == _BEARD or part == _SCALP or bpn > 0:
+    if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+        pnt = 0.0
+    if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
         az = math.atan2(cx, cz + 0.02)
         u, vv = cx * 60, cy * 60
         nse = (_value_noise(u, vv, seed) + 0.5 * _value_noise(u * 2, vv * 2, seed + 17)) / 1.5
-        st = 0.75 + 0.25 * math.sin(az * 260 + 40 * nse)
-        if part == _SCALP:
+        st = HAIR_STRANDS[0] + HAIR_STRANDS[1] * math.sin(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * nse)
+        if part == _HAIR or part == _BEARD:
+            ar, ag, ab = hair[b, 0] * st, hair[b, 1] * st, hair[b, 2] * st
+        else:
             ar = ar * (1 - pnt) + pnt * hair[b, 0] * st
             ag = ag * (1 - pnt) + pnt * hair[b, 1] * st
             ab = ab * (1 - pnt) + pnt * hair[b, 2] * st
-        elif beardable:
             bw = bpn * BEARD_DENSITY
             ar = ar * (1 - bw) + bw * 0.9 * hair[b, 0] * st
             ag = ag * (1 - bw) + bw * 0.9 * hair[b, 1] * st
             ab = ab * (1 - bw) + bw * 0.9 * hair[b, 2] * st
-        else:
-            ar, ag, ab = hair[b, 0] * st, hair[b, 1] * st, hair[b, 2] * st
     elif part == _BROW_R or part == _BROW_L:
-        tb = 0.7 + 0.3 * math.sin(cx * 900 + cy * 500)
+        tb = 0.7 + 0.6 * (_value_noise(cx * BROW_NOISE[0], cy * BROW_NOISE[1], seed + BROW_NOISE[2]) - 0.5)
         ar, ag, ab = max(ar, 0.002) * tb, max(ag, 0.002) * tb, max(ab, 0.002) * tb
     elif part == _EYE_R or part == _EYE_L:
         e = 0 if part == _EYE_R else 1
@@ -356,14 +383,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
     lx = b0 * lpos[b, i0, 0] + b1 * lpos[b, i1, 0] + b2 * lpos[b, i2, 0]
     ly = b0 * lpos[b, i0, 1] + b1 * lpos[b, i1, 1] + b2 * lpos[b, i2, 1]
     lz = b0 * lpos[b, i0, 2] + b1 * lpos[b, i1, 2] + b2 * lpos[b, i2, 2]
-    ix, iy = int(math.floor(lx)), int(math.floor(ly))
-    lit = 0.0
-    for dy in range(-1, 2):
-        for dx in range(-1, 2):
-            sx, sy = min(max(ix + dx, 0), S - 1), min(max(iy + dy, 0), S - 1)
-            if smap[b, sy, sx] <= lz + bias:
-                lit += 1.0
-    vis = lit / 9.0
+    vis = _pcf(smap, b, lx, ly, lz + bias)
     ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
     spec = ks * ndh ** pw * vis if ndl > 0 else 0.0
     light = 0.0
@@ -379,7 +399,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
         light_out[b, y, x] = light
         skin_out[b, y, x] = 1.0
     s = part_to_seg[part]
-    if part == _SCALP and pnt > 0.5:
+    if pnt > 0.5:
         s = _SEG_HAIR
     elif beardable and bpn > 0.5:
         s = _SEG_BEARD

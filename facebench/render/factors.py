@@ -19,7 +19,7 @@ import torch
 
 from facebench.labels import EXPRESSIONS
 from facebench.render.accessories import HAIR_STYLES
-from facebench.render.albedo import FIELDS_START, N_FIELDS, NUM_ALBEDO
+from facebench.render.albedo import DARK_SKIN, FIELDS_START, LIGHT_SKIN, N_FIELDS, NUM_ALBEDO
 from facebench.render.heads.base import EXPRESSION_SHAPES
 from facebench.render.shading import hash_u32
 
@@ -174,25 +174,33 @@ def _identity_draws(seed: int, identities: torch.Tensor, num_shape: int) -> dict
     tone = (1 - (1 - rng.uniform()) ** (1 / 1.1)) ** (1 / 1.1)
     alb = torch.zeros(B, NUM_ALBEDO, dtype=torch.float64, device=dev)
     alb[:, 0] = tone
-    alb[:, 1] = rng.uniform(lo=-0.5, hi=1.0)
-    alb[:, 2] = rng.uniform(lo=-0.5, hi=1.0)
+    # Redness, olive and the blotch fields are fixed colour offsets: scaled down on dark skin, where the
+    # same offset would be a large fraction of the albedo (olive-grey, blotchy faces).
+    shade = 1 - 0.85 * tone
+    alb[:, 1] = rng.uniform(lo=-0.5, hi=1.0) * shade
+    alb[:, 2] = rng.uniform(lo=-0.5, hi=1.0) * shade
     alb[:, 3] = rng.uniform(lo=0, hi=1.2) * (1 - 0.6 * tone)
-    alb[:, 4] = rng.uniform(lo=0.2, hi=1.0) * (0.5 + 0.5 * feminine)
+    alb[:, 4] = rng.uniform(lo=0.2, hi=1.0) * (0.5 + 0.5 * feminine) * (1 - 0.7 * tone)
     alb[:, 5] = rng.uniform(lo=0, hi=0.6) * tone
     # Hair colour: darker skins mostly carry dark hair; some greys, blondes, reds elsewhere.
     t = tone[:, None]
     p = _const((0.35, 0.3, 0.15, 0.08, 0.05, 0.07), str(dev)) * torch.cat(
         [torch.ones_like(t), torch.ones_like(t), 1 - 0.8 * t, 1 - 0.95 * t, 1 - 0.95 * t, torch.ones_like(t)], 1)
-    hair_rgb = _const(_HAIR_PALETTE, str(dev))[rng.choice(p)] * rng.uniform(3, lo=0.75, hi=1.25)
+    # One brightness for the three channels and only a small per-channel change: independent +-25% per
+    # channel turned grey hair green or purple.
+    hair_rgb = (_const(_HAIR_PALETTE, str(dev))[rng.choice(p)] * rng.uniform(lo=0.75, hi=1.25)[:, None]
+                * rng.uniform(3, lo=0.94, hi=1.06))
     alb[:, 14:17] = hair_rgb
-    alb[:, 6:9] = hair_rgb * 0.8 - _const((0.55, 0.38, 0.28), str(dev)) * 0.6  # brows darker than skin
+    # Brows: part of the way from the skin (the tone axis of the albedo model) toward a darker hair colour.
+    skin = _const(tuple(LIGHT_SKIN.tolist()), str(dev)) * (1 - t) + _const(tuple(DARK_SKIN.tolist()), str(dev)) * t
+    alb[:, 6:9] = rng.uniform(lo=0.55, hi=0.85)[:, None] * (hair_rgb * 0.9 - skin)
     alb[:, 9] = rng.uniform()
     # Stubble shadow, weaker on dark skin (an additive offset would push it below black, then to pure red).
     alb[:, 10] = (1 - feminine) * rng.uniform() * (1 - 0.85 * tone)
     q = _const((0.5, 0.2, 0.12, 0.1, 0.08), str(dev)) * torch.cat(
         [torch.ones_like(t), torch.ones_like(t), 1 - 0.95 * t, 1 - 0.9 * t, 1 - 0.5 * t], 1)
     alb[:, 11:14] = _const(_IRIS_PALETTE, str(dev))[rng.choice(q)] * rng.uniform(3, lo=0.8, hi=1.2)
-    alb[:, FIELDS_START:] = rng.normal(N_FIELDS)
+    alb[:, FIELDS_START:] = rng.normal(N_FIELDS) * shade[:, None]
     alb[:, 17] = 6.75 * tone * (1 - tone) ** 2 * rng.uniform(lo=0.6, hi=1.2)  # mid-tone warmth, see albedo.py
     hair_p = torch.where(feminine[:, None] > 0, _const((0.01, 0.02, 0.1, 0.35, 0.42, 0.1), str(dev)),
                          _const((0.05, 0.12, 0.35, 0.25, 0.13, 0.10), str(dev)))
@@ -239,7 +247,7 @@ def _draw_group(group: str, rng: CounterRNG, ident: dict[str, torch.Tensor]) -> 
         d[:, 2] = d[:, 2].abs() + 0.3
         d = d / d.norm(dim=-1, keepdim=True)
         ktemp = rng.uniform(lo=-1, hi=1)
-        key = torch.stack([1 + 0.2 * ktemp, torch.ones_like(ktemp), 1 - 0.2 * ktemp], -1) * rng.uniform(lo=0.0, hi=1.4)[:, None]
+        key = torch.stack([1 + 0.2 * ktemp, torch.ones_like(ktemp), 1 - 0.2 * ktemp], -1) * rng.uniform(lo=0.25, hi=1.5)[:, None]
         return {"sh": sh, "key_dir": d, "key_rgb": key}
     if group == "accessories":
         return {

@@ -266,7 +266,7 @@ class FaceRenderer:
             eye_centre=self.eye_centre_t, sh=fac.sh, key_dir=fac.key_dir, key_rgb=fac.key_rgb,
             hair_rgb=fac.id_albedo[:, 14:17], iris_rgb=fac.id_albedo[:, 11:14].clamp(min=0.003),
             cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,
-            target=0.25 + 0.35 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds),
+            target=0.4 + 0.45 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds),
             light_pos=light_pos, shadow=shadow)
         H = W = size
         sigma = 0.02 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 2), fac.seeds)  # sensor noise level

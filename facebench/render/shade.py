@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from facebench.labels import SEG
 from facebench.render.heads.base import P, PARTS
-from facebench.render.shading import fbm, sh_irradiance, to_display
+from facebench.render.shading import fbm, sh_irradiance, to_display, value_noise
 
 SCLERA = (0.55, 0.50, 0.46)
 # Iris and pupil as angles from the eyeball's forward axis (radians): on the ~15.5 mm sclera sphere of the
@@ -42,6 +42,16 @@ def _material_table() -> np.ndarray:
 
 MATERIALS = _material_table()  # (len(PARTS), 4): specular strength, exponent, ambient occlusion, wrap
 BEARD_DENSITY = 0.9  # how much a painted beard covers the skin colour
+HAIR_STRANDS = (0.84, 0.16, 130.0, 20.0)  # strands: mean, amplitude, angular frequency (1/rad), noise warp
+# (strands about 5 mm apart: the 2.4 mm of before aliased into wood-grain moire at 112-224 px)
+HAIRABLE_PARTS = tuple(P[q] for q in ("SKIN", "SCALP", "NECK", "EAR_R", "EAR_L"))  # the hair shell's base parts
+BROW_NOISE = (250.0, 1400.0, 29)  # brow hair streaks: noise frequency across x and y (1/m), seed offset
+
+
+def brow_texture(canon: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+    """Brightness (..., ) of brow hairs: value noise stretched along x, i.e. mostly horizontal streaks."""
+    return 0.7 + 0.6 * (value_noise(canon[..., 0] * BROW_NOISE[0], canon[..., 1] * BROW_NOISE[1],
+                                    seeds + BROW_NOISE[2]) - 0.5)
 
 
 @dataclass
@@ -79,13 +89,22 @@ def shadow_visibility(p: torch.Tensor, shadow: torch.Tensor, ndl: torch.Tensor) 
     tan = (1 - ndl * ndl).clamp(min=0).sqrt() / ndl.clamp(min=1e-3)
     bias = SHADOW_BIAS[0] + SHADOW_BIAS[1] * tan.clamp(max=4.0)
     B, S = shadow.shape[0], shadow.shape[-1]
-    ix, iy = torch.floor(p[..., 0]).long(), torch.floor(p[..., 1]).long()
     bidx = torch.arange(B, device=p.device).view(B, 1, 1)
+    # Bilinear PCF: the 3x3 texel box convolved with a tent, i.e. 4x4 taps weighted (1 - f, 1, 1, f) / 3 per
+    # axis (f = position within the texel, texel centres at +0.5). Nearest-texel taps made 3 mm steps in
+    # the shadow's edge that showed as blocks at 224 px.
+    gx, gy = p[..., 0] - 0.5, p[..., 1] - 0.5
+    bx, by = torch.floor(gx), torch.floor(gy)
+    fx, fy = gx - bx, gy - by
+    bx, by = bx.long(), by.long()
+    wts = lambda f: (1 - f, torch.ones_like(f), torch.ones_like(f), f)  # noqa: E731
     lit = torch.zeros_like(p[..., 0])
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            x, y = (ix + dx).clamp(0, S - 1), (iy + dy).clamp(0, S - 1)
-            lit += (shadow[bidx, y, x] <= p[..., 2] + bias).float()
+    for dy, wy in zip((-1, 0, 1, 2), wts(fy)):
+        row = torch.zeros_like(lit)
+        for dx, wx in zip((-1, 0, 1, 2), wts(fx)):
+            x, y = (bx + dx).clamp(0, S - 1), (by + dy).clamp(0, S - 1)
+            row += wx * (shadow[bidx, y, x] <= p[..., 2] + bias).float()
+        lit += wy * row
     return lit / 9
 
 
@@ -110,17 +129,19 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     view = lambda t: t.view(B, 1, 1, 3)  # noqa: E731
     # Hair: strands along the azimuth around the head, broken up by low-frequency noise.
     az = torch.atan2(canon[..., 0], canon[..., 2] + 0.02)
-    strands = (0.75 + 0.25 * torch.sin(az * 260 + 40 * fbm(canon[..., 0] * 60, canon[..., 1] * 60, seeds, 2)))[..., None]
+    strands = (HAIR_STRANDS[0] + HAIR_STRANDS[1] * torch.sin(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * fbm(canon[..., 0] * 60, canon[..., 1] * 60, seeds, 2)))[..., None]
     hair = view(s.hair_rgb) * strands
     albedo = torch.where(((part == P["HAIR"]) | (part == P["BEARD"]))[..., None], hair, albedo)
-    scalp = part == P["SCALP"]
-    albedo = torch.where(scalp[..., None], albedo * (1 - paint[..., None]) + paint[..., None] * hair, albedo)
+    # Hair painted on the skin under the hair shell: a smooth per-pixel hairline (the shell's own edge
+    # follows mesh edges and is hidden on painted skin).
+    hairable = torch.isin(part, torch.tensor(HAIRABLE_PARTS, device=dev))
+    paint = paint * hairable
+    albedo = albedo * (1 - paint[..., None]) + paint[..., None] * hair
     beardable = (part == P["SKIN"]) | (part == P["NECK"])
     bw = (beard_paint * BEARD_DENSITY * beardable)[..., None]
     albedo = albedo * (1 - bw) + bw * 0.9 * hair
     brow = (part == P["BROW_R"]) | (part == P["BROW_L"])
-    brow_tex = 0.7 + 0.3 * torch.sin(canon[..., 0] * 900 + canon[..., 1] * 500)
-    albedo = torch.where(brow[..., None], albedo.clamp(min=0.002) * brow_tex[..., None], albedo)
+    albedo = torch.where(brow[..., None], albedo.clamp(min=0.002) * brow_texture(canon, seeds)[..., None], albedo)
     # Eyes: sclera, iris and pupil placed by the angle from the eyeball's forward axis.
     eye_r, eye_l = part == P["EYE_R"], part == P["EYE_L"]
     ec = torch.where(eye_r[..., None], s.eye_centre[0], s.eye_centre[1])
@@ -158,6 +179,6 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     expo = (s.target / mean_light.clamp(min=1e-3)).clamp(0.2, 30).view(B, 1, 1, 1)
     fg = to_display(lin * expo) * hit[..., None]
     seg = torch.where(hit, s.part_to_seg[pc], torch.zeros_like(part))
-    seg = torch.where(scalp & (paint > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
+    seg = torch.where(hairable & (paint > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
     seg = torch.where(beardable & (beard_paint > 0.5), torch.full_like(seg, SEG["BEARD"]), seg)
     return fg, seg

@@ -89,6 +89,10 @@ def vertex_clustering_lod(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Level of detail by vertex clustering: merge vertices in the same grid cell *and* group.
 
+    template: (V, 3) positions, optionally followed by more columns (V, 3 + k), e.g. an expression's
+    displacement: vertices then merge only when those fall in the same cell too, so surfaces that touch at
+    rest but part in the expression (the inner lips when the jaw opens) stay apart.
+
     cell: (V,) cell size in metres per vertex (finer on the face, coarser behind it).
     keep: vertex ids that must survive unmerged (landmarks, pupils).
     Returns (kept_vertex_ids, new_faces, kept_face_ids): new_faces index into kept_vertex_ids and
@@ -98,13 +102,13 @@ def vertex_clustering_lod(
     """
     V = template.shape[0]
     q = np.floor(template / cell[:, None]).astype(np.int64)
-    key = np.stack([q[:, 0], q[:, 1], q[:, 2], vertex_group.astype(np.int64),
-                    np.round(np.log2(cell) * 4).astype(np.int64)], 1)
-    key[keep, 3] = -1 - np.arange(len(keep))  # a cluster of its own
+    key = np.concatenate([q, vertex_group.astype(np.int64)[:, None],
+                          np.round(np.log2(cell) * 4).astype(np.int64)[:, None]], 1)
+    key[keep, -2] = -1 - np.arange(len(keep))  # a cluster of its own
     _, cluster = np.unique(key, axis=0, return_inverse=True)
     cluster = cluster.reshape(-1)
     n = cluster.max() + 1
-    mean = np.zeros((n, 3))
+    mean = np.zeros((n, template.shape[1]))
     np.add.at(mean, cluster, template)
     mean /= np.bincount(cluster, minlength=n)[:, None]
     d = np.linalg.norm(template - mean[cluster], axis=1)

@@ -138,11 +138,27 @@ def load_ict(path: str | os.PathLike, lod: str = "auto") -> HeadModel:
         cell[np.isin(vpart, [P["LIP_TOP"], P["LIP_BOTTOM"], P["BROW_R"], P["BROW_L"]])] = 0.0026
         cell[np.isin(vpart, [P["NOSE"]])] = 0.003
         cell[(v[:, 2] < v[lm68[0], 2]) & np.isin(vpart, [P["SKIN"], P["SCALP"], P["NECK"]])] = 0.008
-        cell[np.isin(vpart, [P["TEETH"]])] = 0.005
+        # Teeth are clustered tooth by tooth: clusters spanning two neighbouring teeth bridged them with
+        # spikes, leaving two incisor blocks and dark slivers for a smile.
+        # Around the mouth the lips roll inward over the teeth: coarse cells there pulled spikes of skin
+        # into the mouth opening.
+        lip_d = distance_to_polyline(v[:, :2], v[lm68[list(range(48, 60)) + [48]], :2])
+        cell[(lip_d < 0.012) & (v[:, 2] > v[lm68[48], 2] - 0.02) & np.isin(vreg, [R["face"]])] = 0.0022
         cell[np.isin(vreg, [R["gums_tongue"], R["mouth_socket"]])] = 0.006
+        cell[np.isin(vpart, [P["TEETH"]])] = 0.004
         group = vpart * 64 + vreg
+        if "tooth_vertex_ranges" in d.files:
+            # Tooth by tooth (clusters spanning two teeth bridged them), and the twelve front teeth, the
+            # ones a smile shows, at full resolution (they are small: 75-100 vertices each).
+            for k, (a, b) in enumerate(d["tooth_vertex_ranges"]):
+                group[a:b] = -100 - k
+                name = str(d["tooth_names"][k])
+                if "incisor" in name or "canine" in name:
+                    cell[a:b] = 0.0012
         keep = np.unique(np.r_[landmarks])
-        kept, faces, fsel = vertex_clustering_lod(v, faces, group, cell, keep)
+        # Vertices merge only if they also move alike when the jaw opens (see vertex_clustering_lod).
+        jaw = expr[EXPRESSION_SHAPES.index("jawOpen")]
+        kept, faces, fsel = vertex_clustering_lod(np.concatenate([v, jaw], 1), faces, group, cell, keep)
         fpart = fpart[fsel]
         remap = -np.ones(len(v), np.int64)
         remap[kept] = np.arange(len(kept))
