@@ -6,7 +6,7 @@ import torch
 from facebench.render.factors import FACTOR_GROUPS, sample_factors
 from facebench.render.mesh_numba import majority_numba, vertex_normals_numba
 from facebench.render.rasterize import rasterize
-from facebench.render.rasterize_numba import rasterize_numba
+from facebench.render.rasterize_numba import depth_map_numba, rasterize_numba
 from facebench.render.renderer import FaceRenderer
 from facebench.render.shading import hash_u32
 
@@ -33,6 +33,18 @@ def test_raster_kernels_agree_on_a_head(procedural_head):
     assert (a.tri == b.tri).float().mean() > 0.9999
     same = (a.tri == b.tri) & a.mask
     assert torch.allclose(a.bary[same], b.bary[same], atol=1e-4)
+
+
+def test_depth_only_shadow_raster_equals_the_full_raster(procedural_head):
+    """The shadow pass's depth-only kernel draws exactly the full raster's nearest depth, 0 where empty."""
+    r = FaceRenderer(procedural_head)
+    fac = sample_factors(2, range(3), range(3), frozenset(FACTOR_GROUPS), procedural_head.num_identity)
+    v, fmask, _ = r.geometry(fac)
+    scr = torch.cat([v[..., :2] * 400 + 80, v[..., 2:] + 1.0], -1)
+    full = rasterize_numba(scr, r.faces, 160, 160, face_mask=fmask, cull_backfaces=False)
+    depth = depth_map_numba(scr, r.faces, 160, 160, fmask)
+    assert full.mask.float().mean() > 0.2
+    assert torch.equal(depth, torch.where(full.mask, full.w, torch.zeros_like(full.w)))
 
 
 def test_vertex_normals_and_majority_match_reference():

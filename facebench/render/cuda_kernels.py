@@ -138,10 +138,10 @@ def _raster_k(v, faces, fmask, H, W, cull, key):
         return
     if area < 0:  # make it positive, as the PyTorch path does
         bx, by, bw, cx, cy, cw = cx, cy, cw, bx, by, bw
-    x0 = max(int(math.floor(min(ax, bx, cx) - 0.5)), 0)
-    x1 = min(int(math.ceil(max(ax, bx, cx) - 0.5)), W - 1)
-    y0 = max(int(math.floor(min(ay, by, cy) - 0.5)), 0)
-    y1 = min(int(math.ceil(max(ay, by, cy) - 0.5)), H - 1)
+    x0 = max(int(math.ceil(min(ax, bx, cx) - 0.5)), 0)  # pixel centres inside the extent
+    x1 = min(int(math.floor(max(ax, bx, cx) - 0.5)), W - 1)
+    y0 = max(int(math.ceil(min(ay, by, cy) - 0.5)), 0)
+    y1 = min(int(math.floor(max(ay, by, cy) - 0.5)), H - 1)
     tl0 = (cy - by == 0 and cx - bx > 0) or (cy - by < 0)
     tl1 = (ay - cy == 0 and ax - cx > 0) or (ay - cy < 0)
     tl2 = (by - ay == 0 and bx - ax > 0) or (by - ay < 0)

@@ -84,10 +84,13 @@ def rasterize(
         keep &= area < 0  # y-down screen: front faces (CCW in y-up) have negative area
     if face_mask is not None:
         keep &= face_mask
-    xmin = torch.floor(x.min(-1).values - 0.5).clamp(min=0)
-    xmax = torch.ceil(x.max(-1).values - 0.5).clamp(max=width - 1)
-    ymin = torch.floor(y.min(-1).values - 0.5).clamp(min=0)
-    ymax = torch.ceil(y.max(-1).values - 0.5).clamp(max=height - 1)
+    # Candidate pixels: those whose centre (p + 0.5) lies within the triangle's extent, ceil(min - 0.5) ..
+    # floor(max - 0.5), in float64 as in the kernels (a wider box only adds pixels that fail the tests).
+    xd, yd = x.double(), y.double()
+    xmin = torch.ceil(xd.min(-1).values - 0.5).clamp(min=0).float()
+    xmax = torch.floor(xd.max(-1).values - 0.5).clamp(max=width - 1).float()
+    ymin = torch.ceil(yd.min(-1).values - 0.5).clamp(min=0).float()
+    ymax = torch.floor(yd.max(-1).values - 0.5).clamp(max=height - 1).float()
     keep &= (xmax >= xmin) & (ymax >= ymin)
     b_idx, f_idx = keep.nonzero(as_tuple=True)
     n_pix = B * height * width

@@ -16,7 +16,7 @@ from facebench.render.rasterize import Fragments
 
 
 @numba.njit(cache=True, fastmath=False)
-def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull):
+def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull, depth_only=False):
     F = faces.shape[0]
     for f in range(F):
         if not fmask[f]:
@@ -36,10 +36,10 @@ def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull):
             bx, by, bw, cx, cy, cw = cx, cy, cw, bx, by, bw
             p1, p2 = 2, 1
             area = -area
-        x0 = max(int(np.floor(min(ax, bx, cx) - 0.5)), 0)
-        x1 = min(int(np.ceil(max(ax, bx, cx) - 0.5)), W - 1)
-        y0 = max(int(np.floor(min(ay, by, cy) - 0.5)), 0)
-        y1 = min(int(np.ceil(max(ay, by, cy) - 0.5)), H - 1)
+        x0 = max(int(np.ceil(min(ax, bx, cx) - 0.5)), 0)  # pixel centres inside the extent
+        x1 = min(int(np.floor(max(ax, bx, cx) - 0.5)), W - 1)
+        y0 = max(int(np.ceil(min(ay, by, cy) - 0.5)), 0)
+        y1 = min(int(np.floor(max(ay, by, cy) - 0.5)), H - 1)
         # Top-left flags of the three edges (b->c, c->a, a->b), as _top_left in the PyTorch path.
         tl0 = (cy - by == 0 and cx - bx > 0) or (cy - by < 0)
         tl1 = (ay - cy == 0 and ax - cx > 0) or (ay - cy < 0)
@@ -61,6 +61,8 @@ def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull):
                 w = (e0 * aw + e1 * bw + e2 * cw) / s
                 if w > zbuf[py, px]:
                     zbuf[py, px] = w
+                    if depth_only:
+                        continue
                     tri[py, px] = f
                     l0, l1, l2 = e0 * aw, e1 * bw, e2 * cw
                     t = l0 + l1 + l2
@@ -73,6 +75,27 @@ def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull):
 def _raster_batch(v, faces, fmask, H, W, tri, zbuf, bary, cull):
     for b in numba.prange(v.shape[0]):
         _raster_one(v[b], faces, fmask[b], H, W, tri[b], zbuf[b], bary[b], cull)
+
+
+@numba.njit(parallel=True, cache=True)
+def _depth_batch(v, faces, fmask, H, W, zbuf):
+    tri = np.empty((0, 0), np.int64)  # not written in depth-only mode
+    bary = np.empty((0, 0, 3), np.float32)
+    for b in numba.prange(v.shape[0]):
+        _raster_one(v[b], faces, fmask[b], H, W, tri, zbuf[b], bary, False, True)
+
+
+def depth_map_numba(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,
+                    face_mask: torch.Tensor) -> torch.Tensor:
+    """Nearest screen-affine depth (B, H, W) of every pixel (the largest ``w``, the rasterizer's own
+    coverage rules, no culling), 0 where nothing is drawn: the shadow map, without triangle ids or
+    barycentrics (a third less work than :func:`rasterize_numba`)."""
+    v = np.ascontiguousarray(verts.detach().cpu().numpy(), dtype=np.float32)
+    f = np.ascontiguousarray(faces.cpu().numpy(), dtype=np.int64)
+    fm = np.ascontiguousarray(face_mask.cpu().numpy(), dtype=np.bool_)
+    zbuf = np.zeros((v.shape[0], height, width), np.float32)
+    _depth_batch(v, f, fm, height, width, zbuf)
+    return torch.from_numpy(zbuf)
 
 
 def rasterize_numba(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,

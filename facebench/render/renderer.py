@@ -345,6 +345,10 @@ class FaceRenderer:
         xy = (lp[..., :2] - lo[:, None]) * scale[:, None, None] + 1
         depth = lp[..., 2] - lp[..., 2].amin(1, keepdim=True) + 0.5
         ls = torch.cat([xy, depth[..., None]], -1)
+        if self.backend == "numba":
+            from facebench.render.rasterize_numba import depth_map_numba
+
+            return ls, depth_map_numba(ls, self.faces, size, size, fmask)
         fr = self._raster(ls, size, size, fmask, cull=False)
         if fr.w is not None:  # the numba raster keeps its depth buffer: the screen-affine depth itself
             return ls, torch.where(fr.mask, fr.w, torch.zeros_like(fr.w))

@@ -313,7 +313,10 @@ def _finish_batch(fg, tri, seg_full, bgp, seeds, sigma, ss, img, seg):
                             best, best_n = val, m
                 seg[b, i, j] = best
                 alpha = cover / n
-                _background_px(bgp[b], seed, i, j, H, W, col)
+                if cover < n:  # the procedural background (a dozen hashes) only where it shows
+                    _background_px(bgp[b], seed, i, j, H, W, col)
+                else:
+                    col[0], col[1], col[2] = 0.0, 0.0, 0.0
                 for c in range(3):
                     nz = _noise(np.int64(j) + np.int64(c) * 4096, np.int64(i), seed + 3)
                     a = a0 if c == 0 else (a1 if c == 1 else a2)
