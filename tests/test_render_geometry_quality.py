@@ -81,3 +81,23 @@ def test_shadow_visibility_is_batched_per_image(n):
     p = torch.tensor([4.0, 4.0, 1.0]).expand(n, 1, 1, 3).contiguous()
     vis = shadow_visibility(p, smap, torch.ones(n, 1, 1)).view(-1)
     assert vis[-1] == 0 and (n == 1 or (vis[:-1] == 1).all())
+
+
+def test_shell_inner_sides_share_masks_and_leave_normals_alone(procedural_head):
+    """The shells' reversed inner copies are drawn with their originals' per-sample masks, are not shadow
+    casters, and do not cancel the shell vertex normals (which come from the outer faces only)."""
+    from facebench.render.factors import FACTOR_GROUPS, sample_factors
+    from facebench.render.renderer import FaceRenderer
+
+    r = FaceRenderer(procedural_head)
+    fac = sample_factors(4, range(3), range(3), frozenset(FACTOR_GROUPS), procedural_head.num_identity)
+    fac.hair[:] = 3
+    v, fmask, _ = r.geometry(fac)
+    n0 = r.num_front_faces
+    assert r.faces.shape[0] > n0 and fmask.shape[1] == r.faces.shape[0]
+    assert torch.equal(fmask[:, n0:], fmask[:, r._back_src])
+    assert torch.equal(r.faces[n0:], r.faces[r._back_src][:, [0, 2, 1]])
+    assert not r.shadow_caster[n0:].any()
+    vn = r._normals(v, "all")
+    a, b = r.offset["hair"]
+    assert torch.allclose(vn[:, a:b].norm(dim=-1), torch.ones(3, b - a), atol=1e-4)

@@ -140,8 +140,20 @@ class FaceRenderer:
             m = getattr(r, name)
             faces.append(m.faces + self.offset[name][0])
             parts.append(np.full(len(m.faces), m.part) if name in SHELLS else m.face_part)
-        self.faces = torch.from_numpy(np.concatenate(faces)).long().to(dev)
-        self.face_part = torch.from_numpy(np.concatenate(parts)).long().to(dev)
+        # The shells' inner sides: reversed copies of their faces, appended after every other face. Seen
+        # past a shell's edge at a silhouette, the back-face-culled shell showed the background through
+        # the gap between it and the head. The copies share the shell's vertices, so vertex normals are
+        # computed from the faces before them (normal_faces) and they share their originals' face masks.
+        self.num_front_faces = sum(len(f) for f in faces)
+        starts = np.cumsum([0] + [len(f) for f in faces])
+        blocks_in_order = ("head",) + SHELLS + RIGIDS
+        back_src = np.concatenate([np.arange(starts[blocks_in_order.index(n)], starts[blocks_in_order.index(n) + 1])
+                                   for n in SHELLS])
+        all_faces = np.concatenate(faces)
+        all_parts = np.concatenate(parts)
+        self.faces = torch.from_numpy(np.concatenate([all_faces, all_faces[back_src][:, [0, 2, 1]]])).long().to(dev)
+        self.face_part = torch.from_numpy(np.concatenate([all_parts, all_parts[back_src]])).long().to(dev)
+        self._back_src = torch.from_numpy(back_src).long().to(dev)
         self.part_to_seg = torch.from_numpy(PART_TO_SEG.astype(np.int64)).to(dev)
         f = lambda a: torch.from_numpy(np.asarray(a)).to(dev)  # noqa: E731
         self.shell = {n: (f(getattr(r, n).vids).long(), f(getattr(r, n).masks).float(), f(getattr(r, n).thickness).float(),
@@ -164,15 +176,17 @@ class FaceRenderer:
         self.pivot = torch.tensor(_PIVOT, device=dev)
         # Shadow casters: everything but the mouth interior, eyeballs and eye corners, which sit inside
         # the head and only receive shadows (a third of the faces: the shadow pass is per-triangle bound).
+        # The shells' inner copies are the same surfaces: no second shadow caster.
         inner = [P[n] for n in ("MOUTH", "TEETH", "EYE_R", "EYE_L", "CARUNCLE_R", "CARUNCLE_L")]
         self.shadow_caster = ~torch.isin(self.face_part, torch.tensor(inner, device=dev))
+        self.shadow_caster[self.num_front_faces:] = False
         self._arcface = torch.tensor(ARCFACE_TEMPLATE_112, device=dev)
         self._axes = torch.eye(3, device=dev)
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import vertex_faces
 
             self._csr = {"head": vertex_faces(self.faces[: head.faces.shape[0]], V),
-                         "all": vertex_faces(self.faces, self.num_all)}
+                         "all": vertex_faces(self.faces[: self.num_front_faces], self.num_all)}
 
     # ------------------------------------------------------------------ geometry
     def shape(self, fac: FaceFactors) -> torch.Tensor:
@@ -222,7 +236,8 @@ class FaceRenderer:
         head_part = (v[:, :t0] - self.pivot) @ R.transpose(1, 2) + self.pivot
         torso_part = (v[:, t0:] - self.pivot) @ Rt.transpose(1, 2) + self.pivot
         v = torch.cat([head_part, torso_part], 1)
-        return v, torch.cat(fmask, 1), v[:, self.landmarks]
+        fmask = torch.cat(fmask, 1)
+        return v, torch.cat([fmask, fmask[:, self._back_src]], 1), v[:, self.landmarks]
 
     # ------------------------------------------------------------------ framing
     def framing(self, fac: FaceFactors, lm2: torch.Tensor, size: int, framing: str, ss: int) -> torch.Tensor:
@@ -316,7 +331,7 @@ class FaceRenderer:
             from facebench.render.cuda_kernels import vertex_normals_cuda
 
             return vertex_normals_cuda(v, self.faces, self._csr[which])
-        return _vertex_normals(v, self.faces[: self.head.faces.shape[0]] if which == "head" else self.faces)
+        return _vertex_normals(v, self.faces[: self.head.faces.shape[0] if which == "head" else self.num_front_faces])
 
     def _raster(self, scr, H, W, fmask, cull):
         if self.backend == "numba":
