@@ -19,7 +19,7 @@ NUM_ALBEDO = 60
 FIELDS_START = 18
 N_FIELDS = NUM_ALBEDO - FIELDS_START
 # Linear-RGB skin albedo at the two ends of the tone axis.
-LIGHT_SKIN = np.array([0.62, 0.42, 0.32], np.float32)
+LIGHT_SKIN = np.array([0.66, 0.46, 0.36], np.float32)
 DARK_SKIN = np.array([0.055, 0.028, 0.018], np.float32)
 
 
