@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from facebench.labels import FS70_TO_IBUG68, IBUG68_FLIP, WFLW98_TO_IBUG68
@@ -37,6 +39,54 @@ def _photometric():
                       A.GaussianBlur(blur_limit=(3, 7), p=0.2)])
 
 
+@dataclass
+class CropPlan:
+    """The geometric part of one FAN training crop: the affine ``M`` (2x3, image -> crop pixels), whether the
+    crop is mirrored, and the generator left for the photometric draws."""
+
+    M: np.ndarray
+    flip: bool
+    rng: np.random.Generator | None
+
+
+def plan_crop(pts: np.ndarray, rng: np.random.Generator | None, box_noise: float = 0.0, rotation: float = 0.0,
+              scale: float = 0.0, flip: bool = False) -> CropPlan:
+    """Draw the crop geometry of one sample (box noise, scale, rotation, flip) from ``rng``."""
+    x0, y0 = pts.min(0)
+    x1, y1 = pts.max(0)
+    shift, s, ang, do_flip = (0.0, 0.0), 1.0, 0.0, False
+    if rng is not None:
+        shift = tuple(rng.uniform(-box_noise, box_noise, 2))
+        s = (1 + rng.uniform(-box_noise, box_noise)) * (1 + rng.uniform(-scale, scale))
+        ang = rng.uniform(-rotation, rotation)
+        do_flip = flip and rng.uniform() < 0.5
+    M = fan_crop_transform((x0, y0, x1, y1), CROP, s, shift)
+    if ang:
+        c = (CROP - 1) / 2
+        R = cv2.getRotationMatrix2D((c, c), ang, 1.0)
+        M = (np.vstack([R, [0, 0, 1]]) @ np.vstack([M, [0, 0, 1]]))[:2]
+    return CropPlan(M, do_flip, rng)
+
+
+def crop_labels(plan: CropPlan, pts: np.ndarray, depth: np.ndarray | None = None) -> tuple:
+    """The label part of an item: (points in heatmap pixels, points in image pixels, heatmap->image affine)
+    [+ depths in heatmap pixels], for the crop ``plan``."""
+    M, do_flip = plan.M, plan.flip
+    Mh = rescale_affine(M, CROP, HEATMAP)
+    if do_flip:
+        ph = (flip_points(apply_affine(M, pts), CROP, IBUG68_FLIP) + 0.5) * HEATMAP / CROP - 0.5
+    else:
+        ph = apply_affine(Mh, pts)
+    item = (torch.from_numpy(ph).float(), torch.from_numpy(pts.astype(np.float32)),
+            torch.from_numpy(invert_affine(Mh)).float())
+    if depth is None:
+        return item
+    zh = np.asarray(depth, np.float64) * np.sqrt(abs(np.linalg.det(Mh[:, :2])))
+    if do_flip:
+        zh = zh[list(IBUG68_FLIP)]
+    return item + (torch.from_numpy(zh).float(),)
+
+
 def crop_sample(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator | None, box_noise: float = 0.0,
                 rotation: float = 0.0, scale: float = 0.0, flip: bool = False, colour: bool = True,
                 face_px: int | None = None, depth: np.ndarray | None = None):
@@ -53,39 +103,62 @@ def crop_sample(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator | Non
             img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
             pts = (pts + 0.5) * f - 0.5
             depth = None if depth is None else depth * f
-    x0, y0 = pts.min(0)
-    x1, y1 = pts.max(0)
-    shift, s, ang, do_flip = (0.0, 0.0), 1.0, 0.0, False
-    if rng is not None:
-        shift = tuple(rng.uniform(-box_noise, box_noise, 2))
-        s = (1 + rng.uniform(-box_noise, box_noise)) * (1 + rng.uniform(-scale, scale))
-        ang = rng.uniform(-rotation, rotation)
-        do_flip = flip and rng.uniform() < 0.5
-    M = fan_crop_transform((x0, y0, x1, y1), CROP, s, shift)
-    if ang:
-        c = (CROP - 1) / 2
-        R = cv2.getRotationMatrix2D((c, c), ang, 1.0)
-        M = (np.vstack([R, [0, 0, 1]]) @ np.vstack([M, [0, 0, 1]]))[:2]
-    crop = cv2.warpAffine(img, M, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    pc = apply_affine(M, pts)
-    if do_flip:
+    plan = plan_crop(pts, rng, box_noise, rotation, scale, flip)
+    crop = cv2.warpAffine(img, plan.M, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    if plan.flip:
         crop = crop[:, ::-1].copy()
-        pc = flip_points(pc, CROP, IBUG68_FLIP)
     if rng is not None and colour:  # photometric: albumentations, seeded from this sample's generator
         pipeline = _photometric()
         pipeline.set_random_seed(int(rng.integers(2 ** 31)))
         crop = pipeline(image=np.ascontiguousarray(crop))["image"]
-    Mh = rescale_affine(M, CROP, HEATMAP)
-    ph = apply_affine(Mh, pts) if not do_flip else (pc + 0.5) * HEATMAP / CROP - 0.5
     x = (torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255 - 0.5) / 0.5
-    item = (x, torch.from_numpy(ph).float(), torch.from_numpy(pts.astype(np.float32)),
-            torch.from_numpy(invert_affine(Mh)).float())
-    if depth is None:
-        return item
-    zh = np.asarray(depth, np.float64) * np.sqrt(abs(np.linalg.det(Mh[:, :2])))
-    if do_flip:
-        zh = zh[list(IBUG68_FLIP)]
-    return item + (torch.from_numpy(zh).float(),)
+    return (x,) + crop_labels(plan, pts, depth)
+
+
+def _blur_kernel(k: int, device) -> torch.Tensor:
+    """1D Gaussian of odd size k with OpenCV's default sigma for that size (as albumentations' GaussianBlur)."""
+    sigma = 0.3 * ((k - 1) * 0.5 - 1) + 0.8
+    x = torch.arange(k, device=device, dtype=torch.float32) - (k - 1) / 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def crop_batch_on_device(img: torch.Tensor, plans: list[CropPlan], colour: bool = True) -> torch.Tensor:
+    """FAN crops (B, 3, 256, 256) in [-1, 1] of images (B, 3, H, W) in [0, 1] on their own device: one
+    batched bilinear warp (grid_sample, zero border, as cv2.warpAffine), mirroring, and the photometric
+    jitter of :func:`_photometric` written in torch (brightness, contrast, saturation in [0.7, 1.3]; a
+    Gaussian blur of size 3-7 with probability 0.2), drawn from each plan's generator.
+
+    The photometric draws differ from the worker path's (albumentations seeds its own generator), so the
+    two paths apply the same distribution of jitter, not the same jitter to a given sample."""
+    B, _, H, W = img.shape
+    dev = img.device
+    Minv = torch.from_numpy(np.stack([invert_affine(pl_.M) for pl_ in plans])).float().to(dev)  # crop -> image
+    u = torch.arange(CROP, device=dev, dtype=torch.float32)
+    gy, gx = torch.meshgrid(u, u, indexing="ij")
+    grid = torch.stack([gx, gy, torch.ones_like(gx)], -1).view(1, CROP * CROP, 3)
+    src = (grid @ Minv.transpose(1, 2)).view(B, CROP, CROP, 2)  # image pixels, centres at integers
+    norm = torch.tensor([2.0 / W, 2.0 / H], device=dev)
+    crop = F.grid_sample(img, (src + 0.5) * norm - 1, mode="bilinear", padding_mode="zeros", align_corners=False)
+    flip = torch.tensor([pl_.flip for pl_ in plans], device=dev)
+    crop = torch.where(flip.view(B, 1, 1, 1), crop.flip(-1), crop)
+    if colour and all(pl_.rng is not None for pl_ in plans):
+        draws = np.array([[r.uniform(0.7, 1.3), r.uniform(0.7, 1.3), r.uniform(0.7, 1.3), r.uniform(), r.integers(3)]
+                          for r in (pl_.rng for pl_ in plans)])
+        b, c, sat = (torch.from_numpy(draws[:, k]).float().to(dev).view(B, 1, 1, 1) for k in range(3))
+        luma = torch.tensor([0.299, 0.587, 0.114], device=dev).view(1, 3, 1, 1)
+        crop = (crop * b).clamp(0, 1)
+        mean = (crop * luma).sum(1, keepdim=True).mean((2, 3), keepdim=True)
+        crop = (mean + c * (crop - mean)).clamp(0, 1)
+        grey = (crop * luma).sum(1, keepdim=True)
+        crop = (grey + sat * (crop - grey)).clamp(0, 1)
+        for j in np.nonzero(draws[:, 3] < 0.2)[0]:
+            k = 3 + 2 * int(draws[j, 4])
+            g = _blur_kernel(k, dev)
+            x = F.pad(crop[j:j + 1], (k // 2, k // 2, k // 2, k // 2), mode="reflect")
+            x = F.conv2d(x, g.view(1, 1, 1, k).expand(3, 1, 1, k), groups=3)
+            crop[j] = F.conv2d(x, g.view(1, 1, k, 1).expand(3, 1, k, 1), groups=3)[0]
+    return (crop - 0.5) / 0.5
 
 
 class RenderLandmarkDataset(Dataset):
@@ -94,18 +167,58 @@ class RenderLandmarkDataset(Dataset):
     depth (2D-to-3D-FAN)."""
 
     def __init__(self, spec: DatasetSpec, size: int, render: dict, augment: dict | None, convention: str = "3d",
-                 depth: bool = False, box_noise: float = 0.0, face_px: int | None = None):
+                 depth: bool = False, box_noise: float = 0.0, face_px: int | None = None, indices_only: bool = False):
         if convention not in ("2d", "3d"):
             raise ValueError(f"convention must be '2d' or '3d', got {convention!r}")
+        if indices_only and (box_noise or face_px):
+            raise ValueError("the on-device path serves training crops: box_noise / face_px are evaluation ablations")
         self.spec, self.size, self.render_kw, self.augment = spec, size, render, augment
         self.convention, self.depth = convention, depth
         self.box_noise, self.face_px = box_noise, face_px  # evaluation-time ablations (without augment)
+        self.indices_only = indices_only  # workers pass indices; render_batch renders on the accelerator
         self._source = None
+        self._device_source = None
 
     def __getstate__(self):
         d = dict(self.__dict__)
-        d["_source"] = None
+        d["_source"] = d["_device_source"] = None
         return d
+
+    def _labels(self, r, j: int):
+        """(points (68, 2) float64 in the convention, depths or None) of sample j of a render on the CPU."""
+        pts = r["pts"][j]
+        z = depth_in_pixels(pts, r["p3"][j]) if self.depth else None
+        p = contour_to_2d(pts, r["vis"][j], r["seg"][j]) if self.convention == "2d" else pts
+        return p.astype(np.float64), z
+
+    @staticmethod
+    def _host_labels(r, need_seg: bool) -> dict:
+        return {"pts": r.ldmk2d.cpu().numpy()[:, FS70_TO_IBUG68], "vis": r.ldmk_visible.cpu().numpy()[:, FS70_TO_IBUG68],
+                "p3": r.ldmk3d.cpu().numpy()[:, FS70_TO_IBUG68], "seg": r.seg.cpu().numpy() if need_seg else None}
+
+    def render_batch(self, indices: torch.Tensor) -> tuple:
+        """The training batch of ``indices`` rendered, cropped and augmented on ``indices.device`` (the
+        stacked items of :meth:`__getitems__`, on that device). Crop geometry and labels are drawn from the
+        same generators as the worker path, so they match it exactly (see crop_batch_on_device for colour)."""
+        from facebench.render.source import RenderSource
+
+        dev = indices.device
+        if self._device_source is None:
+            self._device_source = RenderSource(self.spec, self.size, "wild", device=dev, **self.render_kw)
+        idx = indices.cpu().numpy()
+        r = self._device_source.render(idx, chunk=len(idx))
+        host = self._host_labels(r, self.convention == "2d")
+        aug = dict(self.augment or {})
+        colour = aug.pop("colour", True)
+        plans, labels = [], []
+        for j, i in enumerate(idx):
+            p, z = self._labels(host, j)
+            rng = np.random.default_rng([self.spec.seed, 6, int(i)]) if self.augment else None
+            plan = plan_crop(p, rng, **aug)
+            plans.append(plan)
+            labels.append(crop_labels(plan, p, z))
+        x = crop_batch_on_device(r.image, plans, colour=colour and bool(self.augment))
+        return (x,) + tuple(torch.stack(col).to(dev) for col in zip(*labels))
 
     def __len__(self) -> int:
         return len(self.spec)
@@ -116,16 +229,16 @@ class RenderLandmarkDataset(Dataset):
     def __getitems__(self, indices):
         from facebench.render.source import RenderSource
 
+        if self.indices_only:
+            return [(int(i),) for i in indices]
         if self._source is None:
             self._source = RenderSource(self.spec, self.size, "wild", **self.render_kw)
         r = self._source.render(np.asarray(indices))
         imgs = r.images_u8()
-        pts = r.ldmk2d.numpy()[:, FS70_TO_IBUG68]
-        vis, seg, p3 = r.ldmk_visible.numpy()[:, FS70_TO_IBUG68], r.seg.numpy(), r.ldmk3d.numpy()[:, FS70_TO_IBUG68]
+        host = self._host_labels(r, self.convention == "2d")
         out = []
         for j, i in enumerate(indices):
-            z = depth_in_pixels(pts[j], p3[j]) if self.depth else None
-            p = (contour_to_2d(pts[j], vis[j], seg[j]) if self.convention == "2d" else pts[j]).astype(np.float64)
+            p, z = self._labels(host, j)
             if self.augment:
                 rng = np.random.default_rng([self.spec.seed, 6, int(i)])
                 out.append(crop_sample(imgs[j], p, rng, depth=z, **self.augment))
@@ -239,8 +352,10 @@ class LandmarkDataModule(pl.LightningDataModule):
                  num_workers: int = 2, val_render: int = 200, val_sets: list[str] | None = None,
                  train_path: str | None = None, box_noise: float = 0.2, rotation: float = 30.0, scale: float = 0.3,
                  flip: bool = True, head: str = "auto", ict_path: str | None = None, supersample: int = 2,
-                 convention: str = "3d", depth: bool = False):
+                 convention: str = "3d", depth: bool = False, render_on: str = "auto"):
         super().__init__()
+        if render_on not in ("auto", "device", "worker"):
+            raise ValueError(f"render_on must be auto, device or worker, got {render_on!r}")
         if depth and convention != "3d":
             raise ValueError("depth (2D-to-3D-FAN) pairs each depth with its 3D point's projection: use convention=3d")
         self.save_hyperparameters()
@@ -259,7 +374,8 @@ class LandmarkDataModule(pl.LightningDataModule):
                                                 depth=hp.depth)
         else:
             self.train_set = RenderLandmarkDataset(DatasetSpec(width=hp.n_train, depth=1, seed=hp.seed),
-                                                   hp.render_size, self.render_kw, self.augment, hp.convention, hp.depth)
+                                                   hp.render_size, self.render_kw, self.augment, hp.convention, hp.depth,
+                                                   indices_only=self._on_device())
         self.val_datasets = []
         if hp.val_render:
             spec = DatasetSpec(width=hp.val_render, depth=1, seed=hp.seed + 7919, identity_offset=HELD_OUT_OFFSET)
@@ -278,3 +394,17 @@ class LandmarkDataModule(pl.LightningDataModule):
 
     def val_dataloader(self):
         return [self._loader(ds, False) for ds in self.val_datasets]
+
+    def _on_device(self) -> bool:
+        ro = self.hparams.render_on
+        if ro == "auto":
+            return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return ro == "device"
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        # Training batches of indices (render_on=device): render, crop and augment them here, on the
+        # accelerator; validation stays in the workers (held-out renders, sets on disk).
+        if (self.trainer is not None and self.trainer.training and getattr(self.train_set, "indices_only", False)
+                and isinstance(batch, (list, tuple)) and len(batch) == 1):
+            return self.train_set.render_batch(batch[0])
+        return batch
