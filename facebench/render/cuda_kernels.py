@@ -13,8 +13,9 @@ compute the same functions with one thread per triangle (raster) or per pixel (r
   repeated runs are bitwise identical).
 - ``vertex_normals``: per vertex, its faces' normals summed in a fixed (CSR) order (scatter-add with
   atomics would sum in thread-timing order and change the last bits from run to run).
-- ``finish``: per output pixel, exposure + display transform of the supersamples, box filter of colour
-  and coverage, the procedural background, compositing, sensor noise and the majority class.
+- ``finish``: per output pixel, exposure and box filter of the covered supersamples' linear colour, the
+  display transform, the procedural background, compositing by coverage, sensor noise and the majority
+  class.
 
 Screen conventions are those of :mod:`facebench.render.rasterize`. Tests hold these kernels to the
 PyTorch / numba paths: in CUDA's simulator (NUMBA_ENABLE_CUDASIM=1) on the CPU, and on a GPU when present.
@@ -486,9 +487,9 @@ def _finish_k(lin, tri, seg_full, expo, bg, seeds, sigma, ss, img, seg):
         for dx in range(ss):
             if tri[b, y0 + dy, x0 + dx] >= 0:
                 cover += 1
-                fr += _display(lin[b, y0 + dy, x0 + dx, 0] * e)
-                fgc += _display(lin[b, y0 + dy, x0 + dx, 1] * e)
-                fb += _display(lin[b, y0 + dy, x0 + dx, 2] * e)
+                fr += lin[b, y0 + dy, x0 + dx, 0] * e
+                fgc += lin[b, y0 + dy, x0 + dx, 1] * e
+                fb += lin[b, y0 + dy, x0 + dx, 2] * e
             val = seg_full[b, y0 + dy, x0 + dx]
             m = 0
             for qy in range(ss):
@@ -502,7 +503,8 @@ def _finish_k(lin, tri, seg_full, expo, bg, seeds, sigma, ss, img, seg):
     seed = seeds[b]
     bg_r, bg_g, bg_b = _background_px(bg[b], seed, i, j, H, W)
     for c in range(3):
-        fg = (fr if c == 0 else (fgc if c == 1 else fb)) / n
+        # Mean light of the covered samples, then the display transform, weighted by the coverage.
+        fg = _display((fr if c == 0 else (fgc if c == 1 else fb)) / cover) * alpha if cover > 0 else 0.0
         col = fg + (bg_r if c == 0 else (bg_g if c == 1 else bg_b)) * (1 - alpha)
         nz = _noise(np.int64(j) + np.int64(c) * 4096, np.int64(i), seed + 3)
         img[b, c, i, j] = min(max(col + sigma[b] * (nz - 0.5) * 2, 0.0), 1.0)

@@ -28,7 +28,7 @@ from facebench.render.factors import FaceFactors
 from facebench.render.heads.base import P, PART_TO_SEG, HeadModel
 from facebench.render.rasterize import rasterize
 from facebench.render.shade import ShadeInputs, shade_torch
-from facebench.render.shading import background, hash_noise
+from facebench.render.shading import background, hash_noise, to_display
 
 FRAMINGS = ("aligned", "wild")
 _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
@@ -304,10 +304,12 @@ class FaceRenderer:
         fg, seg_full = shade_torch(inputs)
         alpha = frags.mask.float()[:, None]
         fg = fg.permute(0, 3, 1, 2)
-        # Premultiplied compositing after the box filter: the background is smooth at the output scale,
-        # so it is generated at the output size (ss^2 fewer pixels) and weighted by the filtered coverage.
+        # Box filter in linear light (mean of the covered supersamples), then the display transform once per
+        # output pixel; then compositing over the background, which is smooth at the output scale and so
+        # generated at the output size (ss^2 fewer pixels) and weighted by the filtered coverage.
         if ss > 1:
             fg, alpha = F.avg_pool2d(fg, ss), F.avg_pool2d(alpha, ss)
+        fg = to_display(fg / alpha.clamp(min=1e-12)) * alpha
         img = fg + background(fac.background, fac.seeds, size, size) * (1 - alpha)
         ys, xs = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")
         sigma = sigma.view(B, 1, 1, 1)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from facebench.labels import SEG
 from facebench.render.heads.base import P, PARTS
-from facebench.render.shading import fbm, sh_irradiance, to_display, value_noise
+from facebench.render.shading import fbm, sh_irradiance, value_noise
 
 SCLERA = (0.55, 0.50, 0.46)
 # Iris and pupil as angles from the eyeball's forward axis (radians): on the ~15.5 mm sclera sphere of the
@@ -112,7 +112,8 @@ def shadow_visibility(p: torch.Tensor, shadow: torch.Tensor, ndl: torch.Tensor) 
 
 
 def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (display colours (B, H, W, 3) in [0, 1], classes (B, H, W) int64)."""
+    """Return (exposed linear colours (B, H, W, 3), 0 where empty; classes (B, H, W) int64). The display
+    transform follows the box filter (see the renderer): anti-aliasing averages light, not display values."""
     B, dev = s.tri.shape[0], s.tri.device
     hit = s.tri >= 0
     tri = s.tri.clamp(min=0)
@@ -180,7 +181,7 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     skin_px = (part == P["SKIN"]).float()
     mean_light = (light * skin_px).sum((1, 2)) / skin_px.sum((1, 2)).clamp(min=1)
     expo = (s.target / mean_light.clamp(min=1e-3)).clamp(0.2, 30).view(B, 1, 1, 1)
-    fg = to_display(lin * expo) * hit[..., None]
+    fg = lin * expo * hit[..., None]
     seg = torch.where(hit, s.part_to_seg[pc], torch.zeros_like(part))
     seg = torch.where(hairable & (paint > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
     seg = torch.where(beardable & (beard_paint > 0.5), torch.full_like(seg, SEG["BEARD"]), seg)

@@ -22,6 +22,8 @@ _HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
 _BROW_R, _BROW_L, _EYE_R, _EYE_L = P["BROW_R"], P["BROW_L"], P["EYE_R"], P["EYE_L"]
 _CLOTHING, _SKIN, _NECK, _SEG_HAIR, _SEG_BEARD = P["CLOTHING"], P["SKIN"], P["NECK"], SEG["HAIR"], SEG["BEARD"]
 _EAR_R, _EAR_L = P["EAR_R"], P["EAR_L"]
+# The material table plus a fifth column: the half-vector cosine below which ndh ** exponent < 1e-6.
+_MATS_CPU = np.concatenate([MATERIALS, (1e-6 ** (1.0 / MATERIALS[:, 1:2])).astype(np.float32)], 1)
 _C1, _C2, _C3, _C4, _C5 = 0.429043, 0.511664, 0.743125, 0.886227, 0.247708
 
 
@@ -189,7 +191,9 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
             lz = b0 * lpos[i0, 2] + b1 * lpos[i1, 2] + b2 * lpos[i2, 2]
             vis = _pcf(smap, lx, ly, lz + bias)
             ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
-            spec = ks * ndh ** pw * vis if ndl > 0 else 0.0
+            # ndh ** pw only where it can matter: below spec_min it is under 1e-6 (a float32 rounding of
+            # the image), and most samples face away from the half vector.
+            spec = ks * ndh ** pw * vis if ndl > 0 and ndh > mats[part, 4] else 0.0
             light = 0.0
             for c in range(3):
                 e = (_C4 * sh[0, c] + 2 * _C2 * (sh[3, c] * nx + sh[1, c] * ny + sh[2, c] * nz)
@@ -214,7 +218,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
         for x in range(W):
             if tri[y, x] >= 0:
                 for c in range(3):
-                    fg[y, x, c] = _display(lin[y, x, c] * expo)
+                    fg[y, x, c] = lin[y, x, c] * expo  # display transform after the box filter (finish)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -236,7 +240,7 @@ def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     _shade_batch(i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg), f32(s.vn),
                  f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
                  f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), i64(s.seeds), f32(s.target),
-                 MATERIALS, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
+                 _MATS_CPU, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
                  f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], fg, seg)
     return torch.from_numpy(fg), torch.from_numpy(seg)
 
@@ -320,15 +324,17 @@ def _finish_batch(fg, tri, seg_full, bgp, seeds, sigma, ss, img, seg):
                 for c in range(3):
                     nz = _noise(np.int64(j) + np.int64(c) * 4096, np.int64(i), seed + 3)
                     a = a0 if c == 0 else (a1 if c == 1 else a2)
-                    v = a / n + col[c] * (1 - alpha) + sigma[b] * (nz - 0.5) * 2
+                    f = _display(a / cover) * alpha if cover > 0 else 0.0  # mean light of the covered samples
+                    v = f + col[c] * (1 - alpha) + sigma[b] * (nz - 0.5) * 2
                     img[b, c, i, j] = min(max(v, 0.0), 1.0)
 
 
 def finish_numba(fg: torch.Tensor, tri: torch.Tensor, seg_full: torch.Tensor, background: torch.Tensor,
                  seeds: torch.Tensor, sigma: torch.Tensor, ss: int) -> tuple[torch.Tensor, torch.Tensor]:
     """CPU counterpart of the renderer's finishing steps in one pass per output pixel: box filter of the
-    display colours (B, Hs, Ws, 3) and coverage, background, compositing, sensor noise and the majority
-    class. Returns image (B, 3, H, W) in [0, 1] and classes (B, H, W) uint8."""
+    exposed linear colours (B, Hs, Ws, 3) over the covered supersamples, display transform, background,
+    compositing by coverage, sensor noise and the majority class. Returns image (B, 3, H, W) in [0, 1]
+    and classes (B, H, W) uint8."""
     B, Hs, Ws = tri.shape
     img = np.zeros((B, 3, Hs // ss, Ws // ss), np.float32)
     seg = np.zeros((B, Hs // ss, Ws // ss), np.int64)
