@@ -59,7 +59,8 @@ def shade_case() -> dict:
     r = FaceRenderer(head, "cpu", backend="cuda")
     # The simulator runs every thread in Python: keep the raster (tens of thousands of triangle threads)
     # on the PyTorch path here; raster_case covers the raster kernel.
-    r._raster = lambda scr, H, W, fmask, cull: rasterize(scr, r.faces, H, W, face_mask=fmask, cull_backfaces=cull)
+    r._raster = lambda scr, H, W, fmask, cull, faces=None: rasterize(
+        scr, r.faces if faces is None else faces, H, W, face_mask=fmask, cull_backfaces=cull)
     r._normals = lambda v, which: _vertex_normals(v, r.faces[: head.faces.shape[0] if which == "head" else r.num_front_faces])
     out = r.render(fac, 20)
     return {"image_max_diff": float((ref.image - out.image).abs().max()),

@@ -90,3 +90,18 @@ def test_background_numba_matches_torch():
     p[:3, 23] = 0.9  # make sure the hard-edged rectangle is exercised
     a, b = background(p, s, 40, 40), background_numba(p, s, 40, 40)
     assert (a - b).abs().max() < 1e-4
+
+
+def test_shadow_pass_numba_matches_torch(procedural_head):
+    """The numba shadow pass (fused light-space transform + depth-only raster) draws the torch path's map."""
+    r = FaceRenderer(procedural_head, backend="numba")
+    fac = sample_factors(6, range(4), range(4), frozenset(FACTOR_GROUPS), procedural_head.num_identity)
+    v, fmask, _ = r.geometry(fac)
+    smask = torch.cat([torch.ones(4, r._num_shadow_head, dtype=torch.bool), fmask[:, r._shadow_others]], 1)
+    ls_n, map_n = r.shadow_map(v, smask, fac.key_dir)
+    r.backend = "torch"
+    ls_t, map_t = r.shadow_map(v, smask, fac.key_dir)
+    assert (ls_n - ls_t).abs().max() < 1e-4  # texels and metres
+    covered = (map_t > 0) & (map_n > 0)
+    assert covered.float().mean() > 0.2 and ((map_t > 0) == (map_n > 0)).float().mean() > 0.999
+    assert (map_n - map_t)[covered].abs().max() < 1e-3  # metres

@@ -61,3 +61,36 @@ def majority_numba(x: torch.Tensor, s: int) -> torch.Tensor:
     out = np.zeros((B, Hs // s, Ws // s), np.int64)
     _majority(np.ascontiguousarray(x.numpy(), dtype=np.int64), s, out)
     return torch.from_numpy(out)
+
+
+@numba.njit(parallel=True, cache=True)
+def _light_space(v, basis, size, out):
+    for b in numba.prange(v.shape[0]):
+        R = basis[b]
+        N = v.shape[1]
+        xlo, ylo, zlo = np.inf, np.inf, np.inf
+        xhi, yhi = -np.inf, -np.inf
+        for i in range(N):
+            x, y, z = v[b, i, 0], v[b, i, 1], v[b, i, 2]
+            px = x * R[0, 0] + y * R[0, 1] + z * R[0, 2]
+            py = x * R[1, 0] + y * R[1, 1] + z * R[1, 2]
+            pz = x * R[2, 0] + y * R[2, 1] + z * R[2, 2]
+            out[b, i, 0], out[b, i, 1], out[b, i, 2] = px, py, pz
+            xlo, xhi = min(xlo, px), max(xhi, px)
+            ylo, yhi = min(ylo, py), max(yhi, py)
+            zlo = min(zlo, pz)
+        scale = (size - 2) / max(max(xhi - xlo, yhi - ylo), 1e-6)
+        for i in range(N):
+            out[b, i, 0] = (out[b, i, 0] - xlo) * scale + 1
+            out[b, i, 1] = (out[b, i, 1] - ylo) * scale + 1
+            out[b, i, 2] = out[b, i, 2] - zlo + 0.5
+
+
+def light_space_numba(v: torch.Tensor, basis: torch.Tensor, size: int) -> torch.Tensor:
+    """Vertices (B, N, 3) in shadow-map space (texel x, y and depth toward the light + 0.5 m) for the
+    orthonormal light frames ``basis`` (B, 3, 3: rows u, v, w); the map spans the scene's extent with a
+    one-texel border. The CPU counterpart of the torch code in FaceRenderer.shadow_map."""
+    out = np.empty(tuple(v.shape), np.float32)
+    _light_space(np.ascontiguousarray(v.numpy(), np.float32), np.ascontiguousarray(basis.numpy(), np.float32),
+                 float(size), out)
+    return torch.from_numpy(out)

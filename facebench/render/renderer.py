@@ -25,7 +25,7 @@ from facebench.render.accessories import Rig, build_rig
 from facebench.render.albedo import build_albedo_model
 from facebench.render.camera import apply_similarity, euler_to_matrix, project, umeyama_similarity
 from facebench.render.factors import FaceFactors
-from facebench.render.heads.base import P, PART_TO_SEG, HeadModel
+from facebench.render.heads.base import P, PART_TO_SEG, HeadModel, vertex_clustering_lod
 from facebench.render.rasterize import rasterize
 from facebench.render.shade import ShadeInputs, shade_torch
 from facebench.render.shading import background, hash_noise, to_display
@@ -35,6 +35,7 @@ _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
 SHELLS = ("hair", "headwear", "facewear")  # offset copies of head patches (beards are painted on)
 RIGIDS = ("glasses", "brim", "torso")
 _SHADOW_SIZE = 160  # texels of the key light's shadow map (about 3 mm each over head and shoulders)
+_SHADOW_CELL = 0.008  # metres: vertex-cluster size of the head's copy in the shadow pass
 
 
 @dataclass
@@ -180,6 +181,16 @@ class FaceRenderer:
         inner = [P[n] for n in ("MOUTH", "TEETH", "EYE_R", "EYE_L", "CARUNCLE_R", "CARUNCLE_L")]
         self.shadow_caster = ~torch.isin(self.face_part, torch.tensor(inner, device=dev))
         self.shadow_caster[self.num_front_faces:] = False
+        # The shadow pass draws a coarser copy of the head's casters (8 mm vertex clusters over the same
+        # vertices: chords sag far less than the 3 mm depth bias) and the other casters as they are.
+        nh = head.faces.shape[0]
+        head_casters = head.faces[self.shadow_caster[:nh].cpu().numpy()]
+        kept, coarse, _ = vertex_clustering_lod(head.template, head_casters, np.zeros(V, np.int64),
+                                                np.full(V, _SHADOW_CELL), np.zeros(0, np.int64))
+        others = torch.nonzero(self.shadow_caster[nh:]).squeeze(1) + nh
+        self.shadow_faces = torch.cat([torch.from_numpy(kept[coarse]).long().to(dev), self.faces[others]])
+        self._shadow_others = others
+        self._num_shadow_head = len(coarse)
         self._arcface = torch.tensor(ARCFACE_TEMPLATE_112, device=dev)
         self._axes = torch.eye(3, device=dev)
         if self.backend == "cuda":
@@ -274,7 +285,9 @@ class FaceRenderer:
         scr = apply_similarity(M, proj)
         Hs = Ws = size * ss
         frags = self._raster(scr, Hs, Ws, fmask, cull=True)
-        light_pos, shadow = self.shadow_map(v, fmask & self.shadow_caster, fac.key_dir)
+        smask = torch.cat([torch.ones(B, self._num_shadow_head, dtype=torch.bool, device=dev),
+                           fmask[:, self._shadow_others]], 1)
+        light_pos, shadow = self.shadow_map(v, smask, fac.key_dir)
         inputs = ShadeInputs(
             tri=frags.tri, bary=frags.bary, faces=self.faces, face_part=self.face_part, part_to_seg=self.part_to_seg,
             vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=torch.stack([self.paint_tables[0][fac.hair], self.paint_tables[1][fac.beard]], -1),
@@ -337,19 +350,21 @@ class FaceRenderer:
             return vertex_normals_cuda(v, self.faces, self._csr[which])
         return _vertex_normals(v, self.faces[: self.head.faces.shape[0] if which == "head" else self.num_front_faces])
 
-    def _raster(self, scr, H, W, fmask, cull):
+    def _raster(self, scr, H, W, fmask, cull, faces=None):
+        faces = self.faces if faces is None else faces
         if self.backend == "numba":
             from facebench.render.rasterize_numba import rasterize_numba
 
-            return rasterize_numba(scr, self.faces, H, W, face_mask=fmask, cull_backfaces=cull)
+            return rasterize_numba(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull)
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import rasterize_cuda
 
-            return rasterize_cuda(scr, self.faces, H, W, face_mask=fmask, cull_backfaces=cull)
-        return rasterize(scr, self.faces, H, W, face_mask=fmask, cull_backfaces=cull)
+            return rasterize_cuda(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull)
+        return rasterize(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull)
 
     def shadow_map(self, v: torch.Tensor, fmask: torch.Tensor, key_dir: torch.Tensor, size: int = _SHADOW_SIZE):
-        """Orthographic depth map of the scene seen from the key light.
+        """Orthographic depth map of the scene seen from the key light: the faces ``shadow_faces`` under the
+        per-sample mask ``fmask`` (B, len(shadow_faces)).
 
         Returns the vertices in map space (B, N, 3: texel x, y and depth toward the light in metres,
         offset to stay positive) and the map (B, size, size) of the nearest depth, 0 where empty."""
@@ -358,21 +373,23 @@ class FaceRenderer:
         up = torch.where((w[:, 1].abs() > 0.95)[:, None], self._axes[0], up)
         u = F.normalize(torch.cross(up, w, dim=-1), dim=-1)
         vv = torch.cross(w, u, dim=-1)
+        if self.backend == "numba":  # one fused pass per image (the torch ops below took ~30 ms per 64 faces)
+            from facebench.render.mesh_numba import light_space_numba
+            from facebench.render.rasterize_numba import depth_map_numba
+
+            ls = light_space_numba(v, torch.stack([u, vv, w], 1), size)
+            return ls, depth_map_numba(ls, self.shadow_faces, size, size, fmask)
         lp = v @ torch.stack([u, vv, w], 1).transpose(1, 2)  # (B, N, 3)
         lo, hi = lp[..., :2].amin(1), lp[..., :2].amax(1)
         scale = (size - 2) / (hi - lo).amax(-1).clamp(min=1e-6)
         xy = (lp[..., :2] - lo[:, None]) * scale[:, None, None] + 1
         depth = lp[..., 2] - lp[..., 2].amin(1, keepdim=True) + 0.5
         ls = torch.cat([xy, depth[..., None]], -1)
-        if self.backend == "numba":
-            from facebench.render.rasterize_numba import depth_map_numba
-
-            return ls, depth_map_numba(ls, self.faces, size, size, fmask)
-        fr = self._raster(ls, size, size, fmask, cull=False)
+        fr = self._raster(ls, size, size, fmask, cull=False, faces=self.shadow_faces)
         if fr.w is not None:  # the numba raster keeps its depth buffer: the screen-affine depth itself
             return ls, torch.where(fr.mask, fr.w, torch.zeros_like(fr.w))
         # Perspective-correct barycentrics b_i = l_i w_i / sum(l w), so the screen-affine depth is 1 / sum(b_i / w_i).
-        fv = self.faces[fr.tri.clamp(min=0)]
+        fv = self.shadow_faces[fr.tri.clamp(min=0)]
         bidx = torch.arange(v.shape[0], device=v.device)[:, None, None, None]
         inv = (fr.bary / depth[bidx, fv]).sum(-1)
         shadow = torch.where(fr.mask, 1.0 / inv.clamp(min=1e-6), torch.zeros_like(inv))
