@@ -3,7 +3,7 @@
 albedo(v) = mean(v) + sum_k a_k * basis_k(v). Because it is linear, mixing two identities' albedo
 coefficients (SynFace's Identity Mixup) mixes their skin. Coefficients (NUM_ALBEDO = 60):
 
- 0 tone (0 = lightest, 1 = darkest skin), 1 redness, 2 olive/yellow, 3 cheek and nose flush,
+ 0 tone (0 = lightest, 1 = darkest skin; also darkens the eye-corner tissue), 1 redness, 2 olive/yellow, 3 cheek and nose flush,
  4 lip redness, 5 lip darkness, 6-8 brow colour, 9 under-eye darkness, 10 stubble shadow,
  11-13 iris colour, 14-16 hair colour, 17 mid-tone warmth, 18-59 smooth random fields (blotches, uneven tone).
 The iris and hair colours live here too so that identity mixing mixes them as well.
@@ -41,6 +41,9 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
                       ("CARUNCLE_L", (0.5, 0.22, 0.2))):
         mean[vpart == P[part]] = col
     B = np.zeros((NUM_ALBEDO, V, 3), np.float32)
+    # The eye-corner and lid-rim tissue darkens with the skin (a fixed pink read as red rims on dark skin).
+    caruncle = np.isin(vpart, [P["CARUNCLE_R"], P["CARUNCLE_L"]])
+    B[0][caruncle] = np.array([0.12, 0.045, 0.035]) - np.array([0.5, 0.22, 0.2])
     skinlike = np.isin(vpart, [P["SKIN"], P["NOSE"], P["EAR_R"], P["EAR_L"], P["NECK"], P["SCALP"],
                                 P["BROW_R"], P["BROW_L"], P["LIP_TOP"], P["LIP_BOTTOM"]]).astype(np.float32)
     B[0] = (DARK_SKIN - LIGHT_SKIN)[None] * skinlike[:, None]

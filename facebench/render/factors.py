@@ -181,7 +181,7 @@ def _identity_draws(seed: int, identities: torch.Tensor, num_shape: int) -> dict
     alb[:, 2] = rng.uniform(lo=-0.5, hi=1.0) * shade
     alb[:, 3] = rng.uniform(lo=0, hi=1.2) * (1 - 0.6 * tone)
     alb[:, 4] = rng.uniform(lo=0.2, hi=1.0) * (0.5 + 0.5 * feminine) * (1 - 0.7 * tone)
-    alb[:, 5] = rng.uniform(lo=0, hi=0.6) * tone
+    alb[:, 5] = rng.uniform(lo=0, hi=0.6) * 2 * tone * (1 - tone)  # a fixed darkening: none on the darkest skin
     # Hair colour: darker skins mostly carry dark hair; some greys, blondes, reds elsewhere.
     t = tone[:, None]
     p = _const((0.35, 0.3, 0.15, 0.08, 0.05, 0.07), str(dev)) * torch.cat(
@@ -194,7 +194,7 @@ def _identity_draws(seed: int, identities: torch.Tensor, num_shape: int) -> dict
     # Brows: part of the way from the skin (the tone axis of the albedo model) toward a darker hair colour.
     skin = _const(tuple(LIGHT_SKIN.tolist()), str(dev)) * (1 - t) + _const(tuple(DARK_SKIN.tolist()), str(dev)) * t
     alb[:, 6:9] = rng.uniform(lo=0.55, hi=0.85)[:, None] * (hair_rgb * 0.9 - skin)
-    alb[:, 9] = rng.uniform()
+    alb[:, 9] = rng.uniform() * shade  # under-eye darkness: a fixed offset (on dark skin it clipped green to red rims)
     # Stubble shadow, weaker on dark skin (an additive offset would push it below black, then to pure red).
     alb[:, 10] = (1 - feminine) * rng.uniform() * (1 - 0.85 * tone)
     q = _const((0.5, 0.2, 0.12, 0.1, 0.08), str(dev)) * torch.cat(

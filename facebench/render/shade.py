@@ -36,7 +36,8 @@ def _material_table() -> np.ndarray:
                         (("HAIR", "BEARD"), 0.05, 8.0)):
         for q in parts:
             t[P[q], :2] = k, p
-    for q, ao in (("MOUTH", 0.25), ("TEETH", 0.7), ("CARUNCLE_R", 0.6), ("CARUNCLE_L", 0.6)):
+    for q, ao in (("MOUTH", 0.25), ("TEETH", 0.7), ("CARUNCLE_R", 0.6), ("CARUNCLE_L", 0.6), ("EYE_R", 0.75),
+                  ("EYE_L", 0.75)):  # eyes sit under the lids: less of the sky reaches the sclera
         t[P[q], 2] = ao
     for q in ("SKIN", "NOSE", "EAR_R", "EAR_L", "NECK", "SCALP", "LIP_TOP", "LIP_BOTTOM", "BROW_R", "BROW_L"):
         t[P[q], 3] = 0.3
