@@ -55,6 +55,7 @@ def shade_case() -> dict:
     head = build_procedural_head()
     fac = sample_factors(5, range(2), range(2), frozenset(FACTOR_GROUPS), head.num_identity)
     fac.hair[:] = 3  # medium hair: the painted hairline, hair shell and brows are in the picture
+    fac.facewear[0], fac.headwear[1] = 1, 1  # painted mask and hat borders too
     ref = FaceRenderer(head, "cpu", backend="torch").render(fac, 20)
     r = FaceRenderer(head, "cpu", backend="cuda")
     # The simulator runs every thread in Python: keep the raster (tens of thousands of triangle threads)

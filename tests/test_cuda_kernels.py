@@ -37,7 +37,7 @@ def test_geometry_kernels_match_torch(sim_results):
 def test_shade_and_finish_kernels_match_torch(sim_results):
     r = sim_results["shade"]
     assert r["classes"] >= 4  # background, skin and more: the comparison covers several materials
-    assert {13, 5, 6} <= set(r["class_ids"])  # hair (shell and painted hairline) and both brows are compared
+    assert {13, 5, 6, 17, 18} <= set(r["class_ids"])  # hair, both brows, hat and mask (shells and painted borders)
     assert r["image_max_diff"] < 2e-3
     assert r["seg_agree"] == 1.0
     assert r["vis_equal"]

@@ -127,8 +127,12 @@ def facewear_shell(head: HeadModel) -> Shell:
          * _smooth(abs(lm[2, 0]) - np.abs(v[:, 0]), 0, 0.004) * _smooth(v[:, 2] - lm[2, 2], 0, 0.01))
     # Thicker over the hollows beside the nose and under the lip so the mask spans them flatly.
     t = 0.004 + 0.012 * np.clip(lm[30, 2] - v[:, 2], 0, 0.06) / 0.06 * _smooth(lm[33, 1] + 0.005 - v[:, 1], 0, 0.01)
+    # Thickness ramps up over ~12 mm inside the border, several mesh edges wide: a ramp as narrow as the
+    # mask's own 4 mm edge stood the shell's triangle-stepped border up off the skin (a saw-toothed rim).
+    ramp = (_smooth(lm[28, 1] - v[:, 1], 0, 0.014) * _smooth(v[:, 1] - (lm[8, 1] - 0.02), 0, 0.012)
+            * _smooth(abs(lm[2, 0]) - np.abs(v[:, 0]), 0, 0.012))
     masks = np.stack([np.zeros(len(v)), m])
-    thick = np.stack([np.zeros(len(v)), t * _smooth(m, 0.5, 1.0)])
+    thick = np.stack([np.zeros(len(v)), t * ramp * (m > 0.5)])
     parts = [P["SKIN"], P["NOSE"], P["LIP_TOP"], P["LIP_BOTTOM"], P["NECK"], P["MOUTH"]]
     return _shell(head, masks, thick, parts, P["FACEWEAR"])
 

@@ -54,6 +54,8 @@ _HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
 _BROW_R, _BROW_L, _EYE_R, _EYE_L = P["BROW_R"], P["BROW_L"], P["EYE_R"], P["EYE_L"]
 _CLOTHING, _SKIN, _NECK, _SEG_HAIR, _SEG_BEARD = P["CLOTHING"], P["SKIN"], P["NECK"], SEG["HAIR"], SEG["BEARD"]
 _EAR_R, _EAR_L = P["EAR_R"], P["EAR_L"]
+_NOSE, _LIP_TOP, _LIP_BOTTOM, _MOUTH = P["NOSE"], P["LIP_TOP"], P["LIP_BOTTOM"], P["MOUTH"]
+_SEG_FACEWEAR, _SEG_HEADWEAR = SEG["FACEWEAR"], SEG["HEADWEAR"]
 _C1, _C2, _C3, _C4, _C5 = 0.429043, 0.511664, 0.743125, 0.886227, 0.247708
 _THREADS = 256
 
@@ -287,7 +289,7 @@ def _display(x):
 
 @cuda.jit
 def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-             cloth, seeds, mats, sclera, luma, lpos, smap, bias0, bias1, lin, seg, light_out, skin_out):
+             cloth, prgb, seeds, mats, sclera, luma, lpos, smap, bias0, bias1, lin, seg, light_out, skin_out):
     t = cuda.grid(1)
     B, H, W = tri.shape
     if t >= B * H * W:
@@ -321,16 +323,22 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
     ar = b0 * alb[b, i0, 0] + b1 * alb[b, i1, 0] + b2 * alb[b, i2, 0]
     ag = b0 * alb[b, i0, 1] + b1 * alb[b, i1, 1] + b2 * alb[b, i2, 1]
     ab = b0 * alb[b, i0, 2] + b1 * alb[b, i1, 2] + b2 * alb[b, i2, 2]
-    pnt, bpn = 0.0, 0.0
+    pnt, bpn, mpn, hpn = 0.0, 0.0, 0.0, 0.0
     if i0 < V:
         pnt += b0 * paint[b, i0, 0]
         bpn += b0 * paint[b, i0, 1]
+        mpn += b0 * paint[b, i0, 2]
+        hpn += b0 * paint[b, i0, 3]
     if i1 < V:
         pnt += b1 * paint[b, i1, 0]
         bpn += b1 * paint[b, i1, 1]
+        mpn += b1 * paint[b, i1, 2]
+        hpn += b1 * paint[b, i1, 3]
     if i2 < V:
         pnt += b2 * paint[b, i2, 0]
         bpn += b2 * paint[b, i2, 1]
+        mpn += b2 * paint[b, i2, 2]
+        hpn += b2 * paint[b, i2, 3]
     beardable = part == _SKIN or part == _NECK
     if not beardable:
         bpn = 0.0
@@ -371,6 +379,18 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
         sv = math.sin(cy * freq)
         st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
         ar, ag, ab = cloth[b, 0] * st, cloth[b, 1] * st, cloth[b, 2] * st
+    # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
+    if not (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
+            or part == _MOUTH):
+        mpn = 0.0
+    if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+        hpn = 0.0
+    ar = ar * (1 - mpn) + mpn * prgb[b, 0, 0]
+    ag = ag * (1 - mpn) + mpn * prgb[b, 0, 1]
+    ab = ab * (1 - mpn) + mpn * prgb[b, 0, 2]
+    ar = ar * (1 - hpn) + hpn * prgb[b, 1, 0]
+    ag = ag * (1 - hpn) + hpn * prgb[b, 1, 1]
+    ab = ab * (1 - hpn) + hpn * prgb[b, 1, 2]
     kx, ky, kz = kd[b, 0], kd[b, 1], kd[b, 2]
     hx, hy, hz = kx, ky, kz + 1.0
     hn = max(math.sqrt(hx * hx + hy * hy + hz * hz), 1e-12)
@@ -399,11 +419,15 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
     if part == _SKIN:
         light_out[b, y, x] = light
         skin_out[b, y, x] = 1.0
-    s = part_to_seg[part]
-    if pnt > 0.5:
-        s = _SEG_HAIR
-    elif beardable and bpn > 0.5:
+    s = part_to_seg[part]  # painted layers, topmost first: hat, mask, beard, hair
+    if hpn > 0.5:
+        s = _SEG_HEADWEAR
+    elif mpn > 0.5:
+        s = _SEG_FACEWEAR
+    elif bpn > 0.5:
         s = _SEG_BEARD
+    elif pnt > 0.5:
+        s = _SEG_HAIR
     seg[b, y, x] = s
 
 
@@ -427,7 +451,7 @@ def shade_cuda(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     mats, sclera, luma = _shade_constants(str(dev))
     _launch(_shade_k, B * H * W, i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg),
             f32(s.vn), f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
-            f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), i64(s.seeds), mats,
+            f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), mats,
             sclera, luma, f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], lin, seg, light, skin)
     # Exposure from the mean light on the skin, as the other paths (a deterministic reduction).
     mean_light = light.sum((1, 2)) / skin.sum((1, 2)).clamp(min=1)

@@ -160,12 +160,18 @@ class FaceRenderer:
         self.shell = {n: (f(getattr(r, n).vids).long(), f(getattr(r, n).masks).float(), f(getattr(r, n).thickness).float(),
                           f(getattr(r, n).faces).long()) for n in SHELLS}
         self.rigid = {n: (f(getattr(r, n).verts).float(), f(getattr(r, n).face_style)) for n in RIGIDS}
-        # Hair painted on the scalp and beards painted on the skin, per style (S, V): smooth per-pixel
-        # edges for the shader and for the HAIR / BEARD labels.
+        # Painted layers per style (S, V), smooth per-pixel edges for the shader and the labels: hair on the
+        # scalp and skin, beards on the skin, and the face mask and hat colours on the skin just past their
+        # shells, whose own borders follow mesh edges (a narrow ramp around the shell's mask = 0.5, so the
+        # painted edge continues the shell's). PAINT_LAYERS names the order.
         self.paint_tables = []
-        for shell in (r.hair, r.beard):
+        for shell, ramp in ((r.hair, False), (r.beard, False), (r.facewear, True), (r.headwear, True)):
+            m = f(shell.masks).float()
+            if ramp:
+                t = ((m - 0.4) / 0.2).clamp(0, 1)
+                m = t * t * (3 - 2 * t)
             table = torch.zeros(shell.masks.shape[0], V, device=dev)
-            table[:, f(shell.vids).long()] = f(shell.masks).float()
+            table[:, f(shell.vids).long()] = m
             self.paint_tables.append(table)
         # Canonical (template) positions of every combined vertex, for procedural textures.
         canon = [self.template] + [self.template[self.shell[n][0]] for n in SHELLS] + [self.rigid[n][0] for n in RIGIDS]
@@ -290,7 +296,8 @@ class FaceRenderer:
         light_pos, shadow = self.shadow_map(v, smask, fac.key_dir)
         inputs = ShadeInputs(
             tri=frags.tri, bary=frags.bary, faces=self.faces, face_part=self.face_part, part_to_seg=self.part_to_seg,
-            vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=torch.stack([self.paint_tables[0][fac.hair], self.paint_tables[1][fac.beard]], -1),
+            vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=torch.stack([t[st] for t, st in zip(self.paint_tables, (fac.hair, fac.beard, fac.facewear, fac.headwear))], -1),
+            paint_rgb=torch.stack([fac.accessory_rgb[:, 1], fac.accessory_rgb[:, 0]], 1),
             eye_centre=self.eye_centre_t, sh=fac.sh, key_dir=fac.key_dir, key_rgb=fac.key_rgb,
             hair_rgb=fac.id_albedo[:, 14:17], iris_rgb=fac.id_albedo[:, 11:14].clamp(min=0.003),
             cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,

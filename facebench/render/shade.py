@@ -48,7 +48,8 @@ MATERIALS = _material_table()  # (len(PARTS), 4): specular strength, exponent, a
 BEARD_DENSITY = 0.9  # how much a painted beard covers the skin colour
 HAIR_STRANDS = (0.84, 0.16, 130.0, 20.0)  # strands: mean, amplitude, angular frequency (1/rad), noise warp
 # (strands about 5 mm apart: the 2.4 mm of before aliased into wood-grain moire at 112-224 px)
-HAIRABLE_PARTS = tuple(P[q] for q in ("SKIN", "SCALP", "NECK", "EAR_R", "EAR_L"))  # the hair shell's base parts
+HAIRABLE_PARTS = tuple(P[q] for q in ("SKIN", "SCALP", "NECK", "EAR_R", "EAR_L"))  # the hair (and hat) shells' base parts
+FACEWEAR_PARTS = tuple(P[q] for q in ("SKIN", "NOSE", "LIP_TOP", "LIP_BOTTOM", "NECK", "MOUTH"))  # the mask shell's
 BROW_NOISE = (250.0, 1400.0, 29)  # brow hair streaks: noise frequency across x and y (1/m), seed offset
 
 
@@ -68,7 +69,7 @@ class ShadeInputs:
     vn: torch.Tensor  # (B, N, 3) unit vertex normals, camera frame
     albedo: torch.Tensor  # (B, N, 3) linear RGB
     canon: torch.Tensor  # (N, 3) template positions (texture coordinates)
-    paint: torch.Tensor  # (B, V, 2) hair painted on the scalp and beard on the skin, head vertices (V <= N)
+    paint: torch.Tensor  # (B, V, 4) painted layers (hair, beard, face mask, hat; 0..1) on the head vertices (V <= N)
     eye_centre: torch.Tensor  # (2, 3) template eyeball centres (right, left)
     sh: torch.Tensor  # (B, 9, 3)
     key_dir: torch.Tensor  # (B, 3)
@@ -78,6 +79,7 @@ class ShadeInputs:
     cloth_rgb: torch.Tensor  # (B, 3)
     seeds: torch.Tensor  # (B,) int64
     target: torch.Tensor  # (B,) exposure target (mean light on the skin after exposure)
+    paint_rgb: torch.Tensor  # (B, 2, 3) linear colours of the painted face mask and hat
     light_pos: torch.Tensor  # (B, N, 3) vertices in shadow-map space: texel x, y and depth toward the light (m)
     shadow: torch.Tensor  # (B, S, S) shadow-map depth toward the light (m), 0 where empty
 
@@ -129,7 +131,7 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     albedo = interp(s.albedo)
     head_fv = fv.clamp(max=V - 1)
     paint = (s.paint[bidx, head_fv] * ((fv < V) * s.bary)[..., None]).sum(-2)
-    paint, beard_paint = paint[..., 0], paint[..., 1]
+    paint, beard_paint, mask_paint, hat_paint = paint.unbind(-1)
     seeds = s.seeds.view(B, 1, 1)
     view = lambda t: t.view(B, 1, 1, 3)  # noqa: E731
     # Hair: strands along the azimuth around the head, broken up by low-frequency noise.
@@ -145,6 +147,11 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     beardable = (part == P["SKIN"]) | (part == P["NECK"])
     bw = (beard_paint * BEARD_DENSITY * beardable)[..., None]
     albedo = albedo * (1 - bw) + bw * 0.9 * hair
+    # Face mask and hat colours just past their shells' borders (over hair and beard).
+    mask_paint = mask_paint * torch.isin(part, torch.tensor(FACEWEAR_PARTS, device=dev))
+    hat_paint = hat_paint * hairable
+    for w, k in ((mask_paint, 0), (hat_paint, 1)):
+        albedo = albedo * (1 - w[..., None]) + w[..., None] * view(s.paint_rgb[:, k])
     brow = (part == P["BROW_R"]) | (part == P["BROW_L"])
     albedo = torch.where(brow[..., None], albedo.clamp(min=0.002) * brow_texture(canon, seeds)[..., None], albedo)
     # Eyes: sclera, iris and pupil placed by the angle from the eyeball's forward axis.
@@ -186,4 +193,6 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     seg = torch.where(hit, s.part_to_seg[pc], torch.zeros_like(part))
     seg = torch.where(hairable & (paint > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
     seg = torch.where(beardable & (beard_paint > 0.5), torch.full_like(seg, SEG["BEARD"]), seg)
+    seg = torch.where(mask_paint > 0.5, torch.full_like(seg, SEG["FACEWEAR"]), seg)
+    seg = torch.where(hat_paint > 0.5, torch.full_like(seg, SEG["HEADWEAR"]), seg)
     return fg, seg

@@ -22,6 +22,8 @@ _HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
 _BROW_R, _BROW_L, _EYE_R, _EYE_L = P["BROW_R"], P["BROW_L"], P["EYE_R"], P["EYE_L"]
 _CLOTHING, _SKIN, _NECK, _SEG_HAIR, _SEG_BEARD = P["CLOTHING"], P["SKIN"], P["NECK"], SEG["HAIR"], SEG["BEARD"]
 _EAR_R, _EAR_L = P["EAR_R"], P["EAR_L"]
+_NOSE, _LIP_TOP, _LIP_BOTTOM, _MOUTH = P["NOSE"], P["LIP_TOP"], P["LIP_BOTTOM"], P["MOUTH"]
+_SEG_FACEWEAR, _SEG_HEADWEAR = SEG["FACEWEAR"], SEG["HEADWEAR"]
 # The material table plus a fifth column: the half-vector cosine below which ndh ** exponent < 1e-6.
 _MATS_CPU = np.concatenate([MATERIALS, (1e-6 ** (1.0 / MATERIALS[:, 1:2])).astype(np.float32)], 1)
 _C1, _C2, _C3, _C4, _C5 = 0.429043, 0.511664, 0.743125, 0.886227, 0.247708
@@ -95,7 +97,7 @@ def _sigmoid(x):
 
 @numba.njit(cache=True)
 def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-               cloth, seed, target, mats, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
+               cloth, prgb, seed, target, mats, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
     H, W = tri.shape
     V = paint.shape[0]
     lin = np.zeros((H, W, 3), np.float32)
@@ -126,16 +128,22 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
             ar = b0 * alb[i0, 0] + b1 * alb[i1, 0] + b2 * alb[i2, 0]
             ag = b0 * alb[i0, 1] + b1 * alb[i1, 1] + b2 * alb[i2, 1]
             ab = b0 * alb[i0, 2] + b1 * alb[i1, 2] + b2 * alb[i2, 2]
-            pnt, bpn = 0.0, 0.0
+            pnt, bpn, mpn, hpn = 0.0, 0.0, 0.0, 0.0
             if i0 < V:
                 pnt += b0 * paint[i0, 0]
                 bpn += b0 * paint[i0, 1]
+                mpn += b0 * paint[i0, 2]
+                hpn += b0 * paint[i0, 3]
             if i1 < V:
                 pnt += b1 * paint[i1, 0]
                 bpn += b1 * paint[i1, 1]
+                mpn += b1 * paint[i1, 2]
+                hpn += b1 * paint[i1, 3]
             if i2 < V:
                 pnt += b2 * paint[i2, 0]
                 bpn += b2 * paint[i2, 1]
+                mpn += b2 * paint[i2, 2]
+                hpn += b2 * paint[i2, 3]
             beardable = part == _SKIN or part == _NECK
             if not beardable:
                 bpn = 0.0
@@ -178,6 +186,18 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                 sv = math.sin(cy * freq)
                 st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
                 ar, ag, ab = cloth[0] * st, cloth[1] * st, cloth[2] * st
+            # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
+            if not (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
+                    or part == _MOUTH):
+                mpn = 0.0
+            if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+                hpn = 0.0
+            ar = ar * (1 - mpn) + mpn * prgb[0, 0]
+            ag = ag * (1 - mpn) + mpn * prgb[0, 1]
+            ab = ab * (1 - mpn) + mpn * prgb[0, 2]
+            ar = ar * (1 - hpn) + hpn * prgb[1, 0]
+            ag = ag * (1 - hpn) + hpn * prgb[1, 1]
+            ab = ab * (1 - hpn) + hpn * prgb[1, 2]
             # Soft shadow of the key light: 3x3 percentage-closer filtering in the shadow map, with a
             # depth bias growing at grazing angles (as facebench.render.shade.shadow_visibility).
             cos = nx * kd[0] + ny * kd[1] + nz * kd[2]
@@ -206,11 +226,15 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
             if part == _SKIN:
                 light_sum += light
                 skin_n += 1
-            s = part_to_seg[part]
-            if pnt > 0.5:
-                s = _SEG_HAIR
-            elif beardable and bpn > 0.5:
+            s = part_to_seg[part]  # painted layers, topmost first: hat, mask, beard, hair
+            if hpn > 0.5:
+                s = _SEG_HEADWEAR
+            elif mpn > 0.5:
+                s = _SEG_FACEWEAR
+            elif bpn > 0.5:
                 s = _SEG_BEARD
+            elif pnt > 0.5:
+                s = _SEG_HAIR
             seg[y, x] = s
     mean_light = light_sum / max(skin_n, 1.0)
     expo = min(max(target / max(mean_light, 1e-3), 0.2), 30.0)
@@ -223,10 +247,10 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
 
 @numba.njit(parallel=True, cache=True)
 def _shade_batch(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-                 cloth, seeds, target, mats, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
+                 cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
     for b in numba.prange(tri.shape[0]):
         _shade_one(tri[b], bary[b], faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
-                   kd[b], key[b], hair[b], iris[b], cloth[b], seeds[b], target[b], mats, sclera, luma,
+                   kd[b], key[b], hair[b], iris[b], cloth[b], prgb[b], seeds[b], target[b], mats, sclera, luma,
                    lpos[b], smap[b], bias0, bias1, fg[b], seg[b])
 
 
@@ -239,7 +263,7 @@ def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     seg = np.zeros((B, H, W), np.int64)
     _shade_batch(i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg), f32(s.vn),
                  f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
-                 f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), i64(s.seeds), f32(s.target),
+                 f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), f32(s.target),
                  _MATS_CPU, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
                  f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], fg, seg)
     return torch.from_numpy(fg), torch.from_numpy(seg)
