@@ -101,3 +101,18 @@ def test_shell_inner_sides_share_masks_and_leave_normals_alone(procedural_head):
     vn = r._normals(v, "all")
     a, b = r.offset["hair"]
     assert torch.allclose(vn[:, a:b].norm(dim=-1), torch.ones(3, b - a), atol=1e-4)
+
+
+def test_block_part_mean_groups_samples_by_part_within_each_block():
+    """MSAA-style shading: each sample takes the mean attributes of the samples of its 2x2 block that show
+    the same part; blocks never mix."""
+    from facebench.render.shade import block_part_mean
+
+    x = torch.arange(16, dtype=torch.float32).view(1, 4, 4, 1)  # one attribute = the sample's index
+    part = torch.tensor([[[1, 1, 3, 3], [2, -1, 3, 3], [5, 5, 5, 6], [5, 5, 7, 6]]])
+    out = block_part_mean(x, part, 2)[0, ..., 0]
+    # Block (0,0): samples 0, 1 (part 1) -> 0.5; sample 4 (part 2) alone; sample 5 empty, alone.
+    assert out[0, 0] == out[0, 1] == 0.5 and out[1, 0] == 4 and out[1, 1] == 5
+    assert (out[:2, 2:] == (2 + 3 + 6 + 7) / 4).all()  # one part over the whole block
+    assert out[2, 0] == out[2, 1] == out[3, 0] == out[3, 1] == (8 + 9 + 12 + 13) / 4
+    assert out[2, 2] == 10 and out[3, 2] == 14 and out[2, 3] == out[3, 3] == (11 + 15) / 2

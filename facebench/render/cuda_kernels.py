@@ -33,6 +33,7 @@ if not hasattr(np, "row_stack"):
     # Some numba-cuda releases still register an overload for np.row_stack, which NumPy 2.4 removed; their
     # first kernel compile then fails. The alias is what NumPy itself provided until then.
     np.row_stack = np.vstack
+import numba  # noqa: E402
 from numba import cuda  # noqa: E402
 
 from facebench.labels import SEG  # noqa: E402
@@ -287,148 +288,191 @@ def _display(x):
     return min(max(x, 0.0), 1.0) ** (1 / 2.2)
 
 
+_MAX_SAMPLES = 16  # samples per output pixel the shading kernel handles (supersample <= 4)
+_NATTR = 16  # interpolated attributes per sample: raw normal 3, canonical position 3, albedo 3, paint 4, light-space 3
+
+
+@cuda.jit(device=True, inline=True)
+def _painted_class(part, part_to_seg, pnt, bpn, mpn, hpn):
+    """As shade_numba._painted_class: a painted layer's class above 0.5 (hat, mask, beard, hair), else the part's."""
+    if hpn > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+        return _SEG_HEADWEAR
+    if mpn > 0.5 and (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
+                      or part == _MOUTH):
+        return _SEG_FACEWEAR
+    if bpn > 0.5 and (part == _SKIN or part == _NECK):
+        return _SEG_BEARD
+    if pnt > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+        return _SEG_HAIR
+    return part_to_seg[part]
+
+
 @cuda.jit
 def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-             cloth, prgb, seeds, mats, sclera, luma, lpos, smap, bias0, bias1, lin, seg, light_out, skin_out):
+             cloth, prgb, seeds, mats, sclera, luma, lpos, smap, bias0, bias1, ss, lin, seg, light_out, skin_out):
+    # One thread per output pixel: the attributes and class of each of its ss x ss samples, then one shading
+    # per part at the mean of that part's samples (as shade_numba), written to each of them.
     t = cuda.grid(1)
-    B, H, W = tri.shape
+    B, Hs, Ws = tri.shape
+    H, W = Hs // ss, Ws // ss
     if t >= B * H * W:
         return
     b = t // (H * W)
     p = t - b * (H * W)
-    y = p // W
-    x = p - y * W
-    light_out[b, y, x] = 0.0
-    skin_out[b, y, x] = 0.0
-    f = tri[b, y, x]
-    if f < 0:
-        seg[b, y, x] = 0
-        for c in range(3):
-            lin[b, y, x, c] = 0.0
-        return
-    S = smap.shape[1]
+    bi = p // W
+    bj = p - bi * W
     V = paint.shape[1]
     seed = seeds[b]
-    part = face_part[f]
-    i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
-    b0, b1, b2 = bary[b, y, x, 0], bary[b, y, x, 1], bary[b, y, x, 2]
-    nx = b0 * vn[b, i0, 0] + b1 * vn[b, i1, 0] + b2 * vn[b, i2, 0]
-    ny = b0 * vn[b, i0, 1] + b1 * vn[b, i1, 1] + b2 * vn[b, i2, 1]
-    nz = b0 * vn[b, i0, 2] + b1 * vn[b, i1, 2] + b2 * vn[b, i2, 2]
-    nn = max(math.sqrt(nx * nx + ny * ny + nz * nz), 1e-12)
-    nx, ny, nz = nx / nn, ny / nn, nz / nn
-    cx = b0 * canon[i0, 0] + b1 * canon[i1, 0] + b2 * canon[i2, 0]
-    cy = b0 * canon[i0, 1] + b1 * canon[i1, 1] + b2 * canon[i2, 1]
-    cz = b0 * canon[i0, 2] + b1 * canon[i1, 2] + b2 * canon[i2, 2]
-    ar = b0 * alb[b, i0, 0] + b1 * alb[b, i1, 0] + b2 * alb[b, i2, 0]
-    ag = b0 * alb[b, i0, 1] + b1 * alb[b, i1, 1] + b2 * alb[b, i2, 1]
-    ab = b0 * alb[b, i0, 2] + b1 * alb[b, i1, 2] + b2 * alb[b, i2, 2]
-    pnt, bpn, mpn, hpn = 0.0, 0.0, 0.0, 0.0
-    if i0 < V:
-        pnt += b0 * paint[b, i0, 0]
-        bpn += b0 * paint[b, i0, 1]
-        mpn += b0 * paint[b, i0, 2]
-        hpn += b0 * paint[b, i0, 3]
-    if i1 < V:
-        pnt += b1 * paint[b, i1, 0]
-        bpn += b1 * paint[b, i1, 1]
-        mpn += b1 * paint[b, i1, 2]
-        hpn += b1 * paint[b, i1, 3]
-    if i2 < V:
-        pnt += b2 * paint[b, i2, 0]
-        bpn += b2 * paint[b, i2, 1]
-        mpn += b2 * paint[b, i2, 2]
-        hpn += b2 * paint[b, i2, 3]
-    beardable = part == _SKIN or part == _NECK
-    if not beardable:
-        bpn = 0.0
-    if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
-        pnt = 0.0
-    if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
-        az = math.atan2(cx, cz + 0.02)
-        u, vv = cx * 60, cy * 60
-        nse = (_value_noise(u, vv, seed) + 0.5 * _value_noise(u * 2, vv * 2, seed + 17)) / 1.5
-        st = HAIR_STRANDS[0] + HAIR_STRANDS[1] * math.sin(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * nse)
-        if part == _HAIR or part == _BEARD:
-            ar, ag, ab = hair[b, 0] * st, hair[b, 1] * st, hair[b, 2] * st
-        else:
-            ar = ar * (1 - pnt) + pnt * hair[b, 0] * st
-            ag = ag * (1 - pnt) + pnt * hair[b, 1] * st
-            ab = ab * (1 - pnt) + pnt * hair[b, 2] * st
-            bw = bpn * BEARD_DENSITY
-            ar = ar * (1 - bw) + bw * 0.9 * hair[b, 0] * st
-            ag = ag * (1 - bw) + bw * 0.9 * hair[b, 1] * st
-            ab = ab * (1 - bw) + bw * 0.9 * hair[b, 2] * st
-    elif part == _BROW_R or part == _BROW_L:
-        tb = 0.7 + 0.6 * (_value_noise(cx * BROW_NOISE[0], cy * BROW_NOISE[1], seed + BROW_NOISE[2]) - 0.5)
-        ar, ag, ab = max(ar, 0.002) * tb, max(ag, 0.002) * tb, max(ab, 0.002) * tb
-    elif part == _EYE_R or part == _EYE_L:
-        e = 0 if part == _EYE_R else 1
-        dx, dy, dz = cx - eye_c[e, 0], cy - eye_c[e, 1], cz - eye_c[e, 2]
-        dn = max(math.sqrt(dx * dx + dy * dy + dz * dz), 1e-12)
-        dx, dy, dz = dx / dn, dy / dn, dz / dn
-        ang = math.acos(min(max(dz, -1.0), 1.0))
-        ring = 0.6 + 0.4 * math.sin(math.atan2(dy, dx) * 30)
-        im = _sigmoid((IRIS_ANGLE - ang) * 60)
-        pu = _sigmoid((PUPIL_ANGLE - ang) * 80)
-        ar = sclera[0] * (1 - im) + im * (iris[b, 0] * ring * (1 - pu) + 0.003 * pu)
-        ag = sclera[1] * (1 - im) + im * (iris[b, 1] * ring * (1 - pu) + 0.003 * pu)
-        ab = sclera[2] * (1 - im) + im * (iris[b, 2] * ring * (1 - pu) + 0.003 * pu)
-    elif part == _CLOTHING:
-        freq = 280.0 if seed % 3 == 0 else 80.0
-        sv = math.sin(cy * freq)
-        st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
-        ar, ag, ab = cloth[b, 0] * st, cloth[b, 1] * st, cloth[b, 2] * st
-    # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
-    if not (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
-            or part == _MOUTH):
-        mpn = 0.0
-    if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
-        hpn = 0.0
-    ar = ar * (1 - mpn) + mpn * prgb[b, 0, 0]
-    ag = ag * (1 - mpn) + mpn * prgb[b, 0, 1]
-    ab = ab * (1 - mpn) + mpn * prgb[b, 0, 2]
-    ar = ar * (1 - hpn) + hpn * prgb[b, 1, 0]
-    ag = ag * (1 - hpn) + hpn * prgb[b, 1, 1]
-    ab = ab * (1 - hpn) + hpn * prgb[b, 1, 2]
-    kx, ky, kz = kd[b, 0], kd[b, 1], kd[b, 2]
-    hx, hy, hz = kx, ky, kz + 1.0
-    hn = max(math.sqrt(hx * hx + hy * hy + hz * hz), 1e-12)
-    hx, hy, hz = hx / hn, hy / hn, hz / hn
-    cos = nx * kx + ny * ky + nz * kz
-    ndl = max(cos, 0.0)
-    ks, pw, ao, wrap = mats[part, 0], mats[part, 1], mats[part, 2], mats[part, 3]
-    ndl_wrap = max((cos + wrap) / (1 + wrap), 0.0)
-    tan = min(math.sqrt(max(1.0 - ndl * ndl, 0.0)) / max(ndl, 1e-3), 4.0)
-    bias = bias0 + bias1 * tan
-    lx = b0 * lpos[b, i0, 0] + b1 * lpos[b, i1, 0] + b2 * lpos[b, i2, 0]
-    ly = b0 * lpos[b, i0, 1] + b1 * lpos[b, i1, 1] + b2 * lpos[b, i2, 1]
-    lz = b0 * lpos[b, i0, 2] + b1 * lpos[b, i1, 2] + b2 * lpos[b, i2, 2]
-    vis = _pcf(smap, b, lx, ly, lz + bias)
-    ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
-    spec = ks * ndh ** pw * vis if ndl > 0 else 0.0
-    light = 0.0
-    for c in range(3):
-        ev = (_C4 * sh[b, 0, c] + 2 * _C2 * (sh[b, 3, c] * nx + sh[b, 1, c] * ny + sh[b, 2, c] * nz)
-              + _C1 * sh[b, 8, c] * (nx * nx - ny * ny) + _C3 * sh[b, 6, c] * (nz * nz) - _C5 * sh[b, 6, c]
-              + 2 * _C1 * (sh[b, 4, c] * (nx * ny) + sh[b, 7, c] * (nx * nz) + sh[b, 5, c] * (ny * nz)))
-        dl = max(ev, 0.0) / math.pi * ao + key[b, c] * vis * ndl_wrap
-        a = ar if c == 0 else (ag if c == 1 else ab)
-        lin[b, y, x, c] = a * dl + spec * key[b, c]
-        light += dl * luma[c]
-    if part == _SKIN:
-        light_out[b, y, x] = light
-        skin_out[b, y, x] = 1.0
-    s = part_to_seg[part]  # painted layers, topmost first: hat, mask, beard, hair
-    if hpn > 0.5:
-        s = _SEG_HEADWEAR
-    elif mpn > 0.5:
-        s = _SEG_FACEWEAR
-    elif bpn > 0.5:
-        s = _SEG_BEARD
-    elif pnt > 0.5:
-        s = _SEG_HAIR
-    seg[b, y, x] = s
+    A = cuda.local.array((_MAX_SAMPLES, _NATTR), numba.float32)
+    avg = cuda.local.array(_NATTR, numba.float32)
+    col = cuda.local.array(3, numba.float32)
+    parts = cuda.local.array(_MAX_SAMPLES, numba.int64)
+    n = 0
+    for dy in range(ss):
+        for dx in range(ss):
+            y, x = bi * ss + dy, bj * ss + dx
+            light_out[b, y, x] = 0.0
+            skin_out[b, y, x] = 0.0
+            f = tri[b, y, x]
+            if f < 0:
+                parts[n] = -1
+                seg[b, y, x] = 0
+                for c in range(3):
+                    lin[b, y, x, c] = 0.0
+                n += 1
+                continue
+            part = face_part[f]
+            parts[n] = part
+            i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+            b0, b1, b2 = bary[b, y, x, 0], bary[b, y, x, 1], bary[b, y, x, 2]
+            for c in range(3):
+                A[n, c] = b0 * vn[b, i0, c] + b1 * vn[b, i1, c] + b2 * vn[b, i2, c]
+                A[n, 3 + c] = b0 * canon[i0, c] + b1 * canon[i1, c] + b2 * canon[i2, c]
+                A[n, 6 + c] = b0 * alb[b, i0, c] + b1 * alb[b, i1, c] + b2 * alb[b, i2, c]
+                A[n, 13 + c] = b0 * lpos[b, i0, c] + b1 * lpos[b, i1, c] + b2 * lpos[b, i2, c]
+            for c in range(4):
+                pv = 0.0
+                if i0 < V:
+                    pv += b0 * paint[b, i0, c]
+                if i1 < V:
+                    pv += b1 * paint[b, i1, c]
+                if i2 < V:
+                    pv += b2 * paint[b, i2, c]
+                A[n, 9 + c] = pv
+            seg[b, y, x] = _painted_class(part, part_to_seg, A[n, 9], A[n, 10], A[n, 11], A[n, 12])
+            n += 1
+    for k in range(n):
+        part = parts[k]
+        if part < 0:
+            continue
+        seen = False
+        for m in range(k):
+            if parts[m] == part:
+                seen = True
+        if seen:
+            continue
+        cnt = 0
+        for q in range(_NATTR):
+            avg[q] = 0.0
+        for m in range(k, n):
+            if parts[m] == part:
+                cnt += 1
+                for q in range(_NATTR):
+                    avg[q] += A[m, q]
+        for q in range(_NATTR):
+            avg[q] /= cnt
+        nx, ny, nz = avg[0], avg[1], avg[2]
+        nn = max(math.sqrt(nx * nx + ny * ny + nz * nz), 1e-12)
+        nx, ny, nz = nx / nn, ny / nn, nz / nn
+        cx, cy, cz = avg[3], avg[4], avg[5]
+        ar, ag, ab = avg[6], avg[7], avg[8]
+        pnt, bpn, mpn, hpn = avg[9], avg[10], avg[11], avg[12]
+        lx, ly, lz = avg[13], avg[14], avg[15]
+        beardable = part == _SKIN or part == _NECK
+        if not beardable:
+            bpn = 0.0
+        if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+            pnt = 0.0
+        if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
+            az = math.atan2(cx, cz + 0.02)
+            u, vv = cx * 60, cy * 60
+            nse = (_value_noise(u, vv, seed) + 0.5 * _value_noise(u * 2, vv * 2, seed + 17)) / 1.5
+            st = HAIR_STRANDS[0] + HAIR_STRANDS[1] * math.sin(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * nse)
+            if part == _HAIR or part == _BEARD:
+                ar, ag, ab = hair[b, 0] * st, hair[b, 1] * st, hair[b, 2] * st
+            else:
+                ar = ar * (1 - pnt) + pnt * hair[b, 0] * st
+                ag = ag * (1 - pnt) + pnt * hair[b, 1] * st
+                ab = ab * (1 - pnt) + pnt * hair[b, 2] * st
+                bw = bpn * BEARD_DENSITY
+                ar = ar * (1 - bw) + bw * 0.9 * hair[b, 0] * st
+                ag = ag * (1 - bw) + bw * 0.9 * hair[b, 1] * st
+                ab = ab * (1 - bw) + bw * 0.9 * hair[b, 2] * st
+        elif part == _BROW_R or part == _BROW_L:
+            tb = 0.7 + 0.6 * (_value_noise(cx * BROW_NOISE[0], cy * BROW_NOISE[1], seed + BROW_NOISE[2]) - 0.5)
+            ar, ag, ab = max(ar, 0.002) * tb, max(ag, 0.002) * tb, max(ab, 0.002) * tb
+        elif part == _EYE_R or part == _EYE_L:
+            e = 0 if part == _EYE_R else 1
+            dx, dy, dz = cx - eye_c[e, 0], cy - eye_c[e, 1], cz - eye_c[e, 2]
+            dn = max(math.sqrt(dx * dx + dy * dy + dz * dz), 1e-12)
+            dx, dy, dz = dx / dn, dy / dn, dz / dn
+            ang = math.acos(min(max(dz, -1.0), 1.0))
+            ring = 0.6 + 0.4 * math.sin(math.atan2(dy, dx) * 30)
+            im = _sigmoid((IRIS_ANGLE - ang) * 60)
+            pu = _sigmoid((PUPIL_ANGLE - ang) * 80)
+            ar = sclera[0] * (1 - im) + im * (iris[b, 0] * ring * (1 - pu) + 0.003 * pu)
+            ag = sclera[1] * (1 - im) + im * (iris[b, 1] * ring * (1 - pu) + 0.003 * pu)
+            ab = sclera[2] * (1 - im) + im * (iris[b, 2] * ring * (1 - pu) + 0.003 * pu)
+        elif part == _CLOTHING:
+            freq = 280.0 if seed % 3 == 0 else 80.0
+            sv = math.sin(cy * freq)
+            st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
+            ar, ag, ab = cloth[b, 0] * st, cloth[b, 1] * st, cloth[b, 2] * st
+        # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
+        if not (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
+                or part == _MOUTH):
+            mpn = 0.0
+        if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+            hpn = 0.0
+        ar = ar * (1 - mpn) + mpn * prgb[b, 0, 0]
+        ag = ag * (1 - mpn) + mpn * prgb[b, 0, 1]
+        ab = ab * (1 - mpn) + mpn * prgb[b, 0, 2]
+        ar = ar * (1 - hpn) + hpn * prgb[b, 1, 0]
+        ag = ag * (1 - hpn) + hpn * prgb[b, 1, 1]
+        ab = ab * (1 - hpn) + hpn * prgb[b, 1, 2]
+        kx, ky, kz = kd[b, 0], kd[b, 1], kd[b, 2]
+        hx, hy, hz = kx, ky, kz + 1.0
+        hn = max(math.sqrt(hx * hx + hy * hy + hz * hz), 1e-12)
+        hx, hy, hz = hx / hn, hy / hn, hz / hn
+        cos = nx * kx + ny * ky + nz * kz
+        ndl = max(cos, 0.0)
+        ks, pw, ao, wrap = mats[part, 0], mats[part, 1], mats[part, 2], mats[part, 3]
+        ndl_wrap = max((cos + wrap) / (1 + wrap), 0.0)
+        tan = min(math.sqrt(max(1.0 - ndl * ndl, 0.0)) / max(ndl, 1e-3), 4.0)
+        bias = bias0 + bias1 * tan
+        vis = _pcf(smap, b, lx, ly, lz + bias)
+        ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
+        spec = ks * ndh ** pw * vis if ndl > 0 else 0.0
+        light = 0.0
+        for c in range(3):
+            ev = (_C4 * sh[b, 0, c] + 2 * _C2 * (sh[b, 3, c] * nx + sh[b, 1, c] * ny + sh[b, 2, c] * nz)
+                  + _C1 * sh[b, 8, c] * (nx * nx - ny * ny) + _C3 * sh[b, 6, c] * (nz * nz) - _C5 * sh[b, 6, c]
+                  + 2 * _C1 * (sh[b, 4, c] * (nx * ny) + sh[b, 7, c] * (nx * nz) + sh[b, 5, c] * (ny * nz)))
+            dl = max(ev, 0.0) / math.pi * ao + key[b, c] * vis * ndl_wrap
+            a = ar if c == 0 else (ag if c == 1 else ab)
+            col[c] = a * dl + spec * key[b, c]
+            light += dl * luma[c]
+        m = 0
+        for dy in range(ss):
+            for dx in range(ss):
+                if m >= k and parts[m] == part:
+                    y, x = bi * ss + dy, bj * ss + dx
+                    for c in range(3):
+                        lin[b, y, x, c] = col[c]
+                    if part == _SKIN:
+                        light_out[b, y, x] = light
+                        skin_out[b, y, x] = 1.0
+                m += 1
 
 
 @functools.lru_cache(maxsize=8)
@@ -438,9 +482,11 @@ def _shade_constants(device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 
 
 def shade_cuda(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Linear colour (B, H, W, 3), classes (B, H, W) and the exposure (B,) of every supersample; the
-    display transform happens in :func:`finish_cuda` (fused with the box filter)."""
+    """Linear colour (B, H, W, 3), classes (B, H, W) and the exposure (B,) of every supersample (shaded once
+    per part and output pixel, see _shade_k); the display transform happens in :func:`finish_cuda`."""
     B, H, W = s.tri.shape
+    if not 1 <= s.ss <= 4:
+        raise ValueError(f"the CUDA shader handles supersample 1-4, got {s.ss}")
     dev = s.tri.device
     f32 = lambda t: t.detach().float().contiguous()  # noqa: E731
     i64 = lambda t: t.detach().long().contiguous()  # noqa: E731
@@ -449,10 +495,11 @@ def shade_cuda(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     light = torch.empty(B, H, W, device=dev)
     skin = torch.empty(B, H, W, device=dev)
     mats, sclera, luma = _shade_constants(str(dev))
-    _launch(_shade_k, B * H * W, i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg),
+    ss = int(s.ss)
+    _launch(_shade_k, B * (H // ss) * (W // ss), i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg),
             f32(s.vn), f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
             f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), mats,
-            sclera, luma, f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], lin, seg, light, skin)
+            sclera, luma, f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss, lin, seg, light, skin)
     # Exposure from the mean light on the skin, as the other paths (a deterministic reduction).
     mean_light = light.sum((1, 2)) / skin.sum((1, 2)).clamp(min=1)
     expo = (s.target.float() / mean_light.clamp(min=1e-3)).clamp(0.2, 30)

@@ -302,7 +302,7 @@ class FaceRenderer:
             hair_rgb=fac.id_albedo[:, 14:17], iris_rgb=fac.id_albedo[:, 11:14].clamp(min=0.003),
             cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,
             target=0.7 + 0.6 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds),
-            light_pos=light_pos, shadow=shadow)
+            light_pos=light_pos, shadow=shadow, ss=ss)
         # Exposure: the mean light on the skin is scaled to ``target``; 1.0 is a photographer's normal
         # exposure (an 18% grey card lands near sRGB 118), so 0.7-1.3 spans about +-0.9 stops around it.
         H = W = size

@@ -82,6 +82,7 @@ class ShadeInputs:
     paint_rgb: torch.Tensor  # (B, 2, 3) linear colours of the painted face mask and hat
     light_pos: torch.Tensor  # (B, N, 3) vertices in shadow-map space: texel x, y and depth toward the light (m)
     shadow: torch.Tensor  # (B, S, S) shadow-map depth toward the light (m), 0 where empty
+    ss: int = 1  # supersampling factor: each ss x ss block shades once per part (see shade_torch)
 
 
 SHADOW_BIAS = (0.003, 0.005)  # metres: constant + slope-scaled (times tan of the light angle, up to 4); the
@@ -126,11 +127,14 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     V = s.paint.shape[1]
     interp = lambda attr: (attr[bidx, fv] * bary).sum(-2)  # noqa: E731
     part = torch.where(hit, s.face_part[tri], torch.full_like(tri, -1))
-    normal = F.normalize(interp(s.vn), dim=-1)
-    canon = (s.canon[fv] * bary).sum(-2)
-    albedo = interp(s.albedo)
     head_fv = fv.clamp(max=V - 1)
-    paint = (s.paint[bidx, head_fv] * ((fv < V) * s.bary)[..., None]).sum(-2)
+    sample_paint = (s.paint[bidx, head_fv] * ((fv < V) * s.bary)[..., None]).sum(-2)  # per sample: the labels
+    attrs = torch.cat([interp(s.vn), (s.canon[fv] * bary).sum(-2), interp(s.albedo), sample_paint,
+                       interp(s.light_pos)], -1)
+    if s.ss > 1:
+        attrs = block_part_mean(attrs, part, s.ss)
+    nraw, canon, albedo, paint, light_pos = attrs.split([3, 3, 3, 4, 3], -1)
+    normal = F.normalize(nraw, dim=-1)
     paint, beard_paint, mask_paint, hat_paint = paint.unbind(-1)
     seeds = s.seeds.view(B, 1, 1)
     view = lambda t: t.view(B, 1, 1, 3)  # noqa: E731
@@ -180,7 +184,7 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     ndl_wrap = ((cos + wrap) / (1 + wrap)).clamp(min=0)
     half = F.normalize(kd + torch.tensor([0.0, 0.0, 1.0], device=dev), dim=-1)
     ndh = (normal * half).sum(-1, keepdim=True).clamp(min=0)
-    key = view(s.key_rgb) * shadow_visibility(interp(s.light_pos), s.shadow, ndl[..., 0])[..., None]
+    key = view(s.key_rgb) * shadow_visibility(light_pos, s.shadow, ndl[..., 0])[..., None]
     diffuse_light = irr + key * ndl_wrap
     lin = albedo * diffuse_light + ks * ndh.pow(pw) * key * (ndl > 0)
     # Exposure from the light falling on the skin (not its albedo), like an incident-light meter, so dark
@@ -190,9 +194,25 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     mean_light = (light * skin_px).sum((1, 2)) / skin_px.sum((1, 2)).clamp(min=1)
     expo = (s.target / mean_light.clamp(min=1e-3)).clamp(0.2, 30).view(B, 1, 1, 1)
     fg = lin * expo * hit[..., None]
+    # Classes from each sample's own paint values (not the block means): painted layers over 0.5, topmost last.
+    sp = sample_paint
+    facewearable = torch.isin(part, torch.tensor(FACEWEAR_PARTS, device=dev))
     seg = torch.where(hit, s.part_to_seg[pc], torch.zeros_like(part))
-    seg = torch.where(hairable & (paint > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
-    seg = torch.where(beardable & (beard_paint > 0.5), torch.full_like(seg, SEG["BEARD"]), seg)
-    seg = torch.where(mask_paint > 0.5, torch.full_like(seg, SEG["FACEWEAR"]), seg)
-    seg = torch.where(hat_paint > 0.5, torch.full_like(seg, SEG["HEADWEAR"]), seg)
+    seg = torch.where(hairable & (sp[..., 0] > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
+    seg = torch.where(beardable & (sp[..., 1] > 0.5), torch.full_like(seg, SEG["BEARD"]), seg)
+    seg = torch.where(facewearable & (sp[..., 2] > 0.5), torch.full_like(seg, SEG["FACEWEAR"]), seg)
+    seg = torch.where(hairable & (sp[..., 3] > 0.5), torch.full_like(seg, SEG["HEADWEAR"]), seg)
     return fg, seg
+
+
+def block_part_mean(x: torch.Tensor, part: torch.Tensor, ss: int) -> torch.Tensor:
+    """Replace each supersample's attributes x (B, Hs, Ws, C) by their mean over the samples of its ss x ss
+    block that show the same part: shading then runs once per part and output pixel (MSAA-style), and
+    every sample of a group gets the same colour, which the box filter weights by its count."""
+    B, Hs, Ws, C = x.shape
+    H, W, n = Hs // ss, Ws // ss, ss * ss
+    xb = x.view(B, H, ss, W, ss, C).permute(0, 1, 3, 2, 4, 5).reshape(B, H, W, n, C)
+    pb = part.view(B, H, ss, W, ss).permute(0, 1, 3, 2, 4).reshape(B, H, W, n)
+    same = (pb[..., :, None] == pb[..., None, :]).to(x.dtype)  # (B, H, W, n, n)
+    mean = (same @ xb) / same.sum(-1, keepdim=True)
+    return mean.view(B, H, W, ss, ss, C).permute(0, 1, 3, 2, 4, 5).reshape(B, Hs, Ws, C)

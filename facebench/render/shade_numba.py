@@ -95,147 +95,181 @@ def _sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
+_NATTR = 16  # per-sample shading attributes: raw normal 3, canonical position 3, albedo 3, paint 4, light-space 3
+
+
+@numba.njit(cache=True, inline="always")
+def _sample_attributes(f, b0, b1, b2, faces, vn, alb, canon, paint, lpos, out):
+    """Interpolated attributes of one supersample into out[0:16] (normal not yet normalised)."""
+    V = paint.shape[0]
+    i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+    for c in range(3):
+        out[c] = b0 * vn[i0, c] + b1 * vn[i1, c] + b2 * vn[i2, c]
+        out[3 + c] = b0 * canon[i0, c] + b1 * canon[i1, c] + b2 * canon[i2, c]
+        out[6 + c] = b0 * alb[i0, c] + b1 * alb[i1, c] + b2 * alb[i2, c]
+        out[13 + c] = b0 * lpos[i0, c] + b1 * lpos[i1, c] + b2 * lpos[i2, c]
+    for c in range(4):
+        p = 0.0
+        if i0 < V:
+            p += b0 * paint[i0, c]
+        if i1 < V:
+            p += b1 * paint[i1, c]
+        if i2 < V:
+            p += b2 * paint[i2, c]
+        out[9 + c] = p
+
+
+@numba.njit(cache=True, inline="always")
+def _painted_class(part, part_to_seg, pnt, bpn, mpn, hpn):
+    """The class of a sample: its part's, or a painted layer's above 0.5 (hat, mask, beard, hair first)."""
+    if hpn > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+        return _SEG_HEADWEAR
+    if mpn > 0.5 and (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
+                      or part == _MOUTH):
+        return _SEG_FACEWEAR
+    if bpn > 0.5 and (part == _SKIN or part == _NECK):
+        return _SEG_BEARD
+    if pnt > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+        return _SEG_HAIR
+    return part_to_seg[part]
+
+
 @numba.njit(cache=True)
 def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-               cloth, prgb, seed, target, mats, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
+               cloth, prgb, seed, target, mats, sclera, luma, lpos, smap, bias0, bias1, ss, fg, seg):
     H, W = tri.shape
-    V = paint.shape[0]
+    n = ss * ss
     lin = np.zeros((H, W, 3), np.float32)
+    A = np.zeros((n, _NATTR), np.float32)  # attributes of the block's samples
+    avg = np.zeros(_NATTR, np.float32)
+    col = np.zeros(3, np.float32)
+    parts = np.empty(n, np.int64)
     # Half vector of the key light and a distant viewer (+Z).
     hx, hy, hz = kd[0], kd[1], kd[2] + 1.0
     hn = math.sqrt(hx * hx + hy * hy + hz * hz)
     hn = hn if hn > 1e-12 else 1e-12
     hx, hy, hz = hx / hn, hy / hn, hz / hn
     light_sum, skin_n = 0.0, 0.0
-    for y in range(H):
-        for x in range(W):
-            f = tri[y, x]
-            if f < 0:
-                seg[y, x] = 0
-                continue
-            part = face_part[f]
-            i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
-            b0, b1, b2 = bary[y, x, 0], bary[y, x, 1], bary[y, x, 2]
-            nx = b0 * vn[i0, 0] + b1 * vn[i1, 0] + b2 * vn[i2, 0]
-            ny = b0 * vn[i0, 1] + b1 * vn[i1, 1] + b2 * vn[i2, 1]
-            nz = b0 * vn[i0, 2] + b1 * vn[i1, 2] + b2 * vn[i2, 2]
-            nn = math.sqrt(nx * nx + ny * ny + nz * nz)
-            nn = nn if nn > 1e-12 else 1e-12
-            nx, ny, nz = nx / nn, ny / nn, nz / nn
-            cx = b0 * canon[i0, 0] + b1 * canon[i1, 0] + b2 * canon[i2, 0]
-            cy = b0 * canon[i0, 1] + b1 * canon[i1, 1] + b2 * canon[i2, 1]
-            cz = b0 * canon[i0, 2] + b1 * canon[i1, 2] + b2 * canon[i2, 2]
-            ar = b0 * alb[i0, 0] + b1 * alb[i1, 0] + b2 * alb[i2, 0]
-            ag = b0 * alb[i0, 1] + b1 * alb[i1, 1] + b2 * alb[i2, 1]
-            ab = b0 * alb[i0, 2] + b1 * alb[i1, 2] + b2 * alb[i2, 2]
-            pnt, bpn, mpn, hpn = 0.0, 0.0, 0.0, 0.0
-            if i0 < V:
-                pnt += b0 * paint[i0, 0]
-                bpn += b0 * paint[i0, 1]
-                mpn += b0 * paint[i0, 2]
-                hpn += b0 * paint[i0, 3]
-            if i1 < V:
-                pnt += b1 * paint[i1, 0]
-                bpn += b1 * paint[i1, 1]
-                mpn += b1 * paint[i1, 2]
-                hpn += b1 * paint[i1, 3]
-            if i2 < V:
-                pnt += b2 * paint[i2, 0]
-                bpn += b2 * paint[i2, 1]
-                mpn += b2 * paint[i2, 2]
-                hpn += b2 * paint[i2, 3]
-            beardable = part == _SKIN or part == _NECK
-            if not beardable:
-                bpn = 0.0
-            if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
-                pnt = 0.0
-            if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
-                az = math.atan2(cx, cz + 0.02)
-                u, v = cx * 60, cy * 60
-                nse = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
-                st = HAIR_STRANDS[0] + HAIR_STRANDS[1] * math.sin(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * nse)
-                if part == _HAIR or part == _BEARD:
-                    ar, ag, ab = hair[0] * st, hair[1] * st, hair[2] * st
-                else:
-                    # Hair painted under the shell (a smooth hairline), then the beard over it.
-                    ar = ar * (1 - pnt) + pnt * hair[0] * st
-                    ag = ag * (1 - pnt) + pnt * hair[1] * st
-                    ab = ab * (1 - pnt) + pnt * hair[2] * st
-                    bw = bpn * BEARD_DENSITY
-                    ar = ar * (1 - bw) + bw * 0.9 * hair[0] * st
-                    ag = ag * (1 - bw) + bw * 0.9 * hair[1] * st
-                    ab = ab * (1 - bw) + bw * 0.9 * hair[2] * st
-            elif part == _BROW_R or part == _BROW_L:
-                t = 0.7 + 0.6 * (_value_noise(cx * BROW_NOISE[0], cy * BROW_NOISE[1], seed + BROW_NOISE[2]) - 0.5)
-                ar, ag, ab = max(ar, 0.002) * t, max(ag, 0.002) * t, max(ab, 0.002) * t
-            elif part == _EYE_R or part == _EYE_L:
-                e = 0 if part == _EYE_R else 1
-                dx, dy, dz = cx - eye_c[e, 0], cy - eye_c[e, 1], cz - eye_c[e, 2]
-                dn = math.sqrt(dx * dx + dy * dy + dz * dz)
-                dn = dn if dn > 1e-12 else 1e-12
-                dx, dy, dz = dx / dn, dy / dn, dz / dn
-                ang = math.acos(min(max(dz, -1.0), 1.0))
-                ring = 0.6 + 0.4 * math.sin(math.atan2(dy, dx) * 30)
-                im = _sigmoid((IRIS_ANGLE - ang) * 60)
-                pu = _sigmoid((PUPIL_ANGLE - ang) * 80)
-                ar = sclera[0] * (1 - im) + im * (iris[0] * ring * (1 - pu) + 0.003 * pu)
-                ag = sclera[1] * (1 - im) + im * (iris[1] * ring * (1 - pu) + 0.003 * pu)
-                ab = sclera[2] * (1 - im) + im * (iris[2] * ring * (1 - pu) + 0.003 * pu)
-            elif part == _CLOTHING:
-                freq = 280.0 if seed % 3 == 0 else 80.0
-                sv = math.sin(cy * freq)
-                st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
-                ar, ag, ab = cloth[0] * st, cloth[1] * st, cloth[2] * st
-            # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
-            if not (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
-                    or part == _MOUTH):
-                mpn = 0.0
-            if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
-                hpn = 0.0
-            ar = ar * (1 - mpn) + mpn * prgb[0, 0]
-            ag = ag * (1 - mpn) + mpn * prgb[0, 1]
-            ab = ab * (1 - mpn) + mpn * prgb[0, 2]
-            ar = ar * (1 - hpn) + hpn * prgb[1, 0]
-            ag = ag * (1 - hpn) + hpn * prgb[1, 1]
-            ab = ab * (1 - hpn) + hpn * prgb[1, 2]
-            # Soft shadow of the key light: 3x3 percentage-closer filtering in the shadow map, with a
-            # depth bias growing at grazing angles (as facebench.render.shade.shadow_visibility).
-            cos = nx * kd[0] + ny * kd[1] + nz * kd[2]
-            ndl = max(cos, 0.0)
-            ks, pw, ao, wrap = mats[part, 0], mats[part, 1], mats[part, 2], mats[part, 3]
-            ndl_wrap = max((cos + wrap) / (1 + wrap), 0.0)
-            tan = min(math.sqrt(max(1.0 - ndl * ndl, 0.0)) / max(ndl, 1e-3), 4.0)
-            bias = bias0 + bias1 * tan
-            lx = b0 * lpos[i0, 0] + b1 * lpos[i1, 0] + b2 * lpos[i2, 0]
-            ly = b0 * lpos[i0, 1] + b1 * lpos[i1, 1] + b2 * lpos[i2, 1]
-            lz = b0 * lpos[i0, 2] + b1 * lpos[i1, 2] + b2 * lpos[i2, 2]
-            vis = _pcf(smap, lx, ly, lz + bias)
-            ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
-            # ndh ** pw only where it can matter: below spec_min it is under 1e-6 (a float32 rounding of
-            # the image), and most samples face away from the half vector.
-            spec = ks * ndh ** pw * vis if ndl > 0 and ndh > mats[part, 4] else 0.0
-            light = 0.0
-            for c in range(3):
-                e = (_C4 * sh[0, c] + 2 * _C2 * (sh[3, c] * nx + sh[1, c] * ny + sh[2, c] * nz)
-                     + _C1 * sh[8, c] * (nx * nx - ny * ny) + _C3 * sh[6, c] * (nz * nz) - _C5 * sh[6, c]
-                     + 2 * _C1 * (sh[4, c] * (nx * ny) + sh[7, c] * (nx * nz) + sh[5, c] * (ny * nz)))
-                dl = max(e, 0.0) / math.pi * ao + key[c] * vis * ndl_wrap
-                a = ar if c == 0 else (ag if c == 1 else ab)
-                lin[y, x, c] = a * dl + spec * key[c]
-                light += dl * luma[c]
-            if part == _SKIN:
-                light_sum += light
-                skin_n += 1
-            s = part_to_seg[part]  # painted layers, topmost first: hat, mask, beard, hair
-            if hpn > 0.5:
-                s = _SEG_HEADWEAR
-            elif mpn > 0.5:
-                s = _SEG_FACEWEAR
-            elif bpn > 0.5:
-                s = _SEG_BEARD
-            elif pnt > 0.5:
-                s = _SEG_HAIR
-            seg[y, x] = s
+    for bi in range(H // ss):
+        for bj in range(W // ss):
+            # Per sample: attributes and class. Then one shading per part in the block, at the mean of its
+            # samples' attributes (MSAA-style: the box filter averages them anyway), written to each sample.
+            for k in range(n):
+                y, x = bi * ss + k // ss, bj * ss + k % ss
+                f = tri[y, x]
+                if f < 0:
+                    parts[k] = -1
+                    seg[y, x] = 0
+                    continue
+                part = face_part[f]
+                parts[k] = part
+                _sample_attributes(f, bary[y, x, 0], bary[y, x, 1], bary[y, x, 2], faces, vn, alb, canon, paint,
+                                   lpos, A[k])
+                seg[y, x] = _painted_class(part, part_to_seg, A[k, 9], A[k, 10], A[k, 11], A[k, 12])
+            for k in range(n):
+                part = parts[k]
+                if part < 0 or (k > 0 and _seen(parts, k)):
+                    continue
+                cnt = 0
+                avg[:] = 0.0
+                for m in range(k, n):
+                    if parts[m] == part:
+                        cnt += 1
+                        for q in range(_NATTR):
+                            avg[q] += A[m, q]
+                for q in range(_NATTR):
+                    avg[q] /= cnt
+                nx, ny, nz = avg[0], avg[1], avg[2]
+                cx, cy, cz = avg[3], avg[4], avg[5]
+                ar, ag, ab = avg[6], avg[7], avg[8]
+                pnt, bpn, mpn, hpn = avg[9], avg[10], avg[11], avg[12]
+                lx, ly, lz = avg[13], avg[14], avg[15]
+                nn = math.sqrt(nx * nx + ny * ny + nz * nz)
+                nn = nn if nn > 1e-12 else 1e-12
+                nx, ny, nz = nx / nn, ny / nn, nz / nn
+                beardable = part == _SKIN or part == _NECK
+                if not beardable:
+                    bpn = 0.0
+                if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+                    pnt = 0.0
+                if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
+                    az = math.atan2(cx, cz + 0.02)
+                    u, v = cx * 60, cy * 60
+                    nse = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
+                    st = HAIR_STRANDS[0] + HAIR_STRANDS[1] * math.sin(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * nse)
+                    if part == _HAIR or part == _BEARD:
+                        ar, ag, ab = hair[0] * st, hair[1] * st, hair[2] * st
+                    else:
+                        # Hair painted under the shell (a smooth hairline), then the beard over it.
+                        ar = ar * (1 - pnt) + pnt * hair[0] * st
+                        ag = ag * (1 - pnt) + pnt * hair[1] * st
+                        ab = ab * (1 - pnt) + pnt * hair[2] * st
+                        bw = bpn * BEARD_DENSITY
+                        ar = ar * (1 - bw) + bw * 0.9 * hair[0] * st
+                        ag = ag * (1 - bw) + bw * 0.9 * hair[1] * st
+                        ab = ab * (1 - bw) + bw * 0.9 * hair[2] * st
+                elif part == _BROW_R or part == _BROW_L:
+                    t = 0.7 + 0.6 * (_value_noise(cx * BROW_NOISE[0], cy * BROW_NOISE[1], seed + BROW_NOISE[2]) - 0.5)
+                    ar, ag, ab = max(ar, 0.002) * t, max(ag, 0.002) * t, max(ab, 0.002) * t
+                elif part == _EYE_R or part == _EYE_L:
+                    e = 0 if part == _EYE_R else 1
+                    dx, dy, dz = cx - eye_c[e, 0], cy - eye_c[e, 1], cz - eye_c[e, 2]
+                    dn = math.sqrt(dx * dx + dy * dy + dz * dz)
+                    dn = dn if dn > 1e-12 else 1e-12
+                    dx, dy, dz = dx / dn, dy / dn, dz / dn
+                    ang = math.acos(min(max(dz, -1.0), 1.0))
+                    ring = 0.6 + 0.4 * math.sin(math.atan2(dy, dx) * 30)
+                    im = _sigmoid((IRIS_ANGLE - ang) * 60)
+                    pu = _sigmoid((PUPIL_ANGLE - ang) * 80)
+                    ar = sclera[0] * (1 - im) + im * (iris[0] * ring * (1 - pu) + 0.003 * pu)
+                    ag = sclera[1] * (1 - im) + im * (iris[1] * ring * (1 - pu) + 0.003 * pu)
+                    ab = sclera[2] * (1 - im) + im * (iris[2] * ring * (1 - pu) + 0.003 * pu)
+                elif part == _CLOTHING:
+                    freq = 280.0 if seed % 3 == 0 else 80.0
+                    sv = math.sin(cy * freq)
+                    st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
+                    ar, ag, ab = cloth[0] * st, cloth[1] * st, cloth[2] * st
+                # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
+                if not (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
+                        or part == _MOUTH):
+                    mpn = 0.0
+                if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+                    hpn = 0.0
+                ar = ar * (1 - mpn) + mpn * prgb[0, 0]
+                ag = ag * (1 - mpn) + mpn * prgb[0, 1]
+                ab = ab * (1 - mpn) + mpn * prgb[0, 2]
+                ar = ar * (1 - hpn) + hpn * prgb[1, 0]
+                ag = ag * (1 - hpn) + hpn * prgb[1, 1]
+                ab = ab * (1 - hpn) + hpn * prgb[1, 2]
+                # Soft shadow of the key light: 3x3 percentage-closer filtering in the shadow map, with a
+                # depth bias growing at grazing angles (as facebench.render.shade.shadow_visibility).
+                cos = nx * kd[0] + ny * kd[1] + nz * kd[2]
+                ndl = max(cos, 0.0)
+                ks, pw, ao, wrap = mats[part, 0], mats[part, 1], mats[part, 2], mats[part, 3]
+                ndl_wrap = max((cos + wrap) / (1 + wrap), 0.0)
+                tan = min(math.sqrt(max(1.0 - ndl * ndl, 0.0)) / max(ndl, 1e-3), 4.0)
+                bias = bias0 + bias1 * tan
+                vis = _pcf(smap, lx, ly, lz + bias)
+                ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
+                # ndh ** pw only where it can matter: below spec_min it is under 1e-6 (a float32 rounding of
+                # the image), and most samples face away from the half vector.
+                spec = ks * ndh ** pw * vis if ndl > 0 and ndh > mats[part, 4] else 0.0
+                light = 0.0
+                for c in range(3):
+                    e = (_C4 * sh[0, c] + 2 * _C2 * (sh[3, c] * nx + sh[1, c] * ny + sh[2, c] * nz)
+                         + _C1 * sh[8, c] * (nx * nx - ny * ny) + _C3 * sh[6, c] * (nz * nz) - _C5 * sh[6, c]
+                         + 2 * _C1 * (sh[4, c] * (nx * ny) + sh[7, c] * (nx * nz) + sh[5, c] * (ny * nz)))
+                    dl = max(e, 0.0) / math.pi * ao + key[c] * vis * ndl_wrap
+                    a = ar if c == 0 else (ag if c == 1 else ab)
+                    col[c] = a * dl + spec * key[c]
+                    light += dl * luma[c]
+                for m in range(k, n):
+                    if parts[m] == part:
+                        y, x = bi * ss + m // ss, bj * ss + m % ss
+                        lin[y, x, 0], lin[y, x, 1], lin[y, x, 2] = col[0], col[1], col[2]
+                if part == _SKIN:
+                    light_sum += light * cnt
+                    skin_n += cnt
     mean_light = light_sum / max(skin_n, 1.0)
     expo = min(max(target / max(mean_light, 1e-3), 0.2), 30.0)
     for y in range(H):
@@ -245,13 +279,22 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                     fg[y, x, c] = lin[y, x, c] * expo  # display transform after the box filter (finish)
 
 
+@numba.njit(cache=True, inline="always")
+def _seen(parts, k):
+    """Whether an earlier sample of the block has the part of sample k (its group is shaded already)."""
+    for m in range(k):
+        if parts[m] == parts[k]:
+            return True
+    return False
+
+
 @numba.njit(parallel=True, cache=True)
 def _shade_batch(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-                 cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0, bias1, fg, seg):
+                 cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0, bias1, ss, fg, seg):
     for b in numba.prange(tri.shape[0]):
         _shade_one(tri[b], bary[b], faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
                    kd[b], key[b], hair[b], iris[b], cloth[b], prgb[b], seeds[b], target[b], mats, sclera, luma,
-                   lpos[b], smap[b], bias0, bias1, fg[b], seg[b])
+                   lpos[b], smap[b], bias0, bias1, ss, fg[b], seg[b])
 
 
 def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -265,7 +308,7 @@ def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
                  f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
                  f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), f32(s.target),
                  _MATS_CPU, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
-                 f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], fg, seg)
+                 f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], int(s.ss), fg, seg)
     return torch.from_numpy(fg), torch.from_numpy(seg)
 
 
