@@ -181,6 +181,13 @@ class FaceRenderer:
         self.t_iod = (tl[36:42].mean(0) - tl[42:48].mean(0)).norm()
         self.eye_centre_t = torch.stack([self.template[e].mean(0) for e in self.eye_vertices]) + self.eye_offset
         self.pivot = torch.tensor(_PIVOT, device=dev)
+        # Per style, the shell faces drawn: those whose three vertices have mask > 0.5 (S, F_shell).
+        self._shell_face_table = {n: (self.shell[n][1][:, self.shell[n][3]] > 0.5).all(-1) for n in SHELLS}
+        # Concatenated shell vertex ids and rigid vertices (1 = follows the eyes, 2 = torso) for geometry_numba.
+        self._shell_vids = torch.cat([self.shell[n][0] for n in SHELLS])
+        self._rigid_verts = torch.cat([self.rigid[n][0] for n in RIGIDS])
+        self._rigid_anchor = torch.cat([torch.full((len(self.rigid[n][0]),), 2 if n == "torso" else 1, device=dev)
+                                        for n in RIGIDS])
         # Shadow casters: everything but the mouth interior, eyeballs and eye corners, which sit inside
         # the head and only receive shadows (a third of the faces: the shadow pass is per-triangle bound).
         # The shells' inner copies are the same surfaces: no second shadow caster.
@@ -221,40 +228,73 @@ class FaceRenderer:
             v[:, e] = (v[:, e] - c) @ R.transpose(1, 2) + c
         return v
 
-    def geometry(self, fac: FaceFactors):
-        """All vertices (B, N, 3) posed in the head-world frame, the per-sample face mask (B, F) and
-        the posed landmark positions (B, 70, 3)."""
+    def _face_mask(self, fac: FaceFactors) -> torch.Tensor:
+        """Per-sample face mask (B, F) of the combined mesh: head faces always, shell and rigid faces by
+        style, the shells' inner sides as their outer faces."""
         B, dev = len(fac), self.device
-        vh = self.shape(fac)
-        n = self._normals(vh, "head")
-        parts, fmask = [vh], [torch.ones(B, self.head.faces.shape[0], dtype=torch.bool, device=dev)]
+        fmask = [torch.ones(B, self.head.faces.shape[0], dtype=torch.bool, device=dev)]
         styles = {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
         for name in SHELLS:
-            vids, masks, thick, faces = self.shell[name]
-            st = styles[name]
-            parts.append(vh[:, vids] + n[:, vids] * thick[st][..., None])
-            fmask.append((masks[st][:, faces] > 0.5).all(-1))
+            fmask.append(self._shell_face_table[name][styles[name]])
+        for name, st in (("glasses", fac.glasses), ("brim", fac.headwear), ("torso", torch.zeros_like(fac.glasses))):
+            fmask.append(self.rigid[name][1][st])
+        fmask = torch.cat(fmask, 1)
+        return torch.cat([fmask, fmask[:, self._back_src]], 1)
+
+    def _anchors(self, fac: FaceFactors, vh: torch.Tensor):
+        """Eye midpoint (B, 3) and inter-ocular scale (B,) of the head, which glasses and brims follow;
+        head rotation R and torso rotation Rt (B, 3, 3) (the torso follows a quarter of the yaw only)."""
         lm = vh[:, self.landmarks[:68]]
         eye_mid = (lm[:, 36:42].mean(1) + lm[:, 42:48].mean(1)) / 2
         iod = (lm[:, 36:42].mean(1) - lm[:, 42:48].mean(1)).norm(dim=-1)
-        s = (iod / self.t_iod)[:, None, None]
-        for name, st in (("glasses", fac.glasses), ("brim", fac.headwear), ("torso", torch.zeros_like(fac.glasses))):
-            verts, table = self.rigid[name]
+        zero = torch.zeros_like(fac.pose[:, 0])
+        R = euler_to_matrix(fac.pose[:, 0], fac.pose[:, 1], fac.pose[:, 2])
+        Rt = euler_to_matrix(0.25 * fac.pose[:, 0], zero, zero)
+        return eye_mid, iod / self.t_iod, R, Rt
+
+    def geometry(self, fac: FaceFactors):
+        """All vertices (B, N, 3) posed in the head-world frame, the per-sample face mask (B, F) and
+        the posed landmark positions (B, 70, 3)."""
+        B = len(fac)
+        vh = self.shape(fac)
+        n = self._normals(vh, "head")
+        parts = [vh]
+        styles = {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
+        for name in SHELLS:
+            vids, _, thick, _ = self.shell[name]
+            parts.append(vh[:, vids] + n[:, vids] * thick[styles[name]][..., None])
+        eye_mid, s, R, Rt = self._anchors(fac, vh)
+        for name in RIGIDS:
+            verts = self.rigid[name][0]
             if name == "torso":
                 parts.append(verts[None].expand(B, -1, -1))
             else:
-                parts.append(eye_mid[:, None] + s * (verts[None] - self.t_eye_mid))
-            fmask.append(table[st])
+                parts.append(eye_mid[:, None] + s[:, None, None] * (verts[None] - self.t_eye_mid))
         v = torch.cat(parts, 1)
-        # Head pose about the neck pivot; the torso follows a quarter of the yaw only.
-        R = euler_to_matrix(fac.pose[:, 0], fac.pose[:, 1], fac.pose[:, 2])
-        Rt = euler_to_matrix(0.25 * fac.pose[:, 0], torch.zeros_like(fac.pose[:, 0]), torch.zeros_like(fac.pose[:, 0]))
+        # Head pose about the neck pivot.
         t0 = self.offset["torso"][0]
         head_part = (v[:, :t0] - self.pivot) @ R.transpose(1, 2) + self.pivot
         torso_part = (v[:, t0:] - self.pivot) @ Rt.transpose(1, 2) + self.pivot
         v = torch.cat([head_part, torso_part], 1)
-        fmask = torch.cat(fmask, 1)
-        return v, torch.cat([fmask, fmask[:, self._back_src]], 1), v[:, self.landmarks]
+        return v, self._face_mask(fac), v[:, self.landmarks]
+
+    def posed(self, fac: FaceFactors):
+        """:meth:`geometry` plus the posed unit vertex normals: (v, normals, face mask, landmarks 3D). On
+        the CPU one numba pass per image (geometry_numba) replaces the PyTorch ops."""
+        if self.backend != "numba":
+            v, fmask, lm3 = self.geometry(fac)
+            return v, self._normals(v, "all"), fmask, lm3
+        from facebench.render.geometry_numba import assemble_numba
+
+        vh = self.shape(fac)
+        nh = self._normals(vh, "head")
+        styles = {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
+        thick = torch.cat([self.shell[n][2][styles[n]] for n in SHELLS], 1)
+        eye_mid, s, R, Rt = self._anchors(fac, vh)
+        v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor, eye_mid, s,
+                               self.t_eye_mid, R, Rt, self.pivot, self.faces[: self.num_front_faces],
+                               self.head.faces.shape[0])
+        return v, vn, self._face_mask(fac), v[:, self.landmarks]
 
     # ------------------------------------------------------------------ framing
     def framing(self, fac: FaceFactors, lm2: torch.Tensor, size: int, framing: str, ss: int) -> torch.Tensor:
@@ -283,8 +323,7 @@ class FaceRenderer:
     def render(self, fac: FaceFactors, size: int = 112, framing: str = "aligned", supersample: int = 2) -> RenderOutput:
         fac = fac.to(self.device)
         B, dev, ss = len(fac), self.device, supersample
-        v, fmask, lm3 = self.geometry(fac)
-        vn = self._normals(v, "all")
+        v, vn, fmask, lm3 = self.posed(fac)
         proj = project(v, torch.ones(B, device=dev), fac.cam_dist)
         lm_proj = proj[:, self.landmarks]
         M = self.framing(fac, lm_proj[..., :2], size, framing, ss)
