@@ -123,3 +123,13 @@ def test_fused_numba_geometry_matches_torch(any_head):
     assert torch.allclose(vn.norm(dim=-1)[:, used], torch.ones(1), atol=1e-4)
     cos = (vn * vn_t).sum(-1)[:, used]
     assert cos.min() > 0.999  # same directions (head normals rotated vs recomputed: rounding only)
+
+
+def test_numba_display_table_matches_the_display_curve():
+    from facebench.render.shade_numba import _display_lut
+    from facebench.render.shading import to_display
+
+    x = torch.cat([torch.linspace(0, 0.01, 2001), torch.linspace(0, 40, 20001), torch.tensor([-1.0, 1e4])])
+    ref = to_display(x.double())
+    got = torch.tensor([_display_lut(float(v)) for v in x], dtype=torch.float64)
+    assert (got - ref).abs().max() < 5e-5
