@@ -328,9 +328,9 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
     col = cuda.local.array(3, numba.float32)
     parts = cuda.local.array(_MAX_SAMPLES, numba.int64)
     n = 0
-    for dy in range(ss):
-        for dx in range(ss):
-            y, x = bi * ss + dy, bj * ss + dx
+    for qy in range(ss):  # (not dx/dy: the eye shading below uses those names for floats)
+        for qx in range(ss):
+            y, x = bi * ss + qy, bj * ss + qx
             light_out[b, y, x] = 0.0
             skin_out[b, y, x] = 0.0
             f = tri[b, y, x]
@@ -463,10 +463,10 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
             col[c] = a * dl + spec * key[b, c]
             light += dl * luma[c]
         m = 0
-        for dy in range(ss):
-            for dx in range(ss):
+        for qy in range(ss):
+            for qx in range(ss):
                 if m >= k and parts[m] == part:
-                    y, x = bi * ss + dy, bj * ss + dx
+                    y, x = bi * ss + qy, bj * ss + qx
                     for c in range(3):
                         lin[b, y, x, c] = col[c]
                     if part == _SKIN:
