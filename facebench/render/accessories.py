@@ -71,11 +71,18 @@ def _shell(head: HeadModel, weights: np.ndarray, thickness: np.ndarray, allowed_
                  thickness[:, vids].astype(np.float32), part)
 
 
-def hair_shell(head: HeadModel) -> Shell:
+def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
+    """Hair styles as one shell; ``tufts`` varies the thickness by +-30% over a few centimetres."""
     v, lm = head.template, head.template[head.landmarks[:68]]
     zc = lm[0, 2] - 0.01
     az = np.degrees(np.abs(np.arctan2(v[:, 0], v[:, 2] - zc)))  # 0 = front, 180 = back
     brow = max(lm[19, 1], lm[24, 1])
+    # A smooth, fixed noise field over the head in [-1, 1]: a few plane waves of 2-5 cm wavelength.
+    rng = np.random.default_rng(7)
+    k = rng.normal(size=(6, 3))
+    k *= (2 * np.pi / rng.uniform(0.02, 0.05, 6))[:, None] / np.linalg.norm(k, axis=1, keepdims=True)
+    field = np.clip(np.sin(v @ k.T + rng.uniform(0, 2 * np.pi, 6)).mean(1) * np.sqrt(2), -1, 1)
+    field = field if tufts else np.zeros(len(v))
     masks, thick = [], []
     for name in HAIR_STYLES:
         row = _HAIR_TABLE[name]
@@ -90,8 +97,9 @@ def hair_shell(head: HeadModel) -> Shell:
         m = _smooth(v[:, 1] - h, -0.002, 0.006)
         masks.append(m)
         growth = _smooth(az, 60, 180) * _smooth(lm[0, 1] + 0.05 - v[:, 1], 0, 0.1)
-        # Grow the thickness over 3 cm above the hairline so the shell meets the scalp without a step.
-        thick.append((t + extra * growth) * _smooth(v[:, 1] - h, 0.0, 0.03) * (m > 0.5))
+        # Grow the thickness over 3 cm above the hairline so the shell meets the scalp without a step; vary
+        # it by +-30% over a few centimetres (tufts) so the outline is not a smooth helmet.
+        thick.append((t + extra * growth) * _smooth(v[:, 1] - h, 0.0, 0.03) * (m > 0.5) * (1 + 0.3 * field))
     parts = [P["SKIN"], P["SCALP"], P["NECK"], P["EAR_R"], P["EAR_L"]]
     return _shell(head, np.stack(masks), np.stack(thick), parts, P["HAIR"])
 
@@ -280,8 +288,10 @@ class Rig:
 def build_rig(head: HeadModel) -> Rig:
     hair = hair_shell(head)
     tmax = float(hair.thickness.max())
+    # Hat crowns follow the hair's smooth profile (a tufted one made crumpled hats), 30% out to clear tufts.
+    smooth = hair_shell(head, tufts=False)
     hair_t = np.zeros(head.num_vertices)
-    hair_t[hair.vids] = hair.thickness.max(0)
+    hair_t[smooth.vids] = smooth.thickness.max(0) * 1.3
     return Rig(hair, beard_shell(head), headwear_shell(head, hair_t), facewear_shell(head),
                glasses_mesh(head), brim_mesh(head, tmax), torso_mesh(head))
 
