@@ -133,18 +133,18 @@ def crop_batch_on_device(img: torch.Tensor, plans: list[CropPlan], colour: bool 
     two paths apply the same distribution of jitter, not the same jitter to a given sample."""
     B, _, H, W = img.shape
     dev = img.device
-    Minv = torch.from_numpy(np.stack([invert_affine(pl_.M) for pl_ in plans])).float().to(dev)  # crop -> image
+    Minv = torch.from_numpy(np.stack([invert_affine(plan.M) for plan in plans])).float().to(dev)  # crop -> image
     u = torch.arange(CROP, device=dev, dtype=torch.float32)
     gy, gx = torch.meshgrid(u, u, indexing="ij")
     grid = torch.stack([gx, gy, torch.ones_like(gx)], -1).view(1, CROP * CROP, 3)
     src = (grid @ Minv.transpose(1, 2)).view(B, CROP, CROP, 2)  # image pixels, centres at integers
     norm = torch.tensor([2.0 / W, 2.0 / H], device=dev)
     crop = F.grid_sample(img, (src + 0.5) * norm - 1, mode="bilinear", padding_mode="zeros", align_corners=False)
-    flip = torch.tensor([pl_.flip for pl_ in plans], device=dev)
+    flip = torch.tensor([plan.flip for plan in plans], device=dev)
     crop = torch.where(flip.view(B, 1, 1, 1), crop.flip(-1), crop)
-    if colour and all(pl_.rng is not None for pl_ in plans):
+    if colour and all(plan.rng is not None for plan in plans):
         draws = np.array([[r.uniform(0.7, 1.3), r.uniform(0.7, 1.3), r.uniform(0.7, 1.3), r.uniform(), r.integers(3)]
-                          for r in (pl_.rng for pl_ in plans)])
+                          for r in (plan.rng for plan in plans)])
         b, c, sat = (torch.from_numpy(draws[:, k]).float().to(dev).view(B, 1, 1, 1) for k in range(3))
         luma = torch.tensor([0.299, 0.587, 0.114], device=dev).view(1, 3, 1, 1)
         crop = (crop * b).clamp(0, 1)

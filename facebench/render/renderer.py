@@ -80,6 +80,11 @@ def _majority(x: torch.Tensor, s: int) -> torch.Tensor:
     return blk.gather(-1, counts.argmax(-1, keepdim=True)).squeeze(-1)
 
 
+def _shell_styles(fac: FaceFactors) -> dict[str, torch.Tensor]:
+    """The style index (B,) of each shell."""
+    return {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
+
+
 def _cuda_kernels_ok(device: torch.device) -> bool:
     """numba.cuda kernels can run for tensors on ``device``: a CUDA device with numba.cuda working, or the
     CPU under CUDA's simulator (tests)."""
@@ -144,7 +149,7 @@ class FaceRenderer:
         # The shells' inner sides: reversed copies of their faces, appended after every other face. Seen
         # past a shell's edge at a silhouette, the back-face-culled shell showed the background through
         # the gap between it and the head. The copies share the shell's vertices, so vertex normals are
-        # computed from the faces before them (normal_faces) and they share their originals' face masks.
+        # computed from the faces before them (num_front_faces) and they share their originals' face masks.
         self.num_front_faces = sum(len(f) for f in faces)
         starts = np.cumsum([0] + [len(f) for f in faces])
         blocks_in_order = ("head",) + SHELLS + RIGIDS
@@ -163,7 +168,7 @@ class FaceRenderer:
         # Painted layers per style (S, V), smooth per-pixel edges for the shader and the labels: hair on the
         # scalp and skin, beards on the skin, and the face mask and hat colours on the skin just past their
         # shells, whose own borders follow mesh edges (a narrow ramp around the shell's mask = 0.5, so the
-        # painted edge continues the shell's). PAINT_LAYERS names the order.
+        # painted edge continues the shell's). The order is that of ShadeInputs.paint.
         self.paint_tables = []
         for shell, ramp in ((r.hair, False), (r.beard, False), (r.facewear, True), (r.headwear, True)):
             m = f(shell.masks).float()
@@ -233,7 +238,7 @@ class FaceRenderer:
         style, the shells' inner sides as their outer faces."""
         B, dev = len(fac), self.device
         fmask = [torch.ones(B, self.head.faces.shape[0], dtype=torch.bool, device=dev)]
-        styles = {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
+        styles = _shell_styles(fac)
         for name in SHELLS:
             fmask.append(self._shell_face_table[name][styles[name]])
         for name, st in (("glasses", fac.glasses), ("brim", fac.headwear), ("torso", torch.zeros_like(fac.glasses))):
@@ -259,7 +264,7 @@ class FaceRenderer:
         vh = self.shape(fac)
         n = self._normals(vh, "head")
         parts = [vh]
-        styles = {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
+        styles = _shell_styles(fac)
         for name in SHELLS:
             vids, _, thick, _ = self.shell[name]
             parts.append(vh[:, vids] + n[:, vids] * thick[styles[name]][..., None])
@@ -288,7 +293,7 @@ class FaceRenderer:
 
         vh = self.shape(fac)
         nh = self._normals(vh, "head")
-        styles = {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
+        styles = _shell_styles(fac)
         thick = torch.cat([self.shell[n][2][styles[n]] for n in SHELLS], 1)
         eye_mid, s, R, Rt = self._anchors(fac, vh)
         v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor, eye_mid, s,
@@ -333,17 +338,19 @@ class FaceRenderer:
         smask = torch.cat([torch.ones(B, self._num_shadow_head, dtype=torch.bool, device=dev),
                            fmask[:, self._shadow_others]], 1)
         light_pos, shadow = self.shadow_map(v, smask, fac.key_dir)
+        # Exposure: the mean light on the skin is scaled to ``target``; 1.0 is a photographer's normal
+        # exposure (an 18% grey card lands near sRGB 118), so 0.7-1.3 spans about +-0.9 stops around it.
+        paint = torch.stack([t[st] for t, st in zip(self.paint_tables, (fac.hair, fac.beard, fac.facewear, fac.headwear))],
+                            -1)
         inputs = ShadeInputs(
             tri=frags.tri, bary=frags.bary, faces=self.faces, face_part=self.face_part, part_to_seg=self.part_to_seg,
-            vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=torch.stack([t[st] for t, st in zip(self.paint_tables, (fac.hair, fac.beard, fac.facewear, fac.headwear))], -1),
+            vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=paint,
             paint_rgb=torch.stack([fac.accessory_rgb[:, 1], fac.accessory_rgb[:, 0]], 1),
             eye_centre=self.eye_centre_t, sh=fac.sh, key_dir=fac.key_dir, key_rgb=fac.key_rgb,
             hair_rgb=fac.id_albedo[:, 14:17], iris_rgb=fac.id_albedo[:, 11:14].clamp(min=0.003),
             cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,
             target=0.7 + 0.6 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds),
             light_pos=light_pos, shadow=shadow, ss=ss)
-        # Exposure: the mean light on the skin is scaled to ``target``; 1.0 is a photographer's normal
-        # exposure (an 18% grey card lands near sRGB 118), so 0.7-1.3 spans about +-0.9 stops around it.
         H = W = size
         sigma = 0.02 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 2), fac.seeds)  # sensor noise level
         # The kernels' finish pass fuses what the PyTorch path below does in steps: box filter, background,
