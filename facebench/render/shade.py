@@ -152,7 +152,8 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     bw = (beard_paint * BEARD_DENSITY * beardable)[..., None]
     albedo = albedo * (1 - bw) + bw * 0.9 * hair
     # Face mask and hat colours just past their shells' borders (over hair and beard).
-    mask_paint = mask_paint * torch.isin(part, torch.tensor(FACEWEAR_PARTS, device=dev))
+    facewearable = torch.isin(part, torch.tensor(FACEWEAR_PARTS, device=dev))
+    mask_paint = mask_paint * facewearable
     hat_paint = hat_paint * hairable
     for w, k in ((mask_paint, 0), (hat_paint, 1)):
         albedo = albedo * (1 - w[..., None]) + w[..., None] * view(s.paint_rgb[:, k])
@@ -196,7 +197,6 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     fg = lin * expo * hit[..., None]
     # Classes from each sample's own paint values (not the block means): painted layers over 0.5, topmost last.
     sp = sample_paint
-    facewearable = torch.isin(part, torch.tensor(FACEWEAR_PARTS, device=dev))
     seg = torch.where(hit, s.part_to_seg[pc], torch.zeros_like(part))
     seg = torch.where(hairable & (sp[..., 0] > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
     seg = torch.where(beardable & (sp[..., 1] > 0.5), torch.full_like(seg, SEG["BEARD"]), seg)
