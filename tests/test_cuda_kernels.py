@@ -53,3 +53,13 @@ def test_cuda_backend_needs_a_device_or_the_simulator(procedural_head, monkeypat
     with pytest.raises(ValueError, match="backend='cuda' needs numba.cuda"):
         FaceRenderer(procedural_head, "cpu", backend="cuda")
     assert FaceRenderer(procedural_head, "cpu").backend == "numba"  # auto on the CPU
+
+
+def test_kernels_compile_for_a_gpu():
+    """Every kernel types and compiles to sm_90 PTX (no GPU needed, but numba-cuda with NVVM: the
+    `[cu12]` / `[cu13]` extras). Skipped where numba-cuda is not installed, as on CI."""
+    pytest.importorskip("numba_cuda", reason="numba-cuda not installed (pip install -e '.[cu12]')")
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cuda_compile_check.py")], cwd=ROOT, timeout=900,
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("compiles") >= 6
