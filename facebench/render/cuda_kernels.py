@@ -251,9 +251,12 @@ def _value_noise(u, v, s):
     return (a * (1 - fu) + b * fu) * (1 - fv) + (c * (1 - fu) + d * fu) * fv
 
 
+# Transcendental functions take float32 arguments below (np.float32(...)): Python float literals promote the
+# kernels' arithmetic to float64, and float64 sin/atan2/exp/pow on GPUs are long instruction sequences
+# where float32 has hardware approximations. Results differ from the float64 CPU kernels by float32 rounding.
 @cuda.jit(device=True, inline=True)
 def _sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
+    return 1.0 / (1.0 + math.exp(np.float32(-x)))
 
 
 @cuda.jit(device=True, inline=True)
@@ -285,7 +288,7 @@ def _pcf(smap, b, lx, ly, lz):
 def _display(x):
     x = max(x, 0.0)
     x = x / (1 + 0.25 * x)
-    return min(max(x, 0.0), 1.0) ** (1 / 2.2)
+    return np.float32(min(max(x, 0.0), 1.0)) ** np.float32(1 / 2.2)
 
 
 _MAX_SAMPLES = 16  # samples per output pixel the shading kernel handles (supersample <= 4)
@@ -382,7 +385,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
         for q in range(_NATTR):
             avg[q] /= cnt
         nx, ny, nz = avg[0], avg[1], avg[2]
-        nn = max(math.sqrt(nx * nx + ny * ny + nz * nz), 1e-12)
+        nn = max(math.sqrt(np.float32(nx * nx + ny * ny + nz * nz)), 1e-12)
         nx, ny, nz = nx / nn, ny / nn, nz / nn
         cx, cy, cz = avg[3], avg[4], avg[5]
         ar, ag, ab = avg[6], avg[7], avg[8]
@@ -394,10 +397,10 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
         if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
             pnt = 0.0
         if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
-            az = math.atan2(cx, cz + 0.02)
+            az = math.atan2(np.float32(cx), np.float32(cz + 0.02))
             u, vv = cx * 60, cy * 60
             nse = (_value_noise(u, vv, seed) + 0.5 * _value_noise(u * 2, vv * 2, seed + 17)) / 1.5
-            st = HAIR_STRANDS[0] + HAIR_STRANDS[1] * math.sin(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * nse)
+            st = HAIR_STRANDS[0] + HAIR_STRANDS[1] * math.sin(np.float32(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * nse))
             if part == _HAIR or part == _BEARD:
                 ar, ag, ab = hair[b, 0] * st, hair[b, 1] * st, hair[b, 2] * st
             else:
@@ -414,10 +417,10 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
         elif part == _EYE_R or part == _EYE_L:
             e = 0 if part == _EYE_R else 1
             dx, dy, dz = cx - eye_c[e, 0], cy - eye_c[e, 1], cz - eye_c[e, 2]
-            dn = max(math.sqrt(dx * dx + dy * dy + dz * dz), 1e-12)
+            dn = max(math.sqrt(np.float32(dx * dx + dy * dy + dz * dz)), 1e-12)
             dx, dy, dz = dx / dn, dy / dn, dz / dn
-            ang = math.acos(min(max(dz, -1.0), 1.0))
-            ring = 0.6 + 0.4 * math.sin(math.atan2(dy, dx) * 30)
+            ang = math.acos(np.float32(min(max(dz, -1.0), 1.0)))
+            ring = 0.6 + 0.4 * math.sin(np.float32(math.atan2(np.float32(dy), np.float32(dx)) * 30))
             im = _sigmoid((IRIS_ANGLE - ang) * 60)
             pu = _sigmoid((PUPIL_ANGLE - ang) * 80)
             ar = sclera[0] * (1 - im) + im * (iris[b, 0] * ring * (1 - pu) + 0.003 * pu)
@@ -425,7 +428,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
             ab = sclera[2] * (1 - im) + im * (iris[b, 2] * ring * (1 - pu) + 0.003 * pu)
         elif part == _CLOTHING:
             freq = 280.0 if seed % 3 == 0 else 80.0
-            sv = math.sin(cy * freq)
+            sv = math.sin(np.float32(cy * freq))
             st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
             ar, ag, ab = cloth[b, 0] * st, cloth[b, 1] * st, cloth[b, 2] * st
         # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
@@ -442,17 +445,17 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
         ab = ab * (1 - hpn) + hpn * prgb[b, 1, 2]
         kx, ky, kz = kd[b, 0], kd[b, 1], kd[b, 2]
         hx, hy, hz = kx, ky, kz + 1.0
-        hn = max(math.sqrt(hx * hx + hy * hy + hz * hz), 1e-12)
+        hn = max(math.sqrt(np.float32(hx * hx + hy * hy + hz * hz)), 1e-12)
         hx, hy, hz = hx / hn, hy / hn, hz / hn
         cos = nx * kx + ny * ky + nz * kz
         ndl = max(cos, 0.0)
         ks, pw, ao, wrap = mats[part, 0], mats[part, 1], mats[part, 2], mats[part, 3]
         ndl_wrap = max((cos + wrap) / (1 + wrap), 0.0)
-        tan = min(math.sqrt(max(1.0 - ndl * ndl, 0.0)) / max(ndl, 1e-3), 4.0)
+        tan = min(math.sqrt(np.float32(max(1.0 - ndl * ndl, 0.0))) / max(ndl, 1e-3), 4.0)
         bias = bias0 + bias1 * tan
         vis = _pcf(smap, b, lx, ly, lz + bias)
         ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
-        spec = ks * ndh ** pw * vis if ndl > 0 else 0.0
+        spec = ks * np.float32(ndh) ** pw * vis if ndl > 0 else 0.0
         light = 0.0
         for c in range(3):
             ev = (_C4 * sh[b, 0, c] + 2 * _C2 * (sh[b, 3, c] * nx + sh[b, 1, c] * ny + sh[b, 2, c] * nz)
@@ -513,18 +516,18 @@ def _background_px(p, seed, i, j, H, W):
     ys = i / (H - 1) if H > 1 else 0.0
     xs = j / (W - 1) if W > 1 else 0.0
     ang = p[6] * 2 * math.pi
-    tt = (xs * math.cos(ang) + ys * math.sin(ang) + 1) / 2
-    r = p[0] ** 1.2 * (1 - tt) + p[3] ** 1.2 * tt
-    g = p[1] ** 1.2 * (1 - tt) + p[4] ** 1.2 * tt
-    bl = p[2] ** 1.2 * (1 - tt) + p[5] ** 1.2 * tt
+    tt = (xs * math.cos(np.float32(ang)) + ys * math.sin(np.float32(ang)) + 1) / 2
+    r = p[0] ** np.float32(1.2) * (1 - tt) + p[3] ** np.float32(1.2) * tt
+    g = p[1] ** np.float32(1.2) * (1 - tt) + p[4] ** np.float32(1.2) * tt
+    bl = p[2] ** np.float32(1.2) * (1 - tt) + p[5] ** np.float32(1.2) * tt
     for k in range(2):
         bx, by, rad = p[7 + 3 * k], p[8 + 3 * k], 0.1 + 0.4 * p[9 + 3 * k]
-        w = 0.7 * math.exp(-(((xs - bx) ** 2 + (ys - by) ** 2) / rad ** 2))
+        w = 0.7 * math.exp(np.float32(-(((xs - bx) ** 2 + (ys - by) ** 2) / rad ** 2)))
         o = (13 + 3 * k) % 24
         r, g, bl = r * (1 - w) + w * p[o], g * (1 - w) + w * p[o + 1], bl * (1 - w) + w * p[o + 2]
     x0, y0 = p[19] * 0.8, p[20] * 0.8
     if p[23] > 0.5 and xs > x0 and xs < x0 + 0.1 + 0.5 * p[21] and ys > y0 and ys < y0 + 0.1 + 0.6 * p[22]:
-        r, g, bl = p[22] ** 1.3, p[7] ** 1.3, p[10] ** 1.3
+        r, g, bl = p[22] ** np.float32(1.3), p[7] ** np.float32(1.3), p[10] ** np.float32(1.3)
     scale = 4 + 24 * p[18]
     u, v = np.float32(xs) * np.float32(scale), np.float32(ys) * np.float32(scale)
     tex, amp, tot = 0.0, 1.0, 0.0
