@@ -17,7 +17,6 @@ defines the protocol's 10 contiguous folds.
 from __future__ import annotations
 
 import codecs
-import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path

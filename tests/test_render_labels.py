@@ -1,6 +1,5 @@
 """Label consistency of the renderer: landmarks on the right pixels, visibility flips with yaw."""
 import numpy as np
-import pytest
 import torch
 
 from facebench.labels import SEG

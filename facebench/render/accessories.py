@@ -191,7 +191,7 @@ def _disc(centre, rx, ry, n=16, z_bulge=0.0):
 
 
 def glasses_mesh(head: HeadModel) -> RigidMesh:
-    v, lm = head.template, head.template[head.landmarks[:68]]
+    lm = head.template[head.landmarks[:68]]
     parts, faces, verts, style = [], [], [], []
     off = 0
     front_z = max(lm[37, 2], lm[44, 2]) + 0.016
