@@ -2,8 +2,9 @@
 
 :mod:`facebench.render.shade_numba` implements the same function for the CPU; a test holds the two
 together. Inputs are the fragments (triangle id + barycentrics per supersample), per-vertex attributes
-of the combined mesh and per-sample lighting/colour parameters; outputs are display-space colours and
-the FaceSynthetics class of every supersample.
+of the combined mesh and per-sample lighting/colour parameters; outputs are exposed linear colours
+(shaded once per part and output pixel, see block_part_mean) and the FaceSynthetics class of every
+supersample.
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """CPU shading kernel (numba): the same function as :func:`facebench.render.shade.shade_torch`.
 
-One image per thread; each supersample is shaded once, in a single fused pass (the PyTorch path makes
-dozens of full-image passes). Noise uses the same integer hash, so textures agree exactly up to float
-rounding; a test compares the two paths on real renders.
+One image per thread, in a single fused pass (the PyTorch path makes dozens of full-image passes): per
+output pixel, the supersamples' attributes and classes, then one shading per part at the mean of that
+part's samples (as shade.block_part_mean). Noise uses the same integer hash, so textures agree exactly up
+to float rounding; a test compares the two paths on real renders.
 """
 from __future__ import annotations
 
