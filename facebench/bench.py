@@ -3,6 +3,7 @@
     python -m facebench.bench render [batch=64 cuda_batch=1024 repeats=3 head=auto]
     python -m facebench.bench train [backbone=iresnet50 precision=bf16-mixed batch=256 source=render steps=20]
     python -m facebench.bench landmarks [batches=1,64 stacks=1,4 precision=bf16-mixed]
+    python -m facebench.bench landmark_data [render_on=auto|worker|device batch=64 workers=2 steps=10]
 
 ``render`` prints one line per setting, e.g. ``render cpu 112x112 aligned: 640 img/s``, on the CPU and on
 CUDA when available; rendering includes every label. ``train`` prints training images/s (forward,
@@ -10,6 +11,7 @@ backward, SGD step with a CosFace head) fed from ``source``: ``memory`` (one ran
 ceiling), ``render`` (on-the-fly rendering: in DataLoader workers on the CPU, on the device on a GPU) or a
 dataset path (identity folders, RecordIO, HSFace LMDB). ``landmarks`` prints FAN inference images/s at
 256x256 for each number of stacks and batch size (width 256; bf16/fp16 autocast on CUDA when asked).
+``landmark_data`` prints the landmark DataModule's training images/s (render, crop, augment; no model).
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class BenchConfig:
     batches: str = "1,64"
     stacks: str = "1,4"
     widths: str = "256"  # landmarks: FAN channel widths (the network-size ablation spans stacks x width)
+    render_on: str = "auto"  # landmark_data: worker | device (auto: device on CUDA)
 
 
 def bench_render(cfg: BenchConfig) -> list[str]:
@@ -167,13 +170,51 @@ def bench_landmarks(cfg: BenchConfig) -> list[str]:
     return lines
 
 
+def bench_landmark_data(cfg: BenchConfig) -> str:
+    """Training batches/s of the landmark DataModule (render, FAN crop, augmentation; no model): in
+    DataLoader workers (``render_on=worker``) or on the accelerator in the batch-transfer hook (``device``)."""
+    import itertools
+
+    from datamodules.landmarks import LandmarkDataModule
+
+    dev = torch.device("cuda" if torch.cuda.is_available() and cfg.devices in ("auto", "cuda") else "cpu")
+    render_on = cfg.render_on if cfg.render_on != "auto" else ("device" if dev.type == "cuda" else "worker")
+    dm = LandmarkDataModule(n_train=100_000, batch_size=cfg.batch, num_workers=cfg.workers, val_render=0,
+                            head=cfg.head, ict_path=cfg.ict_path or None, render_on=render_on)
+    dm.setup("fit")
+    batches = iter(dm.train_dataloader())
+
+    def step():
+        b = next(batches)
+        b = [x.to(dev, non_blocking=True) for x in b]
+        if render_on == "device":
+            b = dm.train_set.render_batch(b[0])
+        return b
+
+    for _ in range(2):  # warm-up: workers start, kernels compile
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in itertools.repeat(None, cfg.steps):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    rate = cfg.steps * cfg.batch / (time.perf_counter() - t0)
+    line = (f"landmark_data {dev.type} render_on={render_on} batch {cfg.batch} workers {cfg.workers}: "
+            f"{rate:.1f} img/s (256 px wild renders, FAN crops, augmentation)")
+    print(line, flush=True)
+    return line
+
+
 def main(argv=None):
     from facebench.cli_args import parse
 
     cfg = parse(BenchConfig(), argv, positional="what")
     print(f"# machine: {platform.node()} {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
-    benches = {"render": bench_render, "train": bench_train, "landmarks": bench_landmarks}
+    benches = {"render": bench_render, "train": bench_train, "landmarks": bench_landmarks,
+               "landmark_data": bench_landmark_data}
     if cfg.what not in benches:
         raise SystemExit(f"unknown benchmark {cfg.what!r}; available: {', '.join(benches)}")
     benches[cfg.what](cfg)

@@ -23,3 +23,12 @@ def test_bench_landmarks_runs():
     (line,) = bench_landmarks(BenchConfig(what="landmarks", batches="1", stacks="1", widths="64", repeats=1,
                                           devices="cpu"))
     assert line.startswith("landmarks cpu FAN 1 stack(s) width 64 (0.40M params) 32 batch 1: ")
+
+
+def test_bench_landmark_data_runs_both_ways():
+    from facebench.bench import bench_landmark_data
+
+    for render_on in ("worker", "device"):  # "device" is the CPU here: the hook path runs all the same
+        line = bench_landmark_data(BenchConfig(what="landmark_data", batch=2, steps=1, workers=0, head="procedural",
+                                               devices="cpu", render_on=render_on))
+        assert line.startswith(f"landmark_data cpu render_on={render_on} batch 2 workers 0: ")
