@@ -39,7 +39,7 @@ from numba import cuda  # noqa: E402
 from facebench.labels import SEG  # noqa: E402
 from facebench.render.heads.base import P  # noqa: E402
 from facebench.render.rasterize import _DEPTH_BITS, _ID_BITS, Fragments  # noqa: E402
-from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA,  # noqa: E402
+from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF,  # noqa: E402
                                     SHADOW_BIAS, ShadeInputs)
 
 log = logging.getLogger(__name__)
@@ -423,9 +423,11 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
             ring = 0.6 + 0.4 * math.sin(np.float32(math.atan2(np.float32(dy), np.float32(dx)) * 30))
             im = _sigmoid((IRIS_ANGLE - ang) * 60)
             pu = _sigmoid((PUPIL_ANGLE - ang) * 80)
-            ar = sclera[0] * (1 - im) + im * (iris[b, 0] * ring * (1 - pu) + 0.003 * pu)
-            ag = sclera[1] * (1 - im) + im * (iris[b, 1] * ring * (1 - pu) + 0.003 * pu)
-            ab = sclera[2] * (1 - im) + im * (iris[b, 2] * ring * (1 - pu) + 0.003 * pu)
+            tf = min(max((ang - SCLERA_FALLOFF[0]) / (SCLERA_FALLOFF[1] - SCLERA_FALLOFF[0]), 0.0), 1.0)
+            sc = 1 - SCLERA_FALLOFF[2] * tf * tf * (3 - 2 * tf)  # lid shading toward the corners
+            ar = sclera[0] * sc * (1 - im) + im * (iris[b, 0] * ring * (1 - pu) + 0.003 * pu)
+            ag = sclera[1] * sc * (1 - im) + im * (iris[b, 1] * ring * (1 - pu) + 0.003 * pu)
+            ab = sclera[2] * sc * (1 - im) + im * (iris[b, 2] * ring * (1 - pu) + 0.003 * pu)
         elif part == _CLOTHING:
             freq = 280.0 if seed % 3 == 0 else 80.0
             sv = math.sin(np.float32(cy * freq))

@@ -19,6 +19,7 @@ from facebench.render.heads.base import P, PARTS
 from facebench.render.shading import fbm, sh_irradiance, value_noise
 
 SCLERA = (0.55, 0.50, 0.46)
+SCLERA_FALLOFF = (0.5, 1.1, 0.4)  # radians from the gaze axis where the sclera starts / ends darkening, by 40%
 # Iris and pupil as angles from the eyeball's forward axis (radians): on the ~15.5 mm sclera sphere of the
 # ICT eye these are radii of about 6 mm and 2 mm.
 IRIS_ANGLE, PUPIL_ANGLE = 0.38, 0.14
@@ -169,7 +170,10 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     iris_mix = torch.sigmoid((IRIS_ANGLE - ang) * 60)[..., None]
     pupil = torch.sigmoid((PUPIL_ANGLE - ang) * 80)[..., None]
     sclera = torch.tensor(SCLERA, device=dev)
-    eye_col = sclera * (1 - iris_mix) + iris_mix * (view(s.iris_rgb) * ring * (1 - pupil) + 0.003 * pupil)
+    # The sclera darkens toward the eye corners, which the lids shade (SCLERA_FALLOFF: from, to, depth).
+    t = ((ang - SCLERA_FALLOFF[0]) / (SCLERA_FALLOFF[1] - SCLERA_FALLOFF[0])).clamp(0, 1)
+    shade_sc = (1 - SCLERA_FALLOFF[2] * t * t * (3 - 2 * t))[..., None]
+    eye_col = sclera * shade_sc * (1 - iris_mix) + iris_mix * (view(s.iris_rgb) * ring * (1 - pupil) + 0.003 * pupil)
     albedo = torch.where((eye_r | eye_l)[..., None], eye_col, albedo)
     # Clothing: stripes (one sample in three) or plain.
     freq = 80 + 200 * (seeds % 3 == 0)

@@ -15,7 +15,7 @@ import torch
 
 from facebench.labels import SEG
 from facebench.render.heads.base import P
-from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SHADOW_BIAS,
+from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
                                     ShadeInputs)
 
 _M32 = np.int64(0xFFFFFFFF)
@@ -233,9 +233,11 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                     ring = 0.6 + 0.4 * math.sin(math.atan2(dy, dx) * 30)
                     im = _sigmoid((IRIS_ANGLE - ang) * 60)
                     pu = _sigmoid((PUPIL_ANGLE - ang) * 80)
-                    ar = sclera[0] * (1 - im) + im * (iris[0] * ring * (1 - pu) + 0.003 * pu)
-                    ag = sclera[1] * (1 - im) + im * (iris[1] * ring * (1 - pu) + 0.003 * pu)
-                    ab = sclera[2] * (1 - im) + im * (iris[2] * ring * (1 - pu) + 0.003 * pu)
+                    tf = min(max((ang - SCLERA_FALLOFF[0]) / (SCLERA_FALLOFF[1] - SCLERA_FALLOFF[0]), 0.0), 1.0)
+                    sc = 1 - SCLERA_FALLOFF[2] * tf * tf * (3 - 2 * tf)  # lid shading toward the corners
+                    ar = sclera[0] * sc * (1 - im) + im * (iris[0] * ring * (1 - pu) + 0.003 * pu)
+                    ag = sclera[1] * sc * (1 - im) + im * (iris[1] * ring * (1 - pu) + 0.003 * pu)
+                    ab = sclera[2] * sc * (1 - im) + im * (iris[2] * ring * (1 - pu) + 0.003 * pu)
                 elif part == _CLOTHING:
                     freq = 280.0 if seed % 3 == 0 else 80.0
                     sv = math.sin(cy * freq)
