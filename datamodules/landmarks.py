@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from facebench.labels import FS70_TO_IBUG68, IBUG68_FLIP, WFLW98_TO_IBUG68
 from facebench.landmark_conventions import contour_to_2d, depth_in_pixels
 from facebench.landmarks_ops import apply_affine, fan_crop_transform, flip_points, invert_affine, rescale_affine
-from datamodules.render import HELD_OUT_OFFSET
+from datamodules.render import HELD_OUT_OFFSET, renders_on_device
 from facebench.render.spec import DatasetSpec
 
 CROP, HEATMAP = 256, 64
@@ -396,10 +396,7 @@ class LandmarkDataModule(pl.LightningDataModule):
         return [self._loader(ds, False) for ds in self.val_datasets]
 
     def _on_device(self) -> bool:
-        ro = self.hparams.render_on
-        if ro == "auto":
-            return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
-        return ro == "device"
+        return renders_on_device(self.hparams.render_on, self.trainer)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         # Training batches of indices (render_on=device): render, crop and augment them here, on the

@@ -22,6 +22,14 @@ HELD_OUT_OFFSET = 1_000_000  # identity ids of held-out verification sets start 
 log = logging.getLogger(__name__)
 
 
+def renders_on_device(render_on: str, trainer) -> bool:
+    """Whether a DataModule renders its training batches on the accelerator: ``render_on='device'``, or
+    'auto' with a trainer on a CUDA device (else in DataLoader workers)."""
+    if render_on == "auto":
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
+    return render_on == "device"
+
+
 def normalise(img: torch.Tensor) -> torch.Tensor:
     """[0, 1] images -> [-1, 1], the insightface input convention."""
     return (img - 0.5) / 0.5
@@ -282,10 +290,7 @@ class RenderRecognitionDataModule(pl.LightningDataModule):
         return p.stem if p.suffix in (".bin", ".txt") else p.name
 
     def _on_device(self) -> bool:
-        ro = self.hparams.render_on
-        if ro == "auto":
-            return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
-        return ro == "device"
+        return renders_on_device(self.hparams.render_on, self.trainer)
 
     def setup(self, stage: str | None = None) -> None:
         from torch.utils.data import ConcatDataset

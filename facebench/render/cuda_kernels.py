@@ -169,6 +169,15 @@ def _raster_k(v, faces, fmask, H, W, cull, key):
             cuda.atomic.min(key, (b, py * W + px), (dq << _ID_BITS) | np.int64(f))
 
 
+@cuda.jit(device=True, inline=True)
+def _unravel(t, H, W):
+    """Image, row and column (b, y, x) of flat thread index t over (B, H, W)."""
+    b = t // (H * W)
+    p = t - b * (H * W)
+    y = p // W
+    return b, y, p - y * W
+
+
 @cuda.jit
 def _resolve_k(v, faces, key, W, tri, bary):
     t = cuda.grid(1)
@@ -320,10 +329,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
     H, W = Hs // ss, Ws // ss
     if t >= B * H * W:
         return
-    b = t // (H * W)
-    p = t - b * (H * W)
-    bi = p // W
-    bj = p - bi * W
+    b, bi, bj = _unravel(t, H, W)
     V = paint.shape[1]
     seed = seeds[b]
     A = cuda.local.array((_MAX_SAMPLES, _NATTR), numba.float32)
@@ -547,10 +553,7 @@ def _finish_k(lin, tri, seg_full, expo, bg, seeds, sigma, ss, img, seg):
     B, H, W = seg.shape
     if t >= B * H * W:
         return
-    b = t // (H * W)
-    p = t - b * (H * W)
-    i = p // W
-    j = p - i * W
+    b, i, j = _unravel(t, H, W)
     # Nested loops over the block, no integer division: 64-bit division is a long instruction sequence
     # on GPUs, and a k // ss per sample made this kernel several times slower.
     y0, x0 = i * ss, j * ss
