@@ -5,7 +5,8 @@ coefficients (SynFace's Identity Mixup) mixes their skin. Coefficients (NUM_ALBE
 
  0 tone (0 = lightest, 1 = darkest skin; also darkens the eye-corner tissue), 1 redness, 2 olive/yellow, 3 cheek and nose flush,
  4 lip redness, 5 lip darkness, 6-8 brow colour, 9 under-eye darkness, 10 stubble shadow,
- 11-13 iris colour, 14-16 hair colour, 17 mid-tone warmth, 18-59 smooth random fields (blotches, uneven tone).
+ 11-13 iris colour, 14-16 hair colour, 17-18 the bend of the tone axis (see skin_tone), 19-59 smooth random fields
+ (blotches, uneven tone).
 The iris and hair colours live here too so that identity mixing mixes them as well.
 """
 from __future__ import annotations
@@ -16,11 +17,30 @@ from facebench.render.heads.base import P, HeadModel
 from facebench.render.heads.geometry import distance_to_polyline
 
 NUM_ALBEDO = 60
-FIELDS_START = 18
+FIELDS_START = 19
 N_FIELDS = NUM_ALBEDO - FIELDS_START
 # Linear-RGB skin albedo at the two ends of the tone axis.
-LIGHT_SKIN = np.array([0.66, 0.46, 0.36], np.float32)
-DARK_SKIN = np.array([0.055, 0.028, 0.018], np.float32)
+LIGHT_SKIN = np.array([0.70, 0.52, 0.41], np.float32)
+DARK_SKIN = np.array([0.05, 0.028, 0.018], np.float32)
+# The tone axis is a cubic Bezier curve from LIGHT_SKIN to DARK_SKIN, not a straight line: melanin absorbs
+# blue far more than red, so real skin turns brown (R/B ~3 at mid tones), where the straight line between
+# the ends passes through grey-mauve (R/B ~2). The curve passes near (0.40, 0.25, 0.15) at tone 1/3 and
+# (0.17, 0.09, 0.05) at 2/3 (sRGB ~(168, 136, 107) and (118, 91, 66), the brown middle of the Monk skin tone
+# scale). TONE_BEND holds the Bezier control points' offsets from the straight line; they enter the linear
+# model as two basis vectors whose weights (tone_bend_weights) the sampler sets from the tone.
+TONE_BEND = np.array([[-0.105, -0.165, -0.24], [-0.165, -0.147, -0.102]], np.float32)
+
+
+def tone_bend_weights(tone):
+    """Weights of the two TONE_BEND basis vectors (coefficients 17, 18) for a tone in [0, 1] (NumPy or torch)."""
+    return 3 * tone * (1 - tone) ** 2, 3 * tone ** 2 * (1 - tone)
+
+
+def skin_tone(tone):
+    """Linear-RGB skin albedo (..., 3) on the tone axis at ``tone`` (NumPy array of shape (...,))."""
+    t = np.asarray(tone, np.float64)[..., None]
+    w1, w2 = tone_bend_weights(t)
+    return LIGHT_SKIN + t * (DARK_SKIN - LIGHT_SKIN) + w1 * TONE_BEND[0] + w2 * TONE_BEND[1]
 
 
 def _smooth(x, lo, hi):
@@ -41,12 +61,12 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
                       ("CARUNCLE_L", (0.5, 0.22, 0.2))):
         mean[vpart == P[part]] = col
     B = np.zeros((NUM_ALBEDO, V, 3), np.float32)
-    # The eye-corner and lid-rim tissue darkens with the skin (a fixed pink read as red rims on dark skin).
-    caruncle = np.isin(vpart, [P["CARUNCLE_R"], P["CARUNCLE_L"]])
-    B[0][caruncle] = np.array([0.12, 0.045, 0.035]) - np.array([0.5, 0.22, 0.2])
     skinlike = np.isin(vpart, [P["SKIN"], P["NOSE"], P["EAR_R"], P["EAR_L"], P["NECK"], P["SCALP"],
                                 P["BROW_R"], P["BROW_L"], P["LIP_TOP"], P["LIP_BOTTOM"]]).astype(np.float32)
     B[0] = (DARK_SKIN - LIGHT_SKIN)[None] * skinlike[:, None]
+    # The eye-corner and lid-rim tissue darkens with the skin (a fixed pink read as red rims on dark skin).
+    caruncle = np.isin(vpart, [P["CARUNCLE_R"], P["CARUNCLE_L"]])
+    B[0][caruncle] = np.array([0.12, 0.045, 0.035]) - np.array([0.5, 0.22, 0.2])
     B[1] = np.array([0.06, -0.015, -0.01]) * skinlike[:, None]
     B[2] = np.array([0.02, 0.025, -0.02]) * skinlike[:, None]
     # Flush on cheeks and nose: distance to cheek centres (below the eyes, beside the nose).
@@ -86,10 +106,9 @@ def build_albedo_model(head: HeadModel, seed: int = 0) -> tuple[np.ndarray, np.n
     scalp = (vpart == P["SCALP"]).astype(np.float32)
     for c in range(3):
         B[14 + c, :, c] = scalp  # hair colour, also read by the hair shader
-    # Mid-tone warmth: real skin reddens as it darkens (brown, not grey, between the two ends), which a
-    # straight line between LIGHT_SKIN and DARK_SKIN misses. The sampler weights it by 6.75 tone (1 - tone)^2,
-    # which peaks at light-medium tones and fades on dark skin, where a fixed offset would leave pure red.
-    B[17] = np.array([0.0, -0.04, -0.05]) * skinlike[:, None]
+    # The bend of the tone axis (see TONE_BEND).
+    B[17] = TONE_BEND[0][None] * skinlike[:, None]
+    B[18] = TONE_BEND[1][None] * skinlike[:, None]
     rng = np.random.default_rng(seed)
     for k in range(N_FIELDS):
         # Smooth random field: a few Gaussian bumps at random surface points, random colour direction.
@@ -116,8 +135,16 @@ def _inside_polygon(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
 def beard_weight(v: np.ndarray, lm: np.ndarray) -> np.ndarray:
     """Soft (0..1) beard area of a template: lower face below the cheekbones, and the upper lip."""
     y_mouth = (lm[48, 1] + lm[54, 1]) / 2
-    cheek_line = lm[30, 1] - 0.012 + 0.35 * np.abs(v[:, 0])  # rises toward the ears
-    w = _smooth(cheek_line - v[:, 1], 0.0, 0.01)
+    # Upper edge: the moustache just under the nose, dipping to ~1 cm above the mouth corners beside the
+    # nasolabial folds, then up the jaw to the sideburns in front of the ears (a straight, gently rising
+    # line at nose height read as a mask, not a beard). Knots relative to the landmarks, so any head fits.
+    ax = np.abs(v[:, 0])
+    mc, jaw = abs(lm[48, 0]), abs(lm[1, 0])
+    cheek_line = np.interp(ax, [0, 0.8 * mc, 1.35 * mc, jaw, jaw + 0.03],
+                           [lm[33, 1] - 0.0015, lm[33, 1] - 0.005, y_mouth + 0.011, lm[1, 1] + 0.004, lm[0, 1]])
+    # A ragged edge: +-2.5 mm of per-vertex noise (a hash of the vertex position, fixed per head).
+    jitter = ((np.floor(v * 2000).astype(np.int64) * [73856093, 19349663, 83492791]).sum(1) % 1000) / 1000.0 - 0.5
+    w = _smooth(cheek_line - v[:, 1] + 0.005 * jitter, 0.0, 0.006)
     w *= _smooth(v[:, 2], lm[0, 2] - 0.0, lm[0, 2] + 0.02)  # front of the ears
     w *= _smooth(v[:, 1], lm[8, 1] - 0.035, lm[8, 1] - 0.015)  # fades under the chin
     # Keep the lips and a little margin clear.

@@ -260,6 +260,18 @@ def _value_noise(u, v, s):
     return (a * (1 - fu) + b * fu) * (1 - fv) + (c * (1 - fu) + d * fu) * fv
 
 
+@cuda.jit(device=True)
+def _hair_strands(cx, cy, cz, seed):
+    """facebench.render.shade.hair_strands at one canonical position."""
+    u, v = cx * 60, cy * 60
+    clump = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
+    az = math.atan2(np.float32(cx), np.float32(cz + 0.02)) + HAIR_STRANDS[3] * clump
+    along = cy * HAIR_STRANDS[2]
+    n = (0.65 * _value_noise(az * HAIR_STRANDS[0], along, seed + 41)
+         + 0.35 * _value_noise(az * HAIR_STRANDS[1], along * 2, seed + 43))
+    return (HAIR_STRANDS[4] + HAIR_STRANDS[5] * n) * (0.9 + 0.2 * clump)
+
+
 # Transcendental functions take float32 arguments below (np.float32(...)): Python float literals promote the
 # kernels' arithmetic to float64, and float64 sin/atan2/exp/pow on GPUs are long instruction sequences
 # where float32 has hardware approximations. Results differ from the float64 CPU kernels by float32 rounding.
@@ -403,10 +415,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
         if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
             pnt = 0.0
         if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
-            az = math.atan2(np.float32(cx), np.float32(cz + 0.02))
-            u, vv = cx * 60, cy * 60
-            nse = (_value_noise(u, vv, seed) + 0.5 * _value_noise(u * 2, vv * 2, seed + 17)) / 1.5
-            st = HAIR_STRANDS[0] + HAIR_STRANDS[1] * math.sin(np.float32(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * nse))
+            st = _hair_strands(cx, cy, cz, seed)
             if part == _HAIR or part == _BEARD:
                 ar, ag, ab = hair[b, 0] * st, hair[b, 1] * st, hair[b, 2] * st
             else:

@@ -19,7 +19,7 @@ import torch
 
 from facebench.labels import EXPRESSIONS
 from facebench.render.accessories import HAIR_STYLES
-from facebench.render.albedo import DARK_SKIN, FIELDS_START, LIGHT_SKIN, N_FIELDS, NUM_ALBEDO
+from facebench.render.albedo import DARK_SKIN, FIELDS_START, LIGHT_SKIN, N_FIELDS, NUM_ALBEDO, TONE_BEND, tone_bend_weights
 from facebench.render.heads.base import EXPRESSION_SHAPES
 from facebench.render.shading import hash_u32
 
@@ -192,7 +192,9 @@ def _identity_draws(seed: int, identities: torch.Tensor, num_shape: int) -> dict
                 * rng.uniform(3, lo=0.94, hi=1.06))
     alb[:, 14:17] = hair_rgb
     # Brows: part of the way from the skin (the tone axis of the albedo model) toward a darker hair colour.
-    skin = _const(tuple(LIGHT_SKIN.tolist()), str(dev)) * (1 - t) + _const(tuple(DARK_SKIN.tolist()), str(dev)) * t
+    w1, w2 = tone_bend_weights(t)
+    skin = (_const(tuple(LIGHT_SKIN.tolist()), str(dev)) * (1 - t) + _const(tuple(DARK_SKIN.tolist()), str(dev)) * t
+            + w1 * _const(tuple(TONE_BEND[0].tolist()), str(dev)) + w2 * _const(tuple(TONE_BEND[1].tolist()), str(dev)))
     alb[:, 6:9] = rng.uniform(lo=0.55, hi=0.85)[:, None] * (hair_rgb * 0.9 - skin)
     alb[:, 9] = rng.uniform() * shade  # under-eye darkness: a fixed offset (on dark skin it clipped green to red rims)
     # Stubble shadow, weaker on dark skin (an additive offset would push it below black, then to pure red).
@@ -201,7 +203,11 @@ def _identity_draws(seed: int, identities: torch.Tensor, num_shape: int) -> dict
         [torch.ones_like(t), torch.ones_like(t), 1 - 0.95 * t, 1 - 0.9 * t, 1 - 0.5 * t], 1)
     alb[:, 11:14] = _const(_IRIS_PALETTE, str(dev))[rng.choice(q)] * rng.uniform(3, lo=0.8, hi=1.2)
     alb[:, FIELDS_START:] = rng.normal(N_FIELDS) * shade[:, None]
-    alb[:, 17] = 6.75 * tone * (1 - tone) ** 2 * rng.uniform(lo=0.6, hi=1.2)  # mid-tone warmth, see albedo.py
+    # The tone axis' bend (albedo.TONE_BEND), the first weight jittered per identity: browner or greyer
+    # skins at the same tone.
+    bend1, bend2 = tone_bend_weights(tone)
+    alb[:, 17] = bend1 * rng.uniform(lo=0.75, hi=1.25)
+    alb[:, 18] = bend2
     hair_p = torch.where(feminine[:, None] > 0, _const((0.01, 0.02, 0.1, 0.35, 0.42, 0.1), str(dev)),
                          _const((0.05, 0.12, 0.35, 0.25, 0.13, 0.10), str(dev)))
     hair = rng.choice(hair_p)

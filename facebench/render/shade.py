@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from facebench.labels import SEG
 from facebench.render.heads.base import P, PARTS
-from facebench.render.shading import fbm, sh_irradiance, value_noise
+from facebench.render.shading import sh_irradiance, value_noise
 
 SCLERA = (0.55, 0.50, 0.46)
 SCLERA_FALLOFF = (0.5, 1.1, 0.4)  # radians from the gaze axis where the sclera starts / ends darkening, by 40%
@@ -48,11 +48,27 @@ def _material_table() -> np.ndarray:
 
 MATERIALS = _material_table()  # (len(PARTS), 4): specular strength, exponent, ambient occlusion, wrap
 BEARD_DENSITY = 0.9  # how much a painted beard covers the skin colour
-HAIR_STRANDS = (0.84, 0.16, 130.0, 20.0)  # strands: mean, amplitude, angular frequency (1/rad), noise warp
-# (strands about 5 mm apart: the 2.4 mm of before aliased into wood-grain moire at 112-224 px)
+# Hair strands: value noise stretched along the strand direction (lines of constant azimuth around the
+# head's vertical axis, i.e. hair falling from the crown): (across-strand cells per radian of the coarse
+# and the fine octave, along-strand cells per metre, azimuth warp by the clump noise in radians, base,
+# amplitude). Random streaks instead of a sinusoid: a periodic pattern read as zebra stripes on light hair
+# and aliased into moire; noise aliases into noise.
+HAIR_STRANDS = (40.0, 110.0, 8.0, 0.04, 0.6, 0.5)
 HAIRABLE_PARTS = tuple(P[q] for q in ("SKIN", "SCALP", "NECK", "EAR_R", "EAR_L"))  # the hair (and hat) shells' base parts
 FACEWEAR_PARTS = tuple(P[q] for q in ("SKIN", "NOSE", "LIP_TOP", "LIP_BOTTOM", "NECK", "MOUTH"))  # the mask shell's
 BROW_NOISE = (250.0, 1400.0, 29)  # brow hair streaks: noise frequency across x and y (1/m), seed offset
+
+
+def hair_strands(canon: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+    """Brightness (..., ) of hair at canonical positions (..., 3): streaks along the strands (HAIR_STRANDS)
+    in clumps (low-frequency noise that also bends the streaks)."""
+    k1, k2, ka, warp, base, amp = HAIR_STRANDS
+    u, v = canon[..., 0] * 60, canon[..., 1] * 60
+    clump = (value_noise(u, v, seeds) + 0.5 * value_noise(u * 2, v * 2, seeds + 17)) / 1.5
+    az = torch.atan2(canon[..., 0], canon[..., 2] + 0.02) + warp * clump
+    along = canon[..., 1] * ka
+    n = 0.65 * value_noise(az * k1, along, seeds + 41) + 0.35 * value_noise(az * k2, along * 2, seeds + 43)
+    return (base + amp * n) * (0.9 + 0.2 * clump)
 
 
 def brow_texture(canon: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
@@ -141,9 +157,7 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     seeds = s.seeds.view(B, 1, 1)
     view = lambda t: t.view(B, 1, 1, 3)  # noqa: E731
     # Hair: strands along the azimuth around the head, broken up by low-frequency noise.
-    az = torch.atan2(canon[..., 0], canon[..., 2] + 0.02)
-    strands = (HAIR_STRANDS[0] + HAIR_STRANDS[1] * torch.sin(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * fbm(canon[..., 0] * 60, canon[..., 1] * 60, seeds, 2)))[..., None]
-    hair = view(s.hair_rgb) * strands
+    hair = view(s.hair_rgb) * hair_strands(canon, seeds)[..., None]
     albedo = torch.where(((part == P["HAIR"]) | (part == P["BEARD"]))[..., None], hair, albedo)
     # Hair painted on the skin under the hair shell: a smooth per-pixel hairline (the shell's own edge
     # follows mesh edges and is hidden on painted skin).

@@ -58,6 +58,18 @@ def _value_noise(u, v, s):
     return (a * (1 - fu) + b * fu) * (1 - fv) + (c * (1 - fu) + d * fu) * fv
 
 
+@numba.njit(cache=True)
+def _hair_strands(cx, cy, cz, seed):
+    """facebench.render.shade.hair_strands at one canonical position."""
+    u, v = cx * 60, cy * 60
+    clump = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
+    az = math.atan2(cx, cz + 0.02) + HAIR_STRANDS[3] * clump
+    along = cy * HAIR_STRANDS[2]
+    n = (0.65 * _value_noise(az * HAIR_STRANDS[0], along, seed + 41)
+         + 0.35 * _value_noise(az * HAIR_STRANDS[1], along * 2, seed + 43))
+    return (HAIR_STRANDS[4] + HAIR_STRANDS[5] * n) * (0.9 + 0.2 * clump)
+
+
 @numba.njit(cache=True, inline="always")
 def _tap_weight(k, f):
     """Bilinear PCF weight of tap k (0..3, offsets -1..2 from the texel below) at fraction f."""
@@ -205,10 +217,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                 if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
                     pnt = 0.0
                 if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
-                    az = math.atan2(cx, cz + 0.02)
-                    u, v = cx * 60, cy * 60
-                    nse = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
-                    st = HAIR_STRANDS[0] + HAIR_STRANDS[1] * math.sin(az * HAIR_STRANDS[2] + HAIR_STRANDS[3] * nse)
+                    st = _hair_strands(cx, cy, cz, seed)
                     if part == _HAIR or part == _BEARD:
                         ar, ag, ab = hair[0] * st, hair[1] * st, hair[2] * st
                     else:

@@ -1,0 +1,97 @@
+"""Appearance models of the render source: the skin tone axis, hair strands, beard outline."""
+import numpy as np
+import torch
+
+from facebench.render.albedo import DARK_SKIN, LIGHT_SKIN, NUM_ALBEDO, build_albedo_model, beard_weight, skin_tone
+from facebench.render.factors import FACTOR_GROUPS, sample_factors
+from facebench.render.heads.base import P
+from facebench.render.shade import hair_strands
+from facebench.render.shade_numba import _hair_strands
+
+
+def test_tone_axis_is_brown_in_the_middle_and_ends_at_its_anchors():
+    t = np.linspace(0, 1, 101)
+    c = skin_tone(t)
+    assert np.allclose(c[0], LIGHT_SKIN, atol=1e-6) and np.allclose(c[-1], DARK_SKIN, atol=1e-6)
+    luma = c @ np.array([0.2126, 0.7152, 0.0722])
+    assert (np.diff(luma) < 0).all()  # darker all the way
+    # Melanin absorbs blue more than red: medium skin is brown (R/B near 3), not the grey-mauve (R/B ~2) of a
+    # straight line between the ends.
+    mid = skin_tone(0.5)
+    assert mid[0] / mid[2] > 2.8
+    straight = LIGHT_SKIN + 0.5 * (DARK_SKIN - LIGHT_SKIN)
+    assert straight[0] / straight[2] < 2.0
+    # The anchors named in albedo.py: about (0.40, 0.25, 0.15) at tone 1/3 and (0.17, 0.09, 0.05) at 2/3.
+    assert np.allclose(skin_tone(1 / 3), [0.40, 0.25, 0.15], atol=0.005)
+    assert np.allclose(skin_tone(2 / 3), [0.17, 0.09, 0.05], atol=0.005)
+
+
+def test_sampled_skin_albedo_follows_the_tone_axis(procedural_head):
+    """A skin vertex away from every painted region, with only the tone coefficients set as the sampler sets
+    them: the linear albedo model gives skin_tone(tone)."""
+    mean, basis = build_albedo_model(procedural_head)
+    f = sample_factors(0, np.arange(64), np.arange(64), frozenset(FACTOR_GROUPS), procedural_head.num_identity)
+    coef = torch.zeros(64, NUM_ALBEDO, dtype=torch.float64)
+    coef[:, 0] = f.id_albedo[:, 0].double()
+    coef[:, 18] = f.id_albedo[:, 18].double()
+    # Coefficient 17 is jittered per identity (+-25%); undo the jitter with the exact weight.
+    tone = coef[:, 0].numpy()
+    coef[:, 17] = torch.from_numpy(3 * tone * (1 - tone) ** 2)
+    # A forehead vertex: skin, on the face, far from lips, brows, cheeks and beard.
+    lm = procedural_head.template[procedural_head.landmarks[:68]]
+    vpart = np.full(len(procedural_head.template), P["SKIN"])
+    vpart[procedural_head.faces.reshape(-1)] = np.repeat(procedural_head.face_part, 3)
+    target = (lm[19] + lm[24]) / 2 + [0, 0.03, 0]
+    d = np.linalg.norm(procedural_head.template - target, axis=1)
+    d[vpart != P["SKIN"]] = np.inf
+    v = int(np.argmin(d))
+    got = mean[v][None] + np.einsum("bk,kc->bc", coef.numpy(), basis[:, v])
+    assert np.allclose(got, skin_tone(tone), atol=2e-3)
+
+
+def test_hair_streaks_run_along_the_strands_and_do_not_repeat():
+    """Brightness varies far more across strands (around the head) than along them (down the head), and
+    has no dominant period: the sinusoid this replaced (period 2 pi / 130 rad, warped by noise) read as zebra
+    stripes, with 34-81% of its variance within +-20% of one frequency and only a 4.4x anisotropy."""
+    r = 0.1
+    az = np.linspace(-1.2, 1.2, 8001)
+    y = np.linspace(0.02, 0.08, 2401)
+    along = np.stack([np.full_like(y, r * np.sin(0.2)), y, np.full_like(y, r * np.cos(0.2) - 0.02)], 1)
+    for seed, height in ((777, 0.03), (5, 0.05), (99, 0.07)):
+        across = np.stack([r * np.sin(az), np.full_like(az, height), r * np.cos(az) - 0.02], 1)
+        b_across = hair_strands(torch.from_numpy(across).float(), torch.full((len(az),), seed)).numpy()
+        b_along = hair_strands(torch.from_numpy(along).float(), torch.full((len(y),), seed)).numpy()
+        # Mean absolute change per millimetre, across vs along.
+        across_mm = np.abs(np.diff(b_across)).mean() / (r * (az[1] - az[0]) * 1000)
+        along_mm = np.abs(np.diff(b_along)).mean() / ((y[1] - y[0]) * 1000)
+        assert across_mm > 6 * along_mm
+        # No dominant period: little of the variance near the spectrum's peak frequency.
+        p = np.abs(np.fft.rfft(b_across - b_across.mean())) ** 2
+        k = p[1:].argmax() + 1
+        fr = np.arange(len(p))
+        assert p[(fr >= k / 1.2) & (fr <= k * 1.2)].sum() / p.sum() < 0.3
+    # The numba shader evaluates the same function.
+    nb = np.array([_hair_strands(*q, 99) for q in across[::20]])
+    assert np.allclose(nb, b_across[::20], atol=1e-5)
+
+
+def test_beard_edge_dips_beside_the_mouth_and_rises_to_the_sideburns(any_head):
+    h = any_head
+    v, lm = h.template, h.template[h.landmarks[:68]]
+    w = beard_weight(v, lm)
+    front = v[:, 2] > lm[0, 2]
+
+    def top_edge(x0, x1):
+        """Highest y with beard weight above 0.5 among front vertices with |x| in [x0, x1]."""
+        sel = front & (np.abs(v[:, 0]) >= x0) & (np.abs(v[:, 0]) <= x1) & (w > 0.5)
+        return v[sel, 1].max()
+
+    mc = abs(lm[48, 0])
+    beside_mouth = top_edge(1.3 * mc, 1.5 * mc)
+    at_jaw = top_edge(abs(lm[2, 0]) - 0.006, abs(lm[2, 0]))
+    assert beside_mouth < lm[33, 1]  # below the nose base beside the mouth (not a mask up to the nose)
+    assert beside_mouth > lm[48, 1]  # but above the mouth corners
+    assert at_jaw > beside_mouth + 0.01  # rises toward the ears
+    # Nothing on the cheeks between the nose and the jaw at eye height.
+    cheek = front & (np.abs(v[:, 0]) > 0.4 * mc) & (np.abs(v[:, 0]) < 1.6 * mc) & (v[:, 1] > lm[30, 1])
+    assert cheek.any() and (w[cheek] < 0.05).all()
