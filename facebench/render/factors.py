@@ -177,7 +177,7 @@ def _identity_draws(seed: int, identities: torch.Tensor, num_shape: int) -> dict
     # Redness, olive and the blotch fields are fixed colour offsets: scaled down on dark skin, where the
     # same offset would be a large fraction of the albedo (olive-grey, blotchy faces).
     shade = 1 - 0.85 * tone
-    alb[:, 1] = rng.uniform(lo=-0.5, hi=1.0) * shade
+    alb[:, 1] = rng.uniform(lo=0.0, hi=1.0) * shade  # never below the axis: less red than it reads grey-green
     alb[:, 2] = rng.uniform(lo=-0.5, hi=1.0) * shade
     alb[:, 3] = rng.uniform(lo=0, hi=1.2) * (1 - 0.6 * tone)
     alb[:, 4] = rng.uniform(lo=0.2, hi=1.0) * (0.5 + 0.5 * feminine) * (1 - 0.7 * tone)

@@ -198,6 +198,12 @@ class FaceRenderer:
         # The shells' inner copies are the same surfaces: no second shadow caster.
         inner = [P[n] for n in ("MOUTH", "TEETH", "EYE_R", "EYE_L", "CARUNCLE_R", "CARUNCLE_L")]
         self.shadow_caster = ~torch.isin(self.face_part, torch.tensor(inner, device=dev))
+        # Drawing phases of the numba camera raster (rasterize_numba; a speed hint, same output): first the
+        # surfaces in front, then what is mostly hidden behind a coarse depth test: the parts above (behind
+        # the lips and the lids) and the shells' inner sides (behind the head). A third of the raster's
+        # work went into these for about 1% of the visible samples.
+        self._raster_phase = (~self.shadow_caster).long()
+        self._raster_phase[self.num_front_faces:] = 1
         self.shadow_caster[self.num_front_faces:] = False
         # The shadow pass draws a coarser copy of the head's casters (8 mm vertex clusters over the same
         # vertices: chords sag far less than the 3 mm depth bias) and the other casters as they are.
@@ -404,11 +410,12 @@ class FaceRenderer:
         return _vertex_normals(v, self.faces[: self.head.faces.shape[0] if which == "head" else self.num_front_faces])
 
     def _raster(self, scr, H, W, fmask, cull, faces=None):
+        phase = self._raster_phase if faces is None else None
         faces = self.faces if faces is None else faces
         if self.backend == "numba":
             from facebench.render.rasterize_numba import rasterize_numba
 
-            return rasterize_numba(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull)
+            return rasterize_numba(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull, phase=phase)
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import rasterize_cuda
 
