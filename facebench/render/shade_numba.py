@@ -163,7 +163,6 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                cloth, prgb, seed, target, mats, sclera, luma, lpos, smap, bias0, bias1, ss, fg, seg):
     H, W = tri.shape
     n = ss * ss
-    lin = np.zeros((H, W, 3), np.float32)
     A = np.zeros((n, _NATTR), np.float32)  # attributes of the block's samples
     avg = np.zeros(_NATTR, np.float32)
     col = np.zeros(3, np.float32)
@@ -289,7 +288,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                 for m in range(k, n):
                     if parts[m] == part:
                         y, x = bi * ss + m // ss, bj * ss + m % ss
-                        lin[y, x, 0], lin[y, x, 1], lin[y, x, 2] = col[0], col[1], col[2]
+                        fg[y, x, 0], fg[y, x, 1], fg[y, x, 2] = col[0], col[1], col[2]
                 if part == _SKIN:
                     light_sum += light * cnt
                     skin_n += cnt
@@ -299,7 +298,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
         for x in range(W):
             if tri[y, x] >= 0:
                 for c in range(3):
-                    fg[y, x, c] = lin[y, x, c] * expo  # display transform after the box filter (finish)
+                    fg[y, x, c] *= expo  # display transform after the box filter (finish)
 
 
 @numba.njit(cache=True, inline="always")
@@ -321,12 +320,12 @@ def _shade_batch(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint
 
 
 def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
-    """CPU counterpart of :func:`facebench.render.shade.shade_torch`."""
+    """CPU counterpart of :func:`facebench.render.shade.shade_torch` (classes as uint8)."""
     f32 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)  # noqa: E731
     i64 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.int64)  # noqa: E731
     B, H, W = s.tri.shape
     fg = np.zeros((B, H, W, 3), np.float32)
-    seg = np.zeros((B, H, W), np.int64)
+    seg = np.zeros((B, H, W), np.uint8)  # FaceSynthetics classes (< 256): an eighth of int64's memory traffic
     _shade_batch(i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg), f32(s.vn),
                  f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
                  f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), f32(s.target),
@@ -335,26 +334,43 @@ def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(fg), torch.from_numpy(seg)
 
 
+_BG_CONSTS = 12
+
+
 @numba.njit(cache=True)
-def _background_px(pb, seed, i, j, H, W, col):
-    """Display colour (into col, 3 floats) of the procedural background at output pixel (i, j)."""
+def _background_consts(pb, out):
+    """The per-image constants of the background (out: _BG_CONSTS floats): gradient end colours, the
+    gradient direction's cos and sin, the rectangle colour and the texture scale. Computed once per image:
+    per pixel, their pow / cos / sin calls cost more than the rest of the background."""
+    for c in range(3):
+        out[c] = pb[c] ** 1.2
+        out[3 + c] = pb[3 + c] ** 1.2
+    ang = pb[6] * 2 * math.pi
+    out[6], out[7] = math.cos(ang), math.sin(ang)
+    out[8], out[9], out[10] = pb[22] ** 1.3, pb[7] ** 1.3, pb[10] ** 1.3
+    out[11] = 4 + 24 * pb[18]
+
+
+@numba.njit(cache=True)
+def _background_px(pb, k, seed, i, j, H, W, col):
+    """Display colour (into col, 3 floats) of the procedural background at output pixel (i, j); k holds
+    _background_consts(pb)."""
     ys = i / (H - 1) if H > 1 else 0.0
     xs = j / (W - 1) if W > 1 else 0.0
-    ang = pb[6] * 2 * math.pi
-    t = (xs * math.cos(ang) + ys * math.sin(ang) + 1) / 2
+    t = (xs * k[6] + ys * k[7] + 1) / 2
     for c in range(3):
-        col[c] = pb[c] ** 1.2 * (1 - t) + pb[3 + c] ** 1.2 * t
-    for k in range(2):
-        cx, cy, r = pb[7 + 3 * k], pb[8 + 3 * k], 0.1 + 0.4 * pb[9 + 3 * k]
+        col[c] = k[c] * (1 - t) + k[3 + c] * t
+    for q in range(2):
+        cx, cy, r = pb[7 + 3 * q], pb[8 + 3 * q], 0.1 + 0.4 * pb[9 + 3 * q]
         g = math.exp(-(((xs - cx) ** 2 + (ys - cy) ** 2) / r ** 2))
-        o = (13 + 3 * k) % 24
+        o = (13 + 3 * q) % 24
         for c in range(3):
             col[c] = col[c] * (1 - 0.7 * g) + 0.7 * g * pb[o + c]
     x0, y0 = pb[19] * 0.8, pb[20] * 0.8
     if (pb[23] > 0.5 and xs > x0 and xs < x0 + 0.1 + 0.5 * pb[21]
             and ys > y0 and ys < y0 + 0.1 + 0.6 * pb[22]):
-        col[0], col[1], col[2] = pb[22] ** 1.3, pb[7] ** 1.3, pb[10] ** 1.3
-    scale = 4 + 24 * pb[18]
+        col[0], col[1], col[2] = k[8], k[9], k[10]
+    scale = k[11]
     u, v = np.float32(xs) * np.float32(scale), np.float32(ys) * np.float32(scale)
     tex, amp, tot = 0.0, 1.0, 0.0
     for o in range(4):
@@ -371,9 +387,11 @@ def _background_batch(p, seeds, out):
     B, H, W, _ = out.shape
     for b in numba.prange(B):
         col = np.empty(3)
+        k = np.empty(_BG_CONSTS)
+        _background_consts(p[b], k)
         for i in range(H):
             for j in range(W):
-                _background_px(p[b], seeds[b], i, j, H, W, col)
+                _background_px(p[b], k, seeds[b], i, j, H, W, col)
                 out[b, i, j, 0], out[b, i, j, 1], out[b, i, j, 2] = col[0], col[1], col[2]
 
 
@@ -383,6 +401,8 @@ def _finish_batch(fg, tri, seg_full, bgp, seeds, sigma, ss, img, seg):
     n = ss * ss
     for b in numba.prange(B):
         col = np.empty(3)
+        k = np.empty(_BG_CONSTS)
+        _background_consts(bgp[b], k)
         seed = seeds[b]
         for i in range(H):
             for j in range(W):
@@ -408,7 +428,7 @@ def _finish_batch(fg, tri, seg_full, bgp, seeds, sigma, ss, img, seg):
                 seg[b, i, j] = best
                 alpha = cover / n
                 if cover < n:  # the procedural background (a dozen hashes) only where it shows
-                    _background_px(bgp[b], seed, i, j, H, W, col)
+                    _background_px(bgp[b], k, seed, i, j, H, W, col)
                 else:
                     col[0], col[1], col[2] = 0.0, 0.0, 0.0
                 for c in range(3):
@@ -429,7 +449,7 @@ def finish_numba(fg: torch.Tensor, tri: torch.Tensor, seg_full: torch.Tensor, ba
     img = np.zeros((B, 3, Hs // ss, Ws // ss), np.float32)
     seg = np.zeros((B, Hs // ss, Ws // ss), np.int64)
     _finish_batch(np.ascontiguousarray(fg.numpy(), np.float32), np.ascontiguousarray(tri.numpy(), np.int64),
-                  np.ascontiguousarray(seg_full.numpy(), np.int64), np.ascontiguousarray(background.numpy(), np.float64),
+                  np.ascontiguousarray(seg_full.numpy()), np.ascontiguousarray(background.numpy(), np.float64),
                   np.ascontiguousarray(seeds.numpy(), np.int64), np.ascontiguousarray(sigma.numpy(), np.float64),
                   int(ss), img, seg)
     return torch.from_numpy(img), torch.from_numpy(seg).to(torch.uint8)
