@@ -368,10 +368,9 @@ class FaceRenderer:
             img, seg = finish_cuda(lin, frags.tri, seg_full, expo, fac.background, fac.seeds, sigma, ss)
             return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
         if self.backend == "numba":
-            from facebench.render.shade_numba import finish_numba, shade_numba
+            from facebench.render.shade_numba import render_pixels_numba
 
-            fg, seg_full = shade_numba(inputs)
-            img, seg = finish_numba(fg, frags.tri, seg_full, fac.background, fac.seeds, sigma, ss)
+            img, seg = render_pixels_numba(inputs, fac.background, sigma)
             return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
         fg, seg_full = shade_torch(inputs)
         alpha = frags.mask.float()[:, None]

@@ -1,9 +1,11 @@
-"""CPU shading kernel (numba): the same function as :func:`facebench.render.shade.shade_torch`.
+"""CPU shading and finishing kernel (numba): :func:`facebench.render.shade.shade_torch` followed by the
+renderer's finishing steps (box filter, display transform, background, noise, majority class).
 
-One image per thread, in a single fused pass (the PyTorch path makes dozens of full-image passes): per
-output pixel, the supersamples' attributes and classes, then one shading per part at the mean of that
-part's samples (as shade.block_part_mean). Noise uses the same integer hash, so textures agree exactly up
-to float rounding; a test compares the two paths on real renders.
+One image per thread (the PyTorch path makes dozens of full-image passes): per output pixel, the
+supersamples' attributes and classes, then one shading per part at the mean of that part's samples (as
+shade.block_part_mean); then, for the same image while its supersamples are in cache, the output pixels.
+Noise uses the same integer hash, so textures agree exactly up to float rounding; a test compares the two
+paths on real renders.
 """
 from __future__ import annotations
 
@@ -311,27 +313,40 @@ def _seen(parts, k):
 
 
 @numba.njit(parallel=True, cache=True)
-def _shade_batch(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-                 cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0, bias1, ss, fg, seg):
-    for b in numba.prange(tri.shape[0]):
+def _render_batch(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
+                  cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0, bias1, ss, bgp, sigma, img, seg):
+    """Per image, in one thread: shade every supersample into scratch buffers, then finish them into the
+    output pixels, while the scratch is still in cache (batch-sized supersample buffers cost more in
+    memory traffic than the arithmetic)."""
+    B, Hs, Ws = tri.shape
+    for b in numba.prange(B):
+        fg = np.empty((Hs, Ws, 3), np.float32)  # every covered sample is written; empty ones are never read
+        cls = np.empty((Hs, Ws), np.uint8)
         _shade_one(tri[b], bary[b], faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
                    kd[b], key[b], hair[b], iris[b], cloth[b], prgb[b], seeds[b], target[b], mats, sclera, luma,
-                   lpos[b], smap[b], bias0, bias1, ss, fg[b], seg[b])
+                   lpos[b], smap[b], bias0, bias1, ss, fg, cls)
+        _finish_one(fg, tri[b], cls, bgp[b], seeds[b], sigma[b], ss, img[b], seg[b])
 
 
-def shade_numba(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
-    """CPU counterpart of :func:`facebench.render.shade.shade_torch` (classes as uint8)."""
+def render_pixels_numba(s: ShadeInputs, background: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CPU counterpart of :func:`facebench.render.shade.shade_torch` followed by the renderer's finishing
+    steps, fused per image: shading of the supersamples, exposure, box filter in linear light, display
+    transform, background (B, 24 parameters), compositing by coverage, sensor noise of level sigma (B,)
+    and the majority class. Returns image (B, 3, H, W) in [0, 1] and classes (B, H, W) uint8."""
     f32 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)  # noqa: E731
     i64 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.int64)  # noqa: E731
-    B, H, W = s.tri.shape
-    fg = np.zeros((B, H, W, 3), np.float32)
-    seg = np.zeros((B, H, W), np.uint8)  # FaceSynthetics classes (< 256): an eighth of int64's memory traffic
-    _shade_batch(i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg), f32(s.vn),
-                 f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
-                 f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), f32(s.target),
-                 _MATS_CPU, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
-                 f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], int(s.ss), fg, seg)
-    return torch.from_numpy(fg), torch.from_numpy(seg)
+    B, Hs, Ws = s.tri.shape
+    ss = int(s.ss)
+    img = np.zeros((B, 3, Hs // ss, Ws // ss), np.float32)
+    seg = np.zeros((B, Hs // ss, Ws // ss), np.uint8)
+    _render_batch(i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg), f32(s.vn),
+                  f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
+                  f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds),
+                  f32(s.target), _MATS_CPU, np.array(SCLERA, np.float32), np.array(LUMA, np.float32),
+                  f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss,
+                  np.ascontiguousarray(background.detach().cpu().numpy(), np.float64),
+                  np.ascontiguousarray(sigma.detach().cpu().numpy(), np.float64), img, seg)
+    return torch.from_numpy(img), torch.from_numpy(seg)
 
 
 _BG_CONSTS = 12
@@ -395,64 +410,49 @@ def _background_batch(p, seeds, out):
                 out[b, i, j, 0], out[b, i, j, 1], out[b, i, j, 2] = col[0], col[1], col[2]
 
 
-@numba.njit(parallel=True, cache=True)
-def _finish_batch(fg, tri, seg_full, bgp, seeds, sigma, ss, img, seg):
-    B, H, W = seg.shape
+@numba.njit(cache=True)
+def _finish_one(fg, tri, seg_full, bgp, seed, sigma, ss, img, seg):
+    """One image's output pixels from its supersamples: box filter of the exposed linear colours over the
+    covered samples, display transform, background, compositing by coverage, sensor noise and the
+    majority class (ties keep the earlier sample), as the PyTorch path's finishing steps."""
+    H, W = seg.shape
     n = ss * ss
-    for b in numba.prange(B):
-        col = np.empty(3)
-        k = np.empty(_BG_CONSTS)
-        _background_consts(bgp[b], k)
-        seed = seeds[b]
-        for i in range(H):
-            for j in range(W):
-                y0, x0 = i * ss, j * ss
-                cover = 0
-                a0, a1, a2 = 0.0, 0.0, 0.0  # scalars: an array here would be allocated per pixel
-                best, best_n = seg_full[b, y0, x0], 0
-                for dy in range(ss):
-                    for dx in range(ss):
-                        if tri[b, y0 + dy, x0 + dx] >= 0:
-                            cover += 1
-                            a0 += fg[b, y0 + dy, x0 + dx, 0]
-                            a1 += fg[b, y0 + dy, x0 + dx, 1]
-                            a2 += fg[b, y0 + dy, x0 + dx, 2]
-                        val = seg_full[b, y0 + dy, x0 + dx]
-                        m = 0
-                        for qy in range(ss):
-                            for qx in range(ss):
-                                if seg_full[b, y0 + qy, x0 + qx] == val:
-                                    m += 1
-                        if m > best_n:  # strict: ties keep the earlier sample, as the other paths
-                            best, best_n = val, m
-                seg[b, i, j] = best
-                alpha = cover / n
-                if cover < n:  # the procedural background (a dozen hashes) only where it shows
-                    _background_px(bgp[b], k, seed, i, j, H, W, col)
-                else:
-                    col[0], col[1], col[2] = 0.0, 0.0, 0.0
-                for c in range(3):
-                    nz = _noise(np.int64(j) + np.int64(c) * 4096, np.int64(i), seed + 3)
-                    a = a0 if c == 0 else (a1 if c == 1 else a2)
-                    f = _display_lut(a / cover) * alpha if cover > 0 else 0.0  # mean light of the covered samples
-                    v = f + col[c] * (1 - alpha) + sigma[b] * (nz - 0.5) * 2
-                    img[b, c, i, j] = min(max(v, 0.0), 1.0)
-
-
-def finish_numba(fg: torch.Tensor, tri: torch.Tensor, seg_full: torch.Tensor, background: torch.Tensor,
-                 seeds: torch.Tensor, sigma: torch.Tensor, ss: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """CPU counterpart of the renderer's finishing steps in one pass per output pixel: box filter of the
-    exposed linear colours (B, Hs, Ws, 3) over the covered supersamples, display transform, background,
-    compositing by coverage, sensor noise and the majority class. Returns image (B, 3, H, W) in [0, 1]
-    and classes (B, H, W) uint8."""
-    B, Hs, Ws = tri.shape
-    img = np.zeros((B, 3, Hs // ss, Ws // ss), np.float32)
-    seg = np.zeros((B, Hs // ss, Ws // ss), np.int64)
-    _finish_batch(np.ascontiguousarray(fg.numpy(), np.float32), np.ascontiguousarray(tri.numpy(), np.int64),
-                  np.ascontiguousarray(seg_full.numpy()), np.ascontiguousarray(background.numpy(), np.float64),
-                  np.ascontiguousarray(seeds.numpy(), np.int64), np.ascontiguousarray(sigma.numpy(), np.float64),
-                  int(ss), img, seg)
-    return torch.from_numpy(img), torch.from_numpy(seg).to(torch.uint8)
+    col = np.empty(3)
+    k = np.empty(_BG_CONSTS)
+    _background_consts(bgp, k)
+    for i in range(H):
+        for j in range(W):
+            y0, x0 = i * ss, j * ss
+            cover = 0
+            a0, a1, a2 = 0.0, 0.0, 0.0  # scalars: an array here would be allocated per pixel
+            best, best_n = seg_full[y0, x0], 0
+            for dy in range(ss):
+                for dx in range(ss):
+                    if tri[y0 + dy, x0 + dx] >= 0:
+                        cover += 1
+                        a0 += fg[y0 + dy, x0 + dx, 0]
+                        a1 += fg[y0 + dy, x0 + dx, 1]
+                        a2 += fg[y0 + dy, x0 + dx, 2]
+                    val = seg_full[y0 + dy, x0 + dx]
+                    m = 0
+                    for qy in range(ss):
+                        for qx in range(ss):
+                            if seg_full[y0 + qy, x0 + qx] == val:
+                                m += 1
+                    if m > best_n:  # strict: ties keep the earlier sample, as the other paths
+                        best, best_n = val, m
+            seg[i, j] = best
+            alpha = cover / n
+            if cover < n:  # the procedural background (a dozen hashes) only where it shows
+                _background_px(bgp, k, seed, i, j, H, W, col)
+            else:
+                col[0], col[1], col[2] = 0.0, 0.0, 0.0
+            for c in range(3):
+                nz = _noise(np.int64(j) + np.int64(c) * 4096, np.int64(i), seed + 3)
+                a = a0 if c == 0 else (a1 if c == 1 else a2)
+                f = _display_lut(a / cover) * alpha if cover > 0 else 0.0  # mean light of the covered samples
+                v = f + col[c] * (1 - alpha) + sigma * (nz - 0.5) * 2
+                img[c, i, j] = min(max(v, 0.0), 1.0)
 
 
 def background_numba(params: torch.Tensor, seeds: torch.Tensor, H: int, W: int) -> torch.Tensor:
