@@ -136,7 +136,8 @@ def test_shadow_pass_numba_matches_torch(procedural_head):
     ls_t, map_t = r.shadow_map(v, smask, fac.key_dir)
     assert (ls_n - ls_t).abs().max() < 1e-4  # texels and metres
     covered = (map_t > 0) & (map_n > 0)
-    assert covered.float().mean() > 0.2 and ((map_t > 0) == (map_n > 0)).float().mean() > 0.999
+    # The map spans head and torso; the casters (head, shells, glasses) cover about 14% of it.
+    assert covered.float().mean() > 0.1 and ((map_t > 0) == (map_n > 0)).float().mean() > 0.999
     assert (map_n - map_t)[covered].abs().max() < 1e-3  # metres
 
 

@@ -194,26 +194,44 @@ class FaceRenderer:
         self._rigid_anchor = torch.cat([torch.full((len(self.rigid[n][0]),), 2 if n == "torso" else 1, device=dev)
                                         for n in RIGIDS])
         # Shadow casters: everything but the mouth interior, eyeballs and eye corners, which sit inside
-        # the head and only receive shadows (a third of the faces: the shadow pass is per-triangle bound).
-        # The shells' inner copies are the same surfaces: no second shadow caster.
-        inner = [P[n] for n in ("MOUTH", "TEETH", "EYE_R", "EYE_L", "CARUNCLE_R", "CARUNCLE_L")]
-        self.shadow_caster = ~torch.isin(self.face_part, torch.tensor(inner, device=dev))
+        # the head and only receive shadows (a third of the faces: the shadow pass is per-triangle bound),
+        # and the torso: its large triangles took a fifth of the shadow pass, and what it could shadow (the
+        # chest under the chin, the neck in light from below) is a sliver at the bottom of the frame. It
+        # still receives the head's shadow. The shells' inner copies are the same surfaces: no second caster.
+        inner = torch.isin(self.face_part, torch.tensor([P[n] for n in ("MOUTH", "TEETH", "EYE_R", "EYE_L", "CARUNCLE_R",
+                                                                        "CARUNCLE_L")], device=dev))
+        t_faces = self.faces[:, 0] >= self.offset["torso"][0]
+        self.shadow_caster = ~inner & ~t_faces
         # Drawing phases of the numba camera raster (rasterize_numba; a speed hint, same output): first the
-        # surfaces in front, then what is mostly hidden behind a coarse depth test: the parts above (behind
-        # the lips and the lids) and the shells' inner sides (behind the head). A third of the raster's
-        # work went into these for about 1% of the visible samples.
-        self._raster_phase = (~self.shadow_caster).long()
+        # surfaces in front, then what is mostly hidden behind a coarse depth test: the inner parts above
+        # (behind the lips and the lids) and the shells' inner sides (behind the head). A third of the
+        # raster's work went into these for about 1% of the visible samples.
+        self._raster_phase = inner.long()
         self._raster_phase[self.num_front_faces:] = 1
         self.shadow_caster[self.num_front_faces:] = False
         # The shadow pass draws a coarser copy of the head's casters (8 mm vertex clusters over the same
-        # vertices: chords sag far less than the 3 mm depth bias) and the other casters as they are.
+        # vertices: chords sag far less than the 3 mm depth bias).
         nh = head.faces.shape[0]
         head_casters = head.faces[self.shadow_caster[:nh].cpu().numpy()]
         kept, coarse, _ = vertex_clustering_lod(head.template, head_casters, np.zeros(V, np.int64),
                                                 np.full(V, _SHADOW_CELL), np.zeros(0, np.int64))
-        others = torch.nonzero(self.shadow_caster[nh:]).squeeze(1) + nh
-        self.shadow_faces = torch.cat([torch.from_numpy(kept[coarse]).long().to(dev), self.faces[others]])
-        self._shadow_others = others
+        # The shells likewise (8 mm clusters of their template positions): each coarse face is drawn with
+        # the style mask of the face it came from. Rigid casters (glasses, brims) as they are.
+        shadow_faces, shadow_src = [kept[coarse]], []
+        for name in SHELLS:
+            a = self.offset[name][0]
+            sh = getattr(r, name)
+            s_kept, s_coarse, s_src = vertex_clustering_lod(head.template[sh.vids], sh.faces,
+                                                            np.zeros(len(sh.vids), np.int64),
+                                                            np.full(len(sh.vids), _SHADOW_CELL), np.zeros(0, np.int64))
+            shadow_faces.append(a + s_kept[s_coarse])
+            shadow_src.append(starts[blocks_in_order.index(name)] + s_src)
+        shell_end = starts[blocks_in_order.index(SHELLS[-1]) + 1]
+        rigid_casters = np.nonzero(self.shadow_caster[shell_end:self.num_front_faces].cpu().numpy())[0] + shell_end
+        shadow_faces.append(all_faces[rigid_casters])
+        shadow_src.append(rigid_casters)
+        self.shadow_faces = torch.from_numpy(np.concatenate(shadow_faces)).long().to(dev)
+        self._shadow_others = torch.from_numpy(np.concatenate(shadow_src)).long().to(dev)
         self._num_shadow_head = len(coarse)
         self._arcface = torch.tensor(ARCFACE_TEMPLATE_112, device=dev)
         self._axes = torch.eye(3, device=dev)
