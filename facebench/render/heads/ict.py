@@ -91,8 +91,53 @@ def _label_parts(v: np.ndarray, faces: np.ndarray, vreg: np.ndarray, names: list
     return maj
 
 
+def _vertex_normals(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals (V, 3), not normalised."""
+    fn = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, faces[:, k], fn)
+    return n
+
+
+def flipped_faces(v: np.ndarray, faces: np.ndarray, kept: np.ndarray, lod_faces: np.ndarray) -> np.ndarray:
+    """Indices of LOD faces (into lod_faces, which index ``kept`` vertices of the full mesh (v, faces)) that
+    face the other way than the full surface at their corners: vertex clustering folds a surface over
+    where it curves tightly within a cell (the eyelid creases), and a folded face is back-face culled:
+    a hole that shows what is behind the head."""
+    n_full = _vertex_normals(v, faces)[kept[lod_faces]].sum(1)
+    n_lod = np.cross(v[kept[lod_faces[:, 1]]] - v[kept[lod_faces[:, 0]]], v[kept[lod_faces[:, 2]]] - v[kept[lod_faces[:, 0]]])
+    return np.nonzero((n_full * n_lod).sum(1) < 0)[0]
+
+
+def _fold_free_lod(vx: np.ndarray, faces: np.ndarray, group: np.ndarray, cell: np.ndarray, keep: np.ndarray,
+                   checked: np.ndarray, rounds: int = 6, finest: float = 0.0012):
+    """vertex_clustering_lod, then halve the cells around folded faces (flipped_faces) among the source
+    faces ``checked`` (bool per face of ``faces``) and cluster again, until none are left or the cells
+    reach ``finest`` (m)."""
+    cell = cell.copy()
+    v = vx[:, :3]
+    for _ in range(rounds):
+        kept, lod_faces, fsel = vertex_clustering_lod(vx, faces, group, cell, keep)
+        bad = flipped_faces(v, faces, kept, lod_faces)
+        bad = bad[checked[fsel[bad]]]
+        if len(bad) == 0:
+            break
+        # Refine every original vertex within a cell of a folded face's corners.
+        corners = v[kept[lod_faces[bad]].ravel()]
+        near = np.zeros(len(v), bool)
+        for c in np.array_split(corners, max(1, len(corners) // 256)):
+            d = np.linalg.norm(v[:, None] - c[None], axis=-1)
+            near |= (d < 1.0 * cell[:, None]).any(1)
+        refine = near & (cell > finest)
+        if not refine.any():
+            break
+        cell[refine] = np.maximum(cell[refine] / 2, finest)
+    return kept, lod_faces, fsel
+
+
 def load_ict(path: str | os.PathLike, lod: str = "auto") -> HeadModel:
-    """Load the ICT-FaceKit Light head; ``lod`` is 'full', 'low' (about 12k triangles) or 'auto' (low)."""
+    """Load the ICT-FaceKit Light head; ``lod`` is 'full', 'low' (about 28k of the full mesh's triangles) or 'auto' (low)."""
     path = Path(path)
     try:
         d = np.load(path)
@@ -158,7 +203,11 @@ def load_ict(path: str | os.PathLike, lod: str = "auto") -> HeadModel:
         keep = np.unique(np.r_[landmarks])
         # Vertices merge only if they also move alike when the jaw opens (see vertex_clustering_lod).
         jaw = expr[EXPRESSION_SHAPES.index("jawOpen")]
-        kept, faces, fsel = vertex_clustering_lod(np.concatenate([v, jaw], 1), faces, group, cell, keep)
+        # Folds are refined away on the outer surfaces; the mouth interior and teeth fold too (their cells
+        # are coarse on purpose), but mostly out of sight: refining them doubled their faces.
+        outer = ~np.isin(fpart, [P["MOUTH"], P["TEETH"]])
+        kept, faces_l, fsel = _fold_free_lod(np.concatenate([v, jaw], 1), faces, group, cell, keep, outer)
+        faces = faces_l
         fpart = fpart[fsel]
         remap = -np.ones(len(v), np.int64)
         remap[kept] = np.arange(len(kept))
