@@ -142,6 +142,15 @@ def depth_map_numba(verts: torch.Tensor, faces: torch.Tensor, height: int, width
     return torch.from_numpy(zbuf)
 
 
+def drawing_order(phase: torch.Tensor | None, num_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """The face order and the positions of the coarse depth checks for _raster_one: index order without
+    phases, else phase by phase (stable), a check where each later phase starts."""
+    if phase is None:
+        return np.arange(num_faces), np.empty(0, np.int64)
+    ph = phase.cpu().numpy()
+    return np.argsort(ph, kind="stable"), np.cumsum(np.bincount(ph))[:-1].astype(np.int64)
+
+
 def rasterize_numba(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,
                     face_mask: torch.Tensor | None = None, cull_backfaces: bool = True,
                     phase: torch.Tensor | None = None) -> Fragments:
@@ -159,11 +168,6 @@ def rasterize_numba(verts: torch.Tensor, faces: torch.Tensor, height: int, width
     tri = np.full((B, height, width), -1, np.int64)
     zbuf = np.zeros((B, height, width), np.float32)
     bary = np.zeros((B, height, width, 3), np.float32)
-    if phase is None:
-        order, checks = np.arange(f.shape[0]), np.empty(0, np.int64)
-    else:
-        ph = phase.cpu().numpy()
-        order = np.argsort(ph, kind="stable")
-        checks = np.cumsum(np.bincount(ph))[:-1].astype(np.int64)
+    order, checks = drawing_order(phase, f.shape[0])
     _raster_batch(v, f, fm, height, width, tri, zbuf, bary, cull_backfaces, order, checks)
     return Fragments(tri=torch.from_numpy(tri), bary=torch.from_numpy(bary), w=torch.from_numpy(zbuf))

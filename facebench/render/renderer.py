@@ -358,7 +358,8 @@ class FaceRenderer:
         M = self.framing(fac, lm_proj[..., :2], size, framing, ss)
         scr = apply_similarity(M, proj)
         Hs = Ws = size * ss
-        frags = self._raster(scr, Hs, Ws, fmask, cull=True)
+        # The numba path rasterizes inside its fused per-image kernel (render_numba).
+        frags = self._raster(scr, Hs, Ws, fmask, cull=True) if self.backend != "numba" else None
         smask = torch.cat([torch.ones(B, self._num_shadow_head, dtype=torch.bool, device=dev),
                            fmask[:, self._shadow_others]], 1)
         light_pos, shadow = self.shadow_map(v, smask, fac.key_dir)
@@ -367,7 +368,8 @@ class FaceRenderer:
         paint = torch.stack([t[st] for t, st in zip(self.paint_tables, (fac.hair, fac.beard, fac.facewear, fac.headwear))],
                             -1)
         inputs = ShadeInputs(
-            tri=frags.tri, bary=frags.bary, faces=self.faces, face_part=self.face_part, part_to_seg=self.part_to_seg,
+            tri=frags.tri if frags is not None else None, bary=frags.bary if frags is not None else None,
+            faces=self.faces, face_part=self.face_part, part_to_seg=self.part_to_seg,
             vn=vn, albedo=self._vertex_albedo(fac), canon=self.canon, paint=paint,
             paint_rgb=torch.stack([fac.accessory_rgb[:, 1], fac.accessory_rgb[:, 0]], 1),
             eye_centre=self.eye_centre_t, sh=fac.sh, key_dir=fac.key_dir, key_rgb=fac.key_rgb,
@@ -386,10 +388,12 @@ class FaceRenderer:
             img, seg = finish_cuda(lin, frags.tri, seg_full, expo, fac.background, fac.seeds, sigma, ss)
             return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
         if self.backend == "numba":
-            from facebench.render.shade_numba import render_pixels_numba
+            from facebench.render.shade_numba import render_numba
 
-            img, seg = render_pixels_numba(inputs, fac.background, sigma)
-            return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
+            lm_scr = apply_similarity(M, lm_proj)
+            img, seg, lm_tri, lm_bary = render_numba(inputs, scr, fmask, self._raster_phase, Hs, Ws,
+                                                     self._landmark_pixels(lm_scr, Hs, Ws), fac.background, sigma)
+            return self._labelled(fac, img, seg, M, lm_proj, lm3, (lm_tri, lm_bary), scr, ss)
         fg, seg_full = shade_torch(inputs)
         alpha = frags.mask.float()[:, None]
         fg = fg.permute(0, 3, 1, 2)
@@ -410,10 +414,18 @@ class FaceRenderer:
         return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
 
     def _labelled(self, fac, img, seg, M, lm_proj, lm3, frags, scr, ss) -> RenderOutput:
-        """The output with its landmark labels (2D in output pixels, visibility, 3D)."""
-        Hs, Ws = frags.tri.shape[1:]
+        """The output with its landmark labels (2D in output pixels, visibility, 3D). frags: the camera
+        view's Fragments, or already the fragments under the landmark pixels (triangle ids (B, 70) and
+        barycentrics (B, 70, 3), from the fused numba kernel)."""
+        Hs, Ws = img.shape[-2] * ss, img.shape[-1] * ss
         lm_scr = apply_similarity(M, lm_proj)
-        vis = self._landmark_visibility(lm_scr, frags, scr, Hs, Ws)
+        if isinstance(frags, tuple):
+            lm_tri, lm_bary = frags
+        else:
+            xy = self._landmark_pixels(lm_scr, Hs, Ws)
+            b = torch.arange(xy.shape[0], device=xy.device)[:, None]
+            lm_tri, lm_bary = frags.tri[b, xy[..., 1], xy[..., 0]], frags.bary[b, xy[..., 1], xy[..., 0]]
+        vis = self._landmark_visibility(lm_scr, lm_tri, lm_bary, scr, Hs, Ws)
         ldmk2d = lm_scr[..., :2] / ss - 0.5
         return RenderOutput(image=img, seg=seg.to(torch.uint8), ldmk2d=ldmk2d, ldmk_visible=vis,
                             ldmk3d=lm3, pose=fac.pose, identity=fac.identity, expression=fac.expression)
@@ -486,20 +498,24 @@ class FaceRenderer:
             blocks.append(cols[name][:, None].expand(B, b - a, 3))
         return torch.cat(blocks, 1)
 
-    def _landmark_visibility(self, lm_scr, frags, scr, Hs, Ws):
-        """A landmark is visible unless a nearer *head* surface covers its pixel (self-occlusion)."""
-        B = lm_scr.shape[0]
+    @staticmethod
+    def _landmark_pixels(lm_scr: torch.Tensor, Hs: int, Ws: int) -> torch.Tensor:
+        """The supersample (x, y) (B, K, 2) int64 under each landmark, clamped into the image."""
         x = lm_scr[..., 0].floor().long().clamp(0, Ws - 1)
         y = lm_scr[..., 1].floor().long().clamp(0, Hs - 1)
+        return torch.stack([x, y], -1)
+
+    def _landmark_visibility(self, lm_scr, tri, bary, scr, Hs, Ws):
+        """A landmark is visible unless a nearer *head* surface covers its pixel (self-occlusion). tri (B, K),
+        bary (B, K, 3): the fragments at the landmarks' pixels (_landmark_pixels)."""
+        B = lm_scr.shape[0]
         inside = (lm_scr[..., 0] >= 0) & (lm_scr[..., 0] < Ws) & (lm_scr[..., 1] >= 0) & (lm_scr[..., 1] < Hs)
         b = torch.arange(B, device=lm_scr.device)[:, None]
-        tri = frags.tri[b, y, x]
-        bary = frags.bary[b, y, x]
         fv = self.faces[tri.clamp(min=0)]
         w_front = (scr[b[..., None], fv, 2] * bary).sum(-1)
         w_lm = lm_scr[..., 2]
         # 1/z margin of about 4 mm at typical distances.
         nearer = w_front > 1.0 / (1.0 / w_lm - 0.004)
-        head_surface = frags.tri[b, y, x] < self.head.faces.shape[0]
+        head_surface = tri < self.head.faces.shape[0]
         occluded = (tri >= 0) & nearer & head_surface
         return inside & ~occluded

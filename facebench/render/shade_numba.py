@@ -17,6 +17,7 @@ import torch
 
 from facebench.labels import SEG
 from facebench.render.heads.base import P
+from facebench.render.rasterize_numba import _raster_one
 from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
                                     ShadeInputs)
 
@@ -313,40 +314,66 @@ def _seen(parts, k):
 
 
 @numba.njit(parallel=True, cache=True)
-def _render_batch(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-                  cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0, bias1, ss, bgp, sigma, img, seg):
-    """Per image, in one thread: shade every supersample into scratch buffers, then finish them into the
-    output pixels, while the scratch is still in cache (batch-sized supersample buffers cost more in
-    memory traffic than the arithmetic)."""
-    B, Hs, Ws = tri.shape
+def _render_batch(scr, faces, fmask, order, checks, Hs, Ws, lm_px, face_part, part_to_seg, vn, alb, canon, paint,
+                  eye_c, sh, kd, key, hair, iris, cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0,
+                  bias1, ss, bgp, sigma, img, seg, lm_tri, lm_bary):
+    """Per image, in one thread: rasterize, shade every supersample and finish the output pixels, with the
+    supersample buffers in per-image scratch while they are in cache (batch-sized buffers cost more in
+    memory traffic than the arithmetic); the fragments under the landmarks (lm_px: supersample x, y) are
+    kept for the visibility labels."""
+    B = scr.shape[0]
     for b in numba.prange(B):
+        tri = np.full((Hs, Ws), -1, np.int64)
+        zbuf = np.zeros((Hs, Ws), np.float32)
+        bary = np.zeros((Hs, Ws, 3), np.float32)
+        _raster_one(scr[b], faces, fmask[b], Hs, Ws, tri, zbuf, bary, 1, order, checks)
+        for k in range(lm_px.shape[1]):
+            x, y = lm_px[b, k, 0], lm_px[b, k, 1]
+            lm_tri[b, k] = tri[y, x]
+            for c in range(3):
+                lm_bary[b, k, c] = bary[y, x, c]
         fg = np.empty((Hs, Ws, 3), np.float32)  # every covered sample is written; empty ones are never read
         cls = np.empty((Hs, Ws), np.uint8)
-        _shade_one(tri[b], bary[b], faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
+        _shade_one(tri, bary, faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
                    kd[b], key[b], hair[b], iris[b], cloth[b], prgb[b], seeds[b], target[b], mats, sclera, luma,
                    lpos[b], smap[b], bias0, bias1, ss, fg, cls)
-        _finish_one(fg, tri[b], cls, bgp[b], seeds[b], sigma[b], ss, img[b], seg[b])
+        _finish_one(fg, tri, cls, bgp[b], seeds[b], sigma[b], ss, img[b], seg[b])
 
 
-def render_pixels_numba(s: ShadeInputs, background: torch.Tensor, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """CPU counterpart of :func:`facebench.render.shade.shade_torch` followed by the renderer's finishing
-    steps, fused per image: shading of the supersamples, exposure, box filter in linear light, display
-    transform, background (B, 24 parameters), compositing by coverage, sensor noise of level sigma (B,)
-    and the majority class. Returns image (B, 3, H, W) in [0, 1] and classes (B, H, W) uint8."""
+def render_numba(s: ShadeInputs, scr: torch.Tensor, face_mask: torch.Tensor, phase: torch.Tensor, height: int,
+                 width: int, lm_px: torch.Tensor, background: torch.Tensor, sigma: torch.Tensor):
+    """The CPU render of one batch after geometry, fused per image: the camera raster
+    (:func:`facebench.render.rasterize_numba.rasterize_numba` with drawing phases, back faces culled) of the
+    screen vertices scr (B, N, 3) at height x width supersamples, then :func:`facebench.render.shade.shade_torch`'s shading and the
+    renderer's finishing steps (exposure, box filter in linear light, display transform, background of
+    24 parameters per image, compositing by coverage, sensor noise of level sigma (B,), majority class).
+    ``s`` holds the shading inputs (its tri and bary are not used: the fragments live only inside the
+    kernel); lm_px (B, K, 2) are supersample pixels whose fragments are returned.
+
+    Returns image (B, 3, H, W) in [0, 1], classes (B, H, W) uint8, and the fragments under lm_px:
+    triangle ids (B, K) int64 (-1 empty) and barycentrics (B, K, 3)."""
+    from facebench.render.rasterize_numba import drawing_order
+
     f32 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)  # noqa: E731
     i64 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.int64)  # noqa: E731
-    B, Hs, Ws = s.tri.shape
+    B = scr.shape[0]
     ss = int(s.ss)
+    Hs, Ws = int(height), int(width)
     img = np.zeros((B, 3, Hs // ss, Ws // ss), np.float32)
     seg = np.zeros((B, Hs // ss, Ws // ss), np.uint8)
-    _render_batch(i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg), f32(s.vn),
-                  f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
-                  f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds),
-                  f32(s.target), _MATS_CPU, np.array(SCLERA, np.float32), np.array(LUMA, np.float32),
-                  f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss,
+    K = lm_px.shape[1]
+    lm_tri = np.full((B, K), -1, np.int64)
+    lm_bary = np.zeros((B, K, 3), np.float32)
+    order, checks = drawing_order(phase, s.faces.shape[0])
+    _render_batch(f32(scr), i64(s.faces), np.ascontiguousarray(face_mask.cpu().numpy(), dtype=np.bool_), order,
+                  checks, Hs, Ws, i64(lm_px), i64(s.face_part), i64(s.part_to_seg), f32(s.vn), f32(s.albedo),
+                  f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir), f32(s.key_rgb),
+                  f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), f32(s.target),
+                  _MATS_CPU, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
+                  f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss,
                   np.ascontiguousarray(background.detach().cpu().numpy(), np.float64),
-                  np.ascontiguousarray(sigma.detach().cpu().numpy(), np.float64), img, seg)
-    return torch.from_numpy(img), torch.from_numpy(seg)
+                  np.ascontiguousarray(sigma.detach().cpu().numpy(), np.float64), img, seg, lm_tri, lm_bary)
+    return torch.from_numpy(img), torch.from_numpy(seg), torch.from_numpy(lm_tri), torch.from_numpy(lm_bary)
 
 
 _BG_CONSTS = 12
