@@ -95,3 +95,30 @@ def test_beard_edge_dips_beside_the_mouth_and_rises_to_the_sideburns(any_head):
     # Nothing on the cheeks between the nose and the jaw at eye height.
     cheek = front & (np.abs(v[:, 0]) > 0.4 * mc) & (np.abs(v[:, 0]) < 1.6 * mc) & (v[:, 1] > lm[30, 1])
     assert cheek.any() and (w[cheek] < 0.05).all()
+
+
+def test_hair_shell_thins_to_nothing_at_its_border(any_head):
+    """Every hair style's shell thickness grows from 0 at the shell's border (the nearest head vertex
+    outside its mask) over 3 cm: near the border a vertex holds at most the ramp's share of the style's
+    thickest offset. Ramping by the height above the hairline instead left 5-15 mm walls at the temples,
+    where the hairline falls steeply, and their border stepped along mesh edges."""
+    from facebench.render.accessories import _HAIR_TABLE, HAIR_STYLES, hair_shell
+
+    sh = hair_shell(any_head)
+    v = any_head.template[sh.vids]
+    for s in range(sh.masks.shape[0]):
+        inside = sh.masks[s] > 0.5
+        if not inside.any() or inside.all():
+            continue
+        out_pts = any_head.template[np.setdiff1d(np.arange(any_head.num_vertices), sh.vids[inside])]
+        # Brute-force distance from each inside vertex to the nearest vertex outside the style.
+        d = np.full(inside.sum(), np.inf)
+        for chunk in np.array_split(out_pts, max(1, len(out_pts) // 512)):
+            d = np.minimum(d, np.linalg.norm(v[inside][:, None] - chunk[None], axis=-1).min(1))
+        t = sh.thickness[s][inside]
+        near = d < 0.004
+        assert near.any()
+        # The style's largest offset (base + extra, +30% tufts) times the ramp at that distance.
+        _, _, _, base, extra = _HAIR_TABLE[HAIR_STYLES[s]]
+        ramp = np.clip(d[near] / 0.03, 0, 1)
+        assert (t[near] <= (base + extra) * 1.3 * ramp * ramp * (3 - 2 * ramp) + 1e-6).all(), s

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from facebench.render.albedo import beard_weight
 from facebench.render.heads.base import P, HeadModel
@@ -83,6 +84,10 @@ def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
     k *= (2 * np.pi / rng.uniform(0.02, 0.05, 6))[:, None] / np.linalg.norm(k, axis=1, keepdims=True)
     field = np.clip(np.sin(v @ k.T + rng.uniform(0, 2 * np.pi, 6)).mean(1) * np.sqrt(2), -1, 1)
     field = field if tufts else np.zeros(len(v))
+    parts = [P["SKIN"], P["SCALP"], P["NECK"], P["EAR_R"], P["EAR_L"]]
+    vpart = np.full(head.num_vertices, -1)
+    vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
+    allowed = np.isin(vpart, parts)  # the head parts a shell covers (see _shell)
     masks, thick = [], []
     for name in HAIR_STYLES:
         row = _HAIR_TABLE[name]
@@ -97,10 +102,14 @@ def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
         m = _smooth(v[:, 1] - h, -0.002, 0.006)
         masks.append(m)
         growth = _smooth(az, 60, 180) * _smooth(lm[0, 1] + 0.05 - v[:, 1], 0, 0.1)
-        # Grow the thickness over 3 cm above the hairline so the shell meets the scalp without a step; vary
-        # it by +-30% over a few centimetres (tufts) so the outline is not a smooth helmet.
-        thick.append((t + extra * growth) * _smooth(v[:, 1] - h, 0.0, 0.03) * (m > 0.5) * (1 + 0.3 * field))
-    parts = [P["SKIN"], P["SCALP"], P["NECK"], P["EAR_R"], P["EAR_L"]]
+        # Grow the thickness over 3 cm from the shell's border so the shell meets the skin without a step
+        # (the distance to the nearest vertex outside it: the height above the hairline, used before, jumps
+        # within a few millimetres sideways where the hairline falls steeply at the temples, and the shell
+        # rose there as a wall whose border stepped along mesh edges); vary it by +-30% over a few
+        # centimetres (tufts) so the outline is not a smooth helmet.
+        outside = ~(allowed & (m > 0.5))
+        border = cKDTree(v[outside]).query(v)[0] if outside.any() else np.full(len(v), np.inf)
+        thick.append((t + extra * growth) * _smooth(border, 0.0, 0.03) * (m > 0.5) * (1 + 0.3 * field))
     return _shell(head, np.stack(masks), np.stack(thick), parts, P["HAIR"])
 
 

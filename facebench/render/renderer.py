@@ -169,11 +169,13 @@ class FaceRenderer:
         # scalp and skin, beards on the skin, and the face mask and hat colours on the skin just past their
         # shells, whose own borders follow mesh edges (a narrow ramp around the shell's mask = 0.5, so the
         # painted edge continues the shell's). The order is that of ShadeInputs.paint.
+        # The painted hair reaches full density where its shell begins (mask 0.5): the shell's border steps
+        # along mesh edges, and over partly painted skin those steps showed as notches in the hairline.
         self.paint_tables = []
-        for shell, ramp in ((r.hair, False), (r.beard, False), (r.facewear, True), (r.headwear, True)):
+        for shell, ramp in ((r.hair, (0.1, 0.5)), (r.beard, None), (r.facewear, (0.4, 0.6)), (r.headwear, (0.4, 0.6))):
             m = f(shell.masks).float()
-            if ramp:
-                t = ((m - 0.4) / 0.2).clamp(0, 1)
+            if ramp is not None:
+                t = ((m - ramp[0]) / (ramp[1] - ramp[0])).clamp(0, 1)
                 m = t * t * (3 - 2 * t)
             table = torch.zeros(shell.masks.shape[0], V, device=dev)
             table[:, f(shell.vids).long()] = m
