@@ -25,6 +25,28 @@ def raster_case(cull: bool) -> dict:
             "bary_max_diff": float((a.bary - b.bary).abs().max())}
 
 
+def raster_phases_case() -> dict:
+    """Drawing phases: a near quad over the whole image (phase 0), far triangles behind it and near ones in
+    front of it (phase 1), and duplicates of phase-0 triangles in phase 1 (exact depth ties, which the lower
+    index must win). The result must equal drawing everything at once."""
+    g = torch.Generator().manual_seed(5)
+    B, H, W = 2, 24, 24
+    quad = torch.tensor([[-2.0, -2.0, 2.0], [W + 2.0, -2.0, 2.0], [W + 2.0, H + 2.0, 2.0], [-2.0, H + 2.0, 2.0]])
+    n = 30
+    pts = torch.rand(n * 3, 3, generator=g) * torch.tensor([W, H, 0.0])
+    depth = torch.where(torch.arange(n * 3) // 3 % 2 == 0, 0.8, 3.0)  # alternately behind / in front of the quad
+    pts[:, 2] = depth + torch.rand(n * 3, generator=g) * 0.1
+    v = torch.cat([quad, pts]).expand(B, -1, -1).contiguous()
+    tris = torch.arange(n * 3).view(n, 3) + 4
+    faces = torch.cat([torch.tensor([[0, 1, 2], [0, 2, 3]]), tris, tris[:5]])
+    phase = torch.cat([torch.zeros(2 + n // 2, dtype=torch.long), torch.ones(n - n // 2 + 5, dtype=torch.long)])
+    a = rasterize_cuda(v, faces, H, W, cull_backfaces=False)
+    b = rasterize_cuda(v, faces, H, W, cull_backfaces=False, phase=phase)
+    ids = set(a.tri.unique().tolist())
+    return {"tri_equal": bool((a.tri == b.tri).all()), "bary_equal": bool((a.bary == b.bary).all()),
+            "late_visible": bool(any(int(phase[i]) == 1 for i in ids if i >= 0)), "covered": int((a.tri >= 0).sum())}
+
+
 def raster_edges_case() -> dict:
     """A grid whose vertices sit on pixel centres: many centres lie exactly on shared edges, where only
     the top-left rule decides (each centre must go to exactly the triangle the PyTorch path picks)."""
@@ -73,6 +95,7 @@ def shade_case() -> dict:
 
 if __name__ == "__main__":
     res = {"raster_cull": raster_case(True), "raster_nocull": raster_case(False), "raster_edges": raster_edges_case(),
+           "raster_phases": raster_phases_case(),
            "geometry": geometry_case()}
     if "--shade" in sys.argv:
         res["shade"] = shade_case()

@@ -28,6 +28,12 @@ def test_raster_kernel_matches_torch(sim_results, case):
     assert r["bary_max_diff"] < 1e-5
 
 
+def test_raster_drawing_phases_change_nothing_but_the_work(sim_results):
+    r = sim_results["raster_phases"]
+    assert r["covered"] == 2 * 24 * 24 and r["late_visible"]  # the near late triangles show over the quad
+    assert r["tri_equal"] and r["bary_equal"]
+
+
 def test_geometry_kernels_match_torch(sim_results):
     r = sim_results["geometry"]
     assert r["normals_max_diff"] < 1e-5

@@ -121,14 +121,19 @@ def vertex_normals_cuda(v: torch.Tensor, faces: torch.Tensor, csr: tuple[torch.T
 
 
 # ---------------------------------------------------------------------------------------------- raster
+_TILE = 8  # samples per side of the coarse depth tiles (rasterize_cuda's drawing phases)
+
+
 @cuda.jit
-def _raster_k(v, faces, fmask, H, W, cull, key):
+def _raster_k(v, faces, fmask, H, W, cull, key, fids, test, tile_far):
+    """One thread per image and face of ``fids``; with ``test``, a face is skipped where it is behind every
+    8x8 tile its bounding box touches (tile_far: the farthest depth key of each tile so far)."""
     t = cuda.grid(1)
-    F = faces.shape[0]
-    if t >= v.shape[0] * F:
+    n = fids.shape[0]
+    if t >= v.shape[0] * n:
         return
-    b = t // F
-    f = t - b * F
+    b = t // n
+    f = fids[t - b * n]
     if fmask[b, f] == 0:
         return
     i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
@@ -146,6 +151,21 @@ def _raster_k(v, faces, fmask, H, W, cull, key):
     x1 = min(int(math.floor(max(ax, bx, cx) - 0.5)), W - 1)
     y0 = max(int(math.ceil(min(ay, by, cy) - 0.5)), 0)
     y1 = min(int(math.floor(max(ay, by, cy) - 0.5)), H - 1)
+    if x0 > x1 or y0 > y1:
+        return
+    if test:
+        # The nearest depth key the face can write: from its nearest vertex, with a margin above the
+        # rounding of the interpolated depth. Skipped only if strictly behind everything drawn in each tile:
+        # an atomic minimum it could never have lowered (nor tied), so the result is unchanged.
+        wn = min(max(max(aw, bw, cw) * np.float32(1.00001), np.float32(_W_LO)), np.float32(_W_HI))
+        dq_near = np.int64(round((1.0 - (math.log(wn) - _LOG_LO) * _INV_LOG_RANGE) * _DQ_MAX)) - 1
+        hidden = True
+        for ty in range(y0 // _TILE, y1 // _TILE + 1):
+            for tx in range(x0 // _TILE, x1 // _TILE + 1):
+                if dq_near <= tile_far[b, ty, tx]:  # keys grow with distance
+                    hidden = False
+        if hidden:
+            return
     tl0 = (cy - by == 0 and cx - bx > 0) or (cy - by < 0)
     tl1 = (ay - cy == 0 and ax - cx > 0) or (ay - cy < 0)
     tl2 = (by - ay == 0 and bx - ax > 0) or (by - ay < 0)
@@ -167,6 +187,26 @@ def _raster_k(v, faces, fmask, H, W, cull, key):
             lw = (math.log(w) - _LOG_LO) * _INV_LOG_RANGE
             dq = np.int64(round((1.0 - lw) * _DQ_MAX))
             cuda.atomic.min(key, (b, py * W + px), (dq << _ID_BITS) | np.int64(f))
+
+
+@cuda.jit
+def _tile_far_k(key, H, W, tile_far):
+    """Per image and 8x8 tile: the farthest depth key drawn (the largest; an empty sample's is the largest)."""
+    t = cuda.grid(1)
+    B, TH, TW = tile_far.shape
+    if t >= B * TH * TW:
+        return
+    b = t // (TH * TW)
+    r = t - b * (TH * TW)
+    ty = r // TW
+    tx = r - ty * TW
+    far = np.int64(0)
+    for py in range(ty * _TILE, min(ty * _TILE + _TILE, H)):
+        for px in range(tx * _TILE, min(tx * _TILE + _TILE, W)):
+            k = key[b, py * W + px]
+            d = _EMPTY if k == _EMPTY else (k >> _ID_BITS)
+            far = max(far, d)
+    tile_far[b, ty, tx] = far
 
 
 @cuda.jit(device=True, inline=True)
@@ -217,15 +257,34 @@ def _resolve_k(v, faces, key, W, tri, bary):
 
 
 def rasterize_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,
-                   face_mask: torch.Tensor | None = None, cull_backfaces: bool = True) -> Fragments:
-    """Kernel counterpart of :func:`facebench.render.rasterize.rasterize` (same arguments and result)."""
+                   face_mask: torch.Tensor | None = None, cull_backfaces: bool = True,
+                   phase=None) -> Fragments:
+    """Kernel counterpart of :func:`facebench.render.rasterize.rasterize` (same arguments and result).
+
+    phase: optional, a speed hint that leaves the result unchanged (as in rasterize_numba): (F,) int64 or,
+    to save the device synchronisations of splitting it, a list of face-index tensors, one per phase.
+    Faces of phase 0 are drawn first, then each later phase skips the faces that a coarse depth test (the
+    farthest depth of each 8x8 tile so far) shows hidden."""
     B, dev = verts.shape[0], verts.device
     v = verts.detach().float().contiguous()
     f = faces.long().contiguous()
     fm = (torch.ones(B, f.shape[0], dtype=torch.uint8, device=dev) if face_mask is None
           else face_mask.to(torch.uint8).contiguous())
     key = torch.full((B, height * width), int(_EMPTY), dtype=torch.int64, device=dev)
-    _launch(_raster_k, B * f.shape[0], v, f, fm, height, width, bool(cull_backfaces), key)
+    if phase is None:
+        groups = [torch.arange(f.shape[0], device=dev)]
+    elif isinstance(phase, (list, tuple)):
+        groups = [g.to(dev).long() for g in phase]
+    else:
+        groups = [torch.nonzero(phase == p).squeeze(1) for p in range(int(phase.max()) + 1)]
+    tile_far = torch.zeros(B, (height + _TILE - 1) // _TILE, (width + _TILE - 1) // _TILE, dtype=torch.int64,
+                           device=dev)
+    for g, fids in enumerate(groups):
+        if g > 0:
+            _launch(_tile_far_k, tile_far.numel(), key, height, width, tile_far)
+        if len(fids):
+            _launch(_raster_k, B * len(fids), v, f, fm, height, width, bool(cull_backfaces), key, fids, g > 0,
+                    tile_far)
     tri = torch.empty(B, height, width, dtype=torch.int64, device=dev)
     bary = torch.empty(B, height, width, 3, dtype=torch.float32, device=dev)
     _launch(_resolve_k, B * height * width, v, f, key, width, tri, bary)

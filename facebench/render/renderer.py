@@ -210,6 +210,7 @@ class FaceRenderer:
         # raster's work went into these for about 1% of the visible samples.
         self._raster_phase = inner.long()
         self._raster_phase[self.num_front_faces:] = 1
+        self._raster_groups = [torch.nonzero(self._raster_phase == p).squeeze(1) for p in (0, 1)]
         self.shadow_caster[self.num_front_faces:] = False
         # The shadow pass draws a coarser copy of the head's casters (8 mm vertex clusters over the same
         # vertices: chords sag far less than the 3 mm depth bias).
@@ -450,7 +451,8 @@ class FaceRenderer:
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import rasterize_cuda
 
-            return rasterize_cuda(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull)
+            return rasterize_cuda(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull,
+                                  phase=self._raster_groups if phase is not None else None)
         return rasterize(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull)
 
     def shadow_map(self, v: torch.Tensor, fmask: torch.Tensor, key_dir: torch.Tensor, size: int = _SHADOW_SIZE):
