@@ -167,3 +167,16 @@ def test_numba_display_table_matches_the_display_curve():
     ref = to_display(x.double())
     got = torch.tensor([_display_lut(float(v)) for v in x], dtype=torch.float64)
     assert (got - ref).abs().max() < 5e-5
+
+
+def test_fused_screen_space_matches_project_then_similarity():
+    from facebench.render.camera import apply_similarity, project
+    from facebench.render.mesh_numba import screen_space_numba
+
+    g = torch.Generator().manual_seed(2)
+    v = (torch.rand(3, 500, 3, generator=g) - 0.5) * 0.3
+    cam = torch.tensor([0.5, 0.7, 1.2])
+    M = torch.randn(3, 2, 3, generator=g) * torch.tensor([300.0, 300.0, 100.0])
+    ref = apply_similarity(M, project(v, torch.ones(3), cam))
+    got = screen_space_numba(v, cam, M)
+    assert torch.allclose(got, ref, rtol=1e-6, atol=1e-3)  # pixels (up to ~600) and 1/m

@@ -94,3 +94,27 @@ def light_space_numba(v: torch.Tensor, basis: torch.Tensor, size: int) -> torch.
     _light_space(np.ascontiguousarray(v.numpy(), np.float32), np.ascontiguousarray(basis.numpy(), np.float32),
                  float(size), out)
     return torch.from_numpy(out)
+
+
+@numba.njit(parallel=True, cache=True)
+def _screen_space(v, cam_dist, M, out):
+    for b in numba.prange(v.shape[0]):
+        cd = cam_dist[b]
+        m00, m01, m02, m10, m11, m12 = M[b, 0, 0], M[b, 0, 1], M[b, 0, 2], M[b, 1, 0], M[b, 1, 1], M[b, 1, 2]
+        for i in range(v.shape[1]):
+            inv = np.float32(1.0) / (cd - v[b, i, 2])
+            x = v[b, i, 0] * inv
+            y = -v[b, i, 1] * inv
+            out[b, i, 0] = x * m00 + y * m01 + m02
+            out[b, i, 1] = x * m10 + y * m11 + m12
+            out[b, i, 2] = inv
+
+
+def screen_space_numba(v: torch.Tensor, cam_dist: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """camera.project (unit focal length) then camera.apply_similarity(M) of (B, N, 3) posed vertices in
+    one pass: screen x, y (supersampled pixels) and inverse depth (1/m), float32 (equal to the torch ops up
+    to float32 rounding of the 2x2 product)."""
+    out = np.empty(tuple(v.shape), np.float32)
+    _screen_space(np.ascontiguousarray(v.numpy(), np.float32), np.ascontiguousarray(cam_dist.numpy(), np.float32),
+                  np.ascontiguousarray(M.numpy(), np.float32), out)
+    return torch.from_numpy(out)
