@@ -100,12 +100,14 @@ def _vertex_normals(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return n
 
 
-def flipped_faces(v: np.ndarray, faces: np.ndarray, kept: np.ndarray, lod_faces: np.ndarray) -> np.ndarray:
+def flipped_faces(v: np.ndarray, faces: np.ndarray, kept: np.ndarray, lod_faces: np.ndarray,
+                  full_normals: np.ndarray | None = None) -> np.ndarray:
     """Indices of LOD faces (into lod_faces, which index ``kept`` vertices of the full mesh (v, faces)) that
     face the other way than the full surface at their corners: vertex clustering folds a surface over
     where it curves tightly within a cell (the eyelid creases), and a folded face is back-face culled:
-    a hole that shows what is behind the head."""
-    n_full = _vertex_normals(v, faces)[kept[lod_faces]].sum(1)
+    a hole that shows what is behind the head. full_normals: _vertex_normals(v, faces), if at hand."""
+    n = _vertex_normals(v, faces) if full_normals is None else full_normals
+    n_full = n[kept[lod_faces]].sum(1)
     n_lod = np.cross(v[kept[lod_faces[:, 1]]] - v[kept[lod_faces[:, 0]]], v[kept[lod_faces[:, 2]]] - v[kept[lod_faces[:, 0]]])
     return np.nonzero((n_full * n_lod).sum(1) < 0)[0]
 
@@ -115,20 +117,19 @@ def _fold_free_lod(vx: np.ndarray, faces: np.ndarray, group: np.ndarray, cell: n
     """vertex_clustering_lod, then halve the cells around folded faces (flipped_faces) among the source
     faces ``checked`` (bool per face of ``faces``) and cluster again, until none are left or the cells
     reach ``finest`` (m)."""
+    from scipy.spatial import cKDTree
+
     cell = cell.copy()
     v = vx[:, :3]
+    normals = _vertex_normals(v, faces)
     for _ in range(rounds):
         kept, lod_faces, fsel = vertex_clustering_lod(vx, faces, group, cell, keep)
-        bad = flipped_faces(v, faces, kept, lod_faces)
+        bad = flipped_faces(v, faces, kept, lod_faces, normals)
         bad = bad[checked[fsel[bad]]]
         if len(bad) == 0:
             break
         # Refine every original vertex within a cell of a folded face's corners.
-        corners = v[kept[lod_faces[bad]].ravel()]
-        near = np.zeros(len(v), bool)
-        for c in np.array_split(corners, max(1, len(corners) // 256)):
-            d = np.linalg.norm(v[:, None] - c[None], axis=-1)
-            near |= (d < 1.0 * cell[:, None]).any(1)
+        near = cKDTree(v[kept[lod_faces[bad]].ravel()]).query(v)[0] < cell
         refine = near & (cell > finest)
         if not refine.any():
             break
