@@ -61,7 +61,8 @@ def test_drawing_phases_keep_exact_depth_ties_with_the_lower_index():
     faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
     faces = torch.cat([faces, faces])  # copy k + n ties with face k
     n = len(faces) // 2
-    phase = torch.cat([torch.ones(n, dtype=torch.long), torch.zeros(n, dtype=torch.long)])  # copies first
+    # Copies first; the originals in phase 2 (phase 1 empty: two checks at one position).
+    phase = torch.cat([torch.full((n,), 2, dtype=torch.long), torch.zeros(n, dtype=torch.long)])
     a = rasterize_numba(base, faces, 40, 40, cull_backfaces=False)
     b = rasterize_numba(base, faces, 40, 40, cull_backfaces=False, phase=phase)
     assert a.mask.float().mean() > 0.3 and (a.tri[a.mask] < n).all()

@@ -32,12 +32,13 @@ def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull, order, checks, dep
     TH, TW = (H + _TILE - 1) // _TILE, (W + _TILE - 1) // _TILE
     tile_far = np.zeros((TH, TW), np.float32)
     n_early = checks[0] if checks.shape[0] > 0 else order.shape[0]
+    nc = 0  # the next check (an empty phase repeats a position)
     for j in range(order.shape[0]):
-        is_check = False
-        for c in range(checks.shape[0]):
-            if checks[c] == j:
-                is_check = True
-        if is_check:
+        at_check = False
+        while nc < checks.shape[0] and checks[nc] == j:
+            nc += 1
+            at_check = True
+        if at_check:
             for ty in range(TH):
                 for tx in range(TW):
                     m = np.float32(np.inf)

@@ -207,8 +207,7 @@ def load_ict(path: str | os.PathLike, lod: str = "auto") -> HeadModel:
         # Folds are refined away on the outer surfaces; the mouth interior and teeth fold too (their cells
         # are coarse on purpose), but mostly out of sight: refining them doubled their faces.
         outer = ~np.isin(fpart, [P["MOUTH"], P["TEETH"]])
-        kept, faces_l, fsel = _fold_free_lod(np.concatenate([v, jaw], 1), faces, group, cell, keep, outer)
-        faces = faces_l
+        kept, faces, fsel = _fold_free_lod(np.concatenate([v, jaw], 1), faces, group, cell, keep, outer)
         fpart = fpart[fsel]
         remap = -np.ones(len(v), np.int64)
         remap[kept] = np.arange(len(kept))
