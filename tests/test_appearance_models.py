@@ -122,3 +122,33 @@ def test_hair_shell_thins_to_nothing_at_its_border(any_head):
         _, _, _, base, extra = _HAIR_TABLE[HAIR_STYLES[s]]
         ramp = np.clip(d[near] / 0.03, 0, 1)
         assert (t[near] <= (base + extra) * 1.3 * ramp * ramp * (3 - 2 * ramp) + 1e-6).all(), s
+
+
+def test_hats_ride_on_the_hair_under_them(procedural_head):
+    """Where a hat's crown and a hair style cover the same head vertex, the posed crown lies at least 1 mm
+    further out than the hair (its taper to the skin at the rim put it inside long hair, which poked out)."""
+    from facebench.render.accessories import HAIR_STYLES, HEADWEAR_STYLES
+    from facebench.render.factors import FACTOR_GROUPS, sample_factors
+    from facebench.render.renderer import FaceRenderer
+
+    r = FaceRenderer(procedural_head, backend="torch")
+    combos = [(h, w) for h in range(len(HAIR_STYLES)) for w in range(1, len(HEADWEAR_STYLES))]
+    fac = sample_factors(2, range(len(combos)), range(len(combos)), frozenset(FACTOR_GROUPS),
+                         procedural_head.num_identity)
+    fac.hair[:] = torch.tensor([h for h, _ in combos])
+    fac.headwear[:] = torch.tensor([w for _, w in combos])
+    v, _, _ = r.geometry(fac)
+    hair_ids, hair_m, _, _ = r.shell["hair"]
+    hat_ids, hat_m, _, _ = r.shell["headwear"]
+    a_hair, a_hat = r.offset["hair"][0], r.offset["headwear"][0]
+    for b, (h, w) in enumerate(combos):
+        both = [(i, j) for j, k in enumerate(hat_ids.tolist()) if hat_m[w, j] > 0.5
+                for i in [(hair_ids == k).nonzero()] if len(i) and hair_m[h, i[0, 0]] > 0.5]
+        if not both:
+            continue
+        i_hair = torch.tensor([int(i[0, 0]) for i, _ in both])
+        j_hat = torch.tensor([j for _, j in both])
+        head = v[b, hat_ids[j_hat]]
+        out_hat = (v[b, a_hat + j_hat] - head).norm(dim=-1)
+        out_hair = (v[b, a_hair + i_hair] - head).norm(dim=-1)
+        assert (out_hat >= out_hair + 0.001 - 1e-5).all(), (HAIR_STYLES[h], HEADWEAR_STYLES[w])

@@ -188,6 +188,14 @@ class FaceRenderer:
         self.t_iod = (tl[36:42].mean(0) - tl[42:48].mean(0)).norm()
         self.eye_centre_t = torch.stack([self.template[e].mean(0) for e in self.eye_vertices]) + self.eye_offset
         self.pivot = torch.tensor(_PIVOT, device=dev)
+        # Hair thickness of each hair style at the hat shell's vertices (0 where that style has none), for
+        # _shell_thickness.
+        hat_pos = torch.full((V,), -1, dtype=torch.long, device=dev)
+        hat_pos[self.shell["headwear"][0]] = torch.arange(len(self.shell["headwear"][0]), device=dev)
+        hair_vids, _, hair_t, _ = self.shell["hair"]
+        on_hat = hat_pos[hair_vids] >= 0
+        self._hair_at_hat = torch.zeros(hair_t.shape[0], len(self.shell["headwear"][0]), device=dev)
+        self._hair_at_hat[:, hat_pos[hair_vids[on_hat]]] = hair_t[:, on_hat]
         # Per style, the shell faces drawn: those whose three vertices have mask > 0.5 (S, F_shell).
         self._shell_face_table = {n: (self.shell[n][1][:, self.shell[n][3]] > 0.5).all(-1) for n in SHELLS}
         # Concatenated shell vertex ids and rigid vertices (1 = follows the eyes, 2 = torso) for geometry_numba.
@@ -260,6 +268,15 @@ class FaceRenderer:
             v[:, e] = (v[:, e] - c) @ R.transpose(1, 2) + c
         return v
 
+    def _shell_thickness(self, fac: FaceFactors) -> dict[str, torch.Tensor]:
+        """Each shell's offset (B, n_vids) in metres, in SHELLS order. A hat's crown tapers to the skin at its
+        rim, and would meet the hair's shell inside it (hair poked out between the rim's mesh steps): it
+        rides at least 1 mm above the image's hair instead."""
+        styles = _shell_styles(fac)
+        t = {n: self.shell[n][2][styles[n]] for n in SHELLS}
+        t["headwear"] = torch.maximum(t["headwear"], self._hair_at_hat[fac.hair] + 0.001)
+        return t
+
     def _face_mask(self, fac: FaceFactors) -> torch.Tensor:
         """Per-sample face mask (B, F) of the combined mesh: head faces always, shell and rigid faces by
         style, the shells' inner sides as their outer faces."""
@@ -291,10 +308,10 @@ class FaceRenderer:
         vh = self.shape(fac)
         n = self._normals(vh, "head")
         parts = [vh]
-        styles = _shell_styles(fac)
+        thick = self._shell_thickness(fac)
         for name in SHELLS:
-            vids, _, thick, _ = self.shell[name]
-            parts.append(vh[:, vids] + n[:, vids] * thick[styles[name]][..., None])
+            vids = self.shell[name][0]
+            parts.append(vh[:, vids] + n[:, vids] * thick[name][..., None])
         eye_mid, s, R, Rt = self._anchors(fac, vh)
         for name in RIGIDS:
             verts = self.rigid[name][0]
@@ -321,7 +338,7 @@ class FaceRenderer:
         vh = self.shape(fac)
         nh = self._normals(vh, "head")
         styles = _shell_styles(fac)
-        thick = torch.cat([self.shell[n][2][styles[n]] for n in SHELLS], 1)
+        thick = torch.cat(list(self._shell_thickness(fac).values()), 1)
         eye_mid, s, R, Rt = self._anchors(fac, vh)
         v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor, eye_mid, s,
                                self.t_eye_mid, R, Rt, self.pivot, self.faces[: self.num_front_faces],
