@@ -375,6 +375,7 @@ class FaceRenderer:
         v, vn, fmask, lm3 = self.posed(fac)
         lm_proj = project(v[:, self.landmarks], torch.ones(B, device=dev), fac.cam_dist)
         M = self.framing(fac, lm_proj[..., :2], size, framing, ss)
+        lm_scr = apply_similarity(M, lm_proj)  # landmarks in supersampled screen space
         if self.backend == "numba":  # one fused pass (the torch ops took ~15 ms per 64 faces)
             from facebench.render.mesh_numba import screen_space_numba
 
@@ -410,14 +411,13 @@ class FaceRenderer:
 
             lin, seg_full, expo = shade_cuda(inputs)
             img, seg = finish_cuda(lin, frags.tri, seg_full, expo, fac.background, fac.seeds, sigma, ss)
-            return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
+            return self._labelled(fac, img, seg, lm_scr, lm3, frags, scr, ss)
         if self.backend == "numba":
             from facebench.render.shade_numba import render_numba
 
-            lm_scr = apply_similarity(M, lm_proj)
             img, seg, lm_tri, lm_bary = render_numba(inputs, scr, fmask, self._raster_phase, Hs, Ws,
                                                      self._landmark_pixels(lm_scr, Hs, Ws), fac.background, sigma)
-            return self._labelled(fac, img, seg, M, lm_proj, lm3, (lm_tri, lm_bary), scr, ss)
+            return self._labelled(fac, img, seg, lm_scr, lm3, (lm_tri, lm_bary), scr, ss)
         fg, seg_full = shade_torch(inputs)
         alpha = frags.mask.float()[:, None]
         fg = fg.permute(0, 3, 1, 2)
@@ -435,14 +435,14 @@ class FaceRenderer:
         img = (img + sigma * (noise - 0.5) * 2).clamp(0, 1)
 
         seg = _majority(seg_full, ss) if ss > 1 else seg_full
-        return self._labelled(fac, img, seg, M, lm_proj, lm3, frags, scr, ss)
+        return self._labelled(fac, img, seg, lm_scr, lm3, frags, scr, ss)
 
-    def _labelled(self, fac, img, seg, M, lm_proj, lm3, frags, scr, ss) -> RenderOutput:
-        """The output with its landmark labels (2D in output pixels, visibility, 3D). frags: the camera
+    def _labelled(self, fac, img, seg, lm_scr, lm3, frags, scr, ss) -> RenderOutput:
+        """The output with its landmark labels (2D in output pixels, visibility, 3D) from the landmarks in
+        supersampled screen space lm_scr (B, 70, 3). frags: the camera
         view's Fragments, or already the fragments under the landmark pixels (triangle ids (B, 70) and
         barycentrics (B, 70, 3), from the fused numba kernel)."""
         Hs, Ws = img.shape[-2] * ss, img.shape[-1] * ss
-        lm_scr = apply_similarity(M, lm_proj)
         if isinstance(frags, tuple):
             lm_tri, lm_bary = frags
         else:

@@ -344,8 +344,8 @@ def render_numba(s: ShadeInputs, scr: torch.Tensor, face_mask: torch.Tensor, pha
                  width: int, lm_px: torch.Tensor, background: torch.Tensor, sigma: torch.Tensor):
     """The CPU render of one batch after geometry, fused per image: the camera raster
     (:func:`facebench.render.rasterize_numba.rasterize_numba` with drawing phases, back faces culled) of the
-    screen vertices scr (B, N, 3) at height x width supersamples, then :func:`facebench.render.shade.shade_torch`'s shading and the
-    renderer's finishing steps (exposure, box filter in linear light, display transform, background of
+    screen vertices scr (B, N, 3) at height x width supersamples, then
+    :func:`facebench.render.shade.shade_torch`'s shading and the renderer's finishing steps (exposure, box filter in linear light, display transform, background of
     24 parameters per image, compositing by coverage, sensor noise of level sigma (B,), majority class).
     ``s`` holds the shading inputs (its tri and bary are not used: the fragments live only inside the
     kernel); lm_px (B, K, 2) are supersample pixels whose fragments are returned.
