@@ -5,7 +5,11 @@ import sys
 
 import torch
 
-from facebench.render.cuda_kernels import rasterize_cuda, vertex_faces, vertex_normals_cuda
+from facebench.render.cuda_kernels import (assemble_cuda, depth_map_cuda, light_space_cuda, rasterize_cuda,
+                                           screen_space_cuda, vertex_faces, vertex_normals_cuda)
+from facebench.render.geometry_numba import assemble_numba
+from facebench.render.mesh_numba import light_space_numba, screen_space_numba
+from facebench.render.rasterize_numba import depth_map_numba
 from facebench.render.factors import FACTOR_GROUPS, sample_factors
 from facebench.render.heads.procedural import build_procedural_head
 from facebench.render.rasterize import rasterize
@@ -73,6 +77,43 @@ def geometry_case() -> dict:
             "unused_vertex_normal": float(n[:, 11].abs().max())}
 
 
+def assemble_case() -> dict:
+    """The posed combined mesh of a small made-up rig (a head strip, a shell over part of it, two rigid
+    vertices following the eyes and a torso triangle) against the numba pass, which tests/test_backends
+    holds to the PyTorch geometry."""
+    g = torch.Generator().manual_seed(8)
+    B, V = 2, 9
+    vh = torch.randn(B, V, 3, generator=g) * 0.1
+    head_faces = torch.tensor([[0, 1, 2], [2, 1, 3], [3, 4, 2], [4, 5, 3], [5, 6, 4], [6, 7, 5], [7, 8, 6]])
+    nh = _vertex_normals(vh, head_faces)
+    shell_vids = torch.tensor([2, 3, 4, 5])
+    thick = torch.rand(B, 4, generator=g) * 0.01
+    rigid = torch.randn(6, 3, generator=g) * 0.1
+    anchor = torch.tensor([1, 1, 1, 2, 2, 2])  # glasses-like, then a torso triangle (last)
+    faces = torch.cat([head_faces, torch.tensor([[9, 10, 11], [11, 10, 12]]), torch.tensor([[13, 14, 15], [16, 17, 18]])])
+    eye_mid, scale = torch.randn(B, 3, generator=g) * 0.01, 1 + torch.rand(B, generator=g) * 0.1
+    ang = torch.rand(B, 3, generator=g)
+    from facebench.render.camera import euler_to_matrix
+
+    R = euler_to_matrix(ang[:, 0] * 40, ang[:, 1] * 20, ang[:, 2] * 10)
+    Rt = euler_to_matrix(ang[:, 0] * 10, 0 * ang[:, 1], 0 * ang[:, 2])
+    args = (vh, nh, shell_vids, thick, rigid, anchor, eye_mid, scale, torch.tensor([0.0, 0.02, 0.05]), R, Rt,
+            torch.tensor([0.0, -0.1, -0.02]))
+    a_v, a_n = assemble_numba(*args, faces, len(head_faces))
+    b_v, b_n = assemble_cuda(*args, V + 4 + 3, faces, vertex_faces(faces, V + 4 + 6))
+    # Screen, light space and the shadow depth of the posed mesh, against their numba counterparts.
+    cam, M = torch.tensor([1.0, 1.3]), torch.tensor([[[200.0, 3.0, 50.0], [-3.0, 200.0, 60.0]]]).expand(B, -1, -1)
+    basis = torch.linalg.qr(torch.randn(B, 3, 3, generator=g)).Q
+    ls_a, ls_b = light_space_numba(a_v, basis, 24), light_space_cuda(a_v, basis, 24)
+    fm = torch.rand(B, len(faces), generator=g) > 0.2
+    d_a, d_b = depth_map_numba(ls_a, faces, 24, 24, fm), depth_map_cuda(ls_a, faces, 24, 24, fm)
+    return {"v_max_diff": float((a_v - b_v).abs().max()), "n_max_diff": float((a_n - b_n).abs().max()),
+            "screen_max_diff": float((screen_space_numba(a_v, cam, M) - screen_space_cuda(a_v, cam, M)).abs().max()),
+            "light_max_diff": float((ls_a - ls_b).abs().max()),
+            "depth_covered": int((d_a > 0).sum()), "depth_cover_equal": bool(((d_a > 0) == (d_b > 0)).all()),
+            "depth_max_diff": float((d_a - d_b).abs().max())}
+
+
 def shade_case() -> dict:
     head = build_procedural_head()
     fac = sample_factors(5, range(2), range(2), frozenset(FACTOR_GROUPS), head.num_identity)
@@ -84,7 +125,9 @@ def shade_case() -> dict:
     # on the PyTorch path here; raster_case covers the raster kernel.
     r._raster = lambda scr, H, W, fmask, cull, faces=None: rasterize(
         scr, r.faces if faces is None else faces, H, W, face_mask=fmask, cull_backfaces=cull)
-    r._normals = lambda v, which: _vertex_normals(v, r.faces[: head.faces.shape[0] if which == "head" else r.num_front_faces])
+    # Likewise the per-vertex passes over the head's 27k vertices (assemble_case covers those kernels).
+    torch_r = FaceRenderer(head, "cpu", backend="torch")
+    r.posed, r._screen_space, r.shadow_map = torch_r.posed, torch_r._screen_space, torch_r.shadow_map
     out = r.render(fac, 20)
     return {"image_max_diff": float((ref.image - out.image).abs().max()),
             "seg_agree": float((ref.seg == out.seg).float().mean()),
@@ -96,7 +139,7 @@ def shade_case() -> dict:
 if __name__ == "__main__":
     res = {"raster_cull": raster_case(True), "raster_nocull": raster_case(False), "raster_edges": raster_edges_case(),
            "raster_phases": raster_phases_case(),
-           "geometry": geometry_case()}
+           "geometry": geometry_case(), "assemble": assemble_case()}
     if "--shade" in sys.argv:
         res["shade"] = shade_case()
     print(json.dumps(res))

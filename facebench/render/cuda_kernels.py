@@ -88,15 +88,10 @@ def vertex_faces(faces: torch.Tensor, num_vertices: int) -> tuple[torch.Tensor, 
     return offsets.to(faces.device), (order // 3).to(faces.device)
 
 
-@cuda.jit
-def _normals_k(v, faces, offsets, adj, out):
-    t = cuda.grid(1)
-    B, N = v.shape[0], offsets.shape[0] - 1
-    if t >= B * N:
-        return
-    b = t // N
-    i = t - b * N
-    nx, ny, nz = 0.0, 0.0, 0.0
+@cuda.jit(device=True, inline=True)
+def _face_sum(v, b, i, faces, offsets, adj):
+    """Sum over vertex i's faces (CSR order) of their cross products (area-weighted face normals x 2)."""
+    nx, ny, nz = np.float32(0.0), np.float32(0.0), np.float32(0.0)
     for j in range(offsets[i], offsets[i + 1]):
         f = adj[j]
         i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
@@ -105,10 +100,27 @@ def _normals_k(v, faces, offsets, adj, out):
         nx += uy * wz - uz * wy
         ny += uz * wx - ux * wz
         nz += ux * wy - uy * wx
-    length = max(math.sqrt(nx * nx + ny * ny + nz * nz), 1e-12)
+    return nx, ny, nz
+
+
+@cuda.jit(device=True, inline=True)
+def _store_unit(out, b, i, nx, ny, nz):
+    length = max(math.sqrt(nx * nx + ny * ny + nz * nz), np.float32(1e-12))
     out[b, i, 0] = nx / length
     out[b, i, 1] = ny / length
     out[b, i, 2] = nz / length
+
+
+@cuda.jit
+def _normals_k(v, faces, offsets, adj, out):
+    t = cuda.grid(1)
+    B, N = v.shape[0], offsets.shape[0] - 1
+    if t >= B * N:
+        return
+    b = t // N
+    i = t - b * N
+    nx, ny, nz = _face_sum(v, b, i, faces, offsets, adj)
+    _store_unit(out, b, i, nx, ny, nz)
 
 
 def vertex_normals_cuda(v: torch.Tensor, faces: torch.Tensor, csr: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -118,6 +130,138 @@ def vertex_normals_cuda(v: torch.Tensor, faces: torch.Tensor, csr: tuple[torch.T
     _launch(_normals_k, v.shape[0] * (offsets.shape[0] - 1), v.float().contiguous(), faces.long().contiguous(),
             offsets, adj, out)
     return out
+
+
+@cuda.jit
+def _assemble_k(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_mid, scale, t_eye_mid, R, Rt,
+                pivot, t0, out):
+    """One thread per image and combined vertex: its unposed position (head; shell = head vertex offset
+    along its normal; rigid = template following the eyes, or the torso as it is), then the pose about the
+    neck pivot (vertices from t0 on, the torso, turn with Rt)."""
+    t = cuda.grid(1)
+    B, N = out.shape[0], out.shape[1]
+    if t >= B * N:
+        return
+    b = t // N
+    i = t - b * N
+    V, ns = vh.shape[1], shell_vids.shape[0]
+    if i < V:
+        x, y, z = vh[b, i, 0], vh[b, i, 1], vh[b, i, 2]
+    elif i < V + ns:
+        k = shell_vids[i - V]
+        th = shell_thick[b, i - V]
+        x, y, z = vh[b, k, 0] + nh[b, k, 0] * th, vh[b, k, 1] + nh[b, k, 1] * th, vh[b, k, 2] + nh[b, k, 2] * th
+    else:
+        j = i - V - ns
+        if rigid_anchor[j] == 2:
+            x, y, z = rigid_verts[j, 0], rigid_verts[j, 1], rigid_verts[j, 2]
+        else:
+            s = scale[b]
+            x = eye_mid[b, 0] + s * (rigid_verts[j, 0] - t_eye_mid[0])
+            y = eye_mid[b, 1] + s * (rigid_verts[j, 1] - t_eye_mid[1])
+            z = eye_mid[b, 2] + s * (rigid_verts[j, 2] - t_eye_mid[2])
+    x, y, z = x - pivot[0], y - pivot[1], z - pivot[2]
+    M = R if i < t0 else Rt
+    for c in range(3):
+        out[b, i, c] = M[b, c, 0] * x + M[b, c, 1] * y + M[b, c, 2] * z + pivot[c]
+
+
+@cuda.jit
+def _posed_normals_k(v, nh, R, V, faces, offsets, adj, out):
+    """Unit normals of the posed combined mesh: the head's (i < V) its unposed normals rotated by R, the
+    rest summed over their faces (the CSR of the combined mesh's front faces)."""
+    t = cuda.grid(1)
+    B, N = out.shape[0], out.shape[1]
+    if t >= B * N:
+        return
+    b = t // N
+    i = t - b * N
+    if i < V:
+        x, y, z = nh[b, i, 0], nh[b, i, 1], nh[b, i, 2]
+        for c in range(3):
+            out[b, i, c] = R[b, c, 0] * x + R[b, c, 1] * y + R[b, c, 2] * z
+        return
+    nx, ny, nz = _face_sum(v, b, i, faces, offsets, adj)
+    _store_unit(out, b, i, nx, ny, nz)
+
+
+def assemble_cuda(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_mid, scale, t_eye_mid, R, Rt,
+                  pivot, t0: int, faces, csr) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posed vertices and unit normals (B, N, 3) of the combined mesh, as geometry_numba.assemble_numba
+    (same arguments, except t0: the first torso vertex, and csr: vertex_faces of the front faces)."""
+    B, V = vh.shape[:2]
+    N = V + shell_vids.shape[0] + rigid_verts.shape[0]
+    f32 = lambda t: t.detach().float().contiguous()  # noqa: E731
+    out = torch.empty(B, N, 3, device=vh.device)
+    out_n = torch.empty(B, N, 3, device=vh.device)
+    R, nh = f32(R), f32(nh)
+    _launch(_assemble_k, B * N, f32(vh), nh, shell_vids.long().contiguous(), f32(shell_thick), f32(rigid_verts),
+            rigid_anchor.long().contiguous(), f32(eye_mid), f32(scale), f32(t_eye_mid), R, f32(Rt), f32(pivot),
+            int(t0), out)
+    _launch(_posed_normals_k, B * N, out, nh, R, int(V), faces.long().contiguous(), csr[0], csr[1], out_n)
+    return out, out_n
+
+
+@cuda.jit
+def _screen_space_k(v, cam_dist, M, out):
+    t = cuda.grid(1)
+    B, N = v.shape[0], v.shape[1]
+    if t >= B * N:
+        return
+    b = t // N
+    i = t - b * N
+    inv = np.float32(1.0) / (cam_dist[b] - v[b, i, 2])
+    x = v[b, i, 0] * inv
+    y = -v[b, i, 1] * inv
+    out[b, i, 0] = x * M[b, 0, 0] + y * M[b, 0, 1] + M[b, 0, 2]
+    out[b, i, 1] = x * M[b, 1, 0] + y * M[b, 1, 1] + M[b, 1, 2]
+    out[b, i, 2] = inv
+
+
+def screen_space_cuda(v: torch.Tensor, cam_dist: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """camera.project (unit focal length) then apply_similarity(M) in one pass, as mesh_numba.screen_space_numba."""
+    out = torch.empty(v.shape, device=v.device)
+    _launch(_screen_space_k, v.shape[0] * v.shape[1], v.float().contiguous(), cam_dist.float().contiguous(),
+            M.float().contiguous(), out)
+    return out
+
+
+@cuda.jit
+def _light_rotate_k(v, basis, out):
+    t = cuda.grid(1)
+    B, N = v.shape[0], v.shape[1]
+    if t >= B * N:
+        return
+    b = t // N
+    i = t - b * N
+    x, y, z = v[b, i, 0], v[b, i, 1], v[b, i, 2]
+    for c in range(3):
+        out[b, i, c] = x * basis[b, c, 0] + y * basis[b, c, 1] + z * basis[b, c, 2]
+
+
+@cuda.jit
+def _light_fit_k(lp, lo, scale):
+    t = cuda.grid(1)
+    B, N = lp.shape[0], lp.shape[1]
+    if t >= B * N:
+        return
+    b = t // N
+    i = t - b * N
+    lp[b, i, 0] = (lp[b, i, 0] - lo[b, 0]) * scale[b] + np.float32(1.0)
+    lp[b, i, 1] = (lp[b, i, 1] - lo[b, 1]) * scale[b] + np.float32(1.0)
+    lp[b, i, 2] = lp[b, i, 2] - lo[b, 2] + np.float32(0.5)
+
+
+def light_space_cuda(v: torch.Tensor, basis: torch.Tensor, size: int) -> torch.Tensor:
+    """Vertices (B, N, 3) in shadow-map space, as mesh_numba.light_space_numba: rotation into the light
+    frames basis (B, 3, 3), then x, y fitted to the map with a one-texel border and depth offset to 0.5."""
+    B, N = v.shape[:2]
+    lp = torch.empty(B, N, 3, device=v.device)
+    _launch(_light_rotate_k, B * N, v.float().contiguous(), basis.float().contiguous(), lp)
+    lo, hi = torch.aminmax(lp, dim=1)  # exact in any order: the same bounds on every run
+    scale = (size - 2) / (hi[:, :2] - lo[:, :2]).amax(-1).clamp(min=1e-6)
+    _launch(_light_fit_k, B * N, lp, lo.contiguous(), scale.float().contiguous())
+    return lp
 
 
 # ---------------------------------------------------------------------------------------------- raster
@@ -289,6 +433,56 @@ def rasterize_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width:
     bary = torch.empty(B, height, width, 3, dtype=torch.float32, device=dev)
     _launch(_resolve_k, B * height * width, v, f, key, width, tri, bary)
     return Fragments(tri=tri, bary=bary)
+
+
+@cuda.jit
+def _depth_resolve_k(v, faces, key, W, out):
+    """Per sample: the screen-affine depth of the face in the key (what the numba depth raster keeps:
+    equal to 1 / sum(b_i / w_i) of the perspective-correct barycentrics), 0 where empty."""
+    t = cuda.grid(1)
+    B, HW = key.shape
+    if t >= B * HW:
+        return
+    b = t // HW
+    p = t - b * HW
+    y = p // W
+    x = p - y * W
+    k = key[b, p]
+    if k == _EMPTY:
+        out[b, y, x] = 0.0
+        return
+    f = k & _ID_MASK
+    i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+    ax, ay, aw = v[b, i0, 0], v[b, i0, 1], v[b, i0, 2]
+    bx, by, bw = v[b, i1, 0], v[b, i1, 1], v[b, i1, 2]
+    cx, cy, cw = v[b, i2, 0], v[b, i2, 1], v[b, i2, 2]
+    xc, yc = np.float32(x) + np.float32(0.5), np.float32(y) + np.float32(0.5)
+    e0 = (cx - bx) * (yc - by) - (cy - by) * (xc - bx)
+    e1 = (ax - cx) * (yc - cy) - (ay - cy) * (xc - cx)
+    e2 = (bx - ax) * (yc - ay) - (by - ay) * (xc - ax)
+    s = e0 + e1 + e2
+    if s == 0:
+        s = np.float32(1.0)
+    out[b, y, x] = (e0 * aw + e1 * bw + e2 * cw) / s
+
+
+def depth_map_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,
+                   face_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Nearest screen-affine depth (B, H, W) of the faces (no culling), 0 where empty: the shadow map, as
+    rasterize_numba.depth_map_numba (the raster's z-buffer, then one depth per sample instead of ids and
+    barycentrics)."""
+    B, dev = verts.shape[0], verts.device
+    v = verts.detach().float().contiguous()
+    f = faces.long().contiguous()
+    fm = (torch.ones(B, f.shape[0], dtype=torch.uint8, device=dev) if face_mask is None
+          else face_mask.to(torch.uint8).contiguous())
+    key = torch.full((B, height * width), int(_EMPTY), dtype=torch.int64, device=dev)
+    fids = torch.arange(f.shape[0], device=dev)
+    dummy = torch.zeros(1, 1, 1, dtype=torch.int64, device=dev)
+    _launch(_raster_k, B * len(fids), v, f, fm, height, width, False, key, fids, False, dummy)
+    out = torch.empty(B, height, width, device=dev)
+    _launch(_depth_resolve_k, B * height * width, v, f, key, width, out)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- shade

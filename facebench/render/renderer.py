@@ -258,11 +258,10 @@ class FaceRenderer:
         B = len(fac)
         coef = torch.cat([fac.id_shape, fac.expr_weights], 1).double()
         v = (self.template.reshape(1, -1).double() + coef @ self._shape_basis).float()
-        v = v.view(B, -1, 3)
+        v = v.view(B, -1, 3)  # a new tensor (the float32 copy): the eye rotation below may write into it
         yaw, pitch = torch.deg2rad(fac.gaze[:, 0]), torch.deg2rad(-fac.gaze[:, 1])
         zero = torch.zeros_like(yaw)
         R = euler_to_matrix(torch.rad2deg(yaw), torch.rad2deg(-pitch), zero)
-        v = v.clone()
         for e, off in zip(self.eye_vertices, self.eye_offset):
             c = v[:, e].mean(1, keepdim=True) + off
             v[:, e] = (v[:, e] - c) @ R.transpose(1, 2) + c
@@ -328,21 +327,29 @@ class FaceRenderer:
         return v, self._face_mask(fac), v[:, self.landmarks]
 
     def posed(self, fac: FaceFactors):
-        """:meth:`geometry` plus the posed unit vertex normals: (v, normals, face mask, landmarks 3D). On
-        the CPU one numba pass per image (geometry_numba) replaces the PyTorch ops."""
-        if self.backend != "numba":
+        """:meth:`geometry` plus the posed unit vertex normals: (v, normals, face mask, landmarks 3D). The
+        kernel backends replace the PyTorch ops with one pass over the vertices (geometry_numba on the CPU,
+        cuda_kernels.assemble_cuda on a GPU: the ops' gathers, concatenations and 3x3 batched matmuls took
+        a sixth of a GPU batch) and rotate the head's normals instead of summing them again."""
+        if self.backend == "torch":
             v, fmask, lm3 = self.geometry(fac)
             return v, self._normals(v, "all"), fmask, lm3
-        from facebench.render.geometry_numba import assemble_numba
-
         vh = self.shape(fac)
         nh = self._normals(vh, "head")
-        styles = _shell_styles(fac)
         thick = torch.cat(list(self._shell_thickness(fac).values()), 1)
         eye_mid, s, R, Rt = self._anchors(fac, vh)
-        v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor, eye_mid, s,
-                               self.t_eye_mid, R, Rt, self.pivot, self.faces[: self.num_front_faces],
-                               self.head.faces.shape[0])
+        if self.backend == "cuda":
+            from facebench.render.cuda_kernels import assemble_cuda
+
+            v, vn = assemble_cuda(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor, eye_mid,
+                                  s, self.t_eye_mid, R, Rt, self.pivot, self.offset["torso"][0],
+                                  self.faces[: self.num_front_faces], self._csr["all"])
+        else:
+            from facebench.render.geometry_numba import assemble_numba
+
+            v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor, eye_mid,
+                                   s, self.t_eye_mid, R, Rt, self.pivot, self.faces[: self.num_front_faces],
+                                   self.head.faces.shape[0])
         return v, vn, self._face_mask(fac), v[:, self.landmarks]
 
     # ------------------------------------------------------------------ framing
@@ -376,12 +383,7 @@ class FaceRenderer:
         lm_proj = project(v[:, self.landmarks], torch.ones(B, device=dev), fac.cam_dist)
         M = self.framing(fac, lm_proj[..., :2], size, framing, ss)
         lm_scr = apply_similarity(M, lm_proj)  # landmarks in supersampled screen space
-        if self.backend == "numba":  # one fused pass (the torch ops took ~15 ms per 64 faces)
-            from facebench.render.mesh_numba import screen_space_numba
-
-            scr = screen_space_numba(v, fac.cam_dist, M)
-        else:
-            scr = apply_similarity(M, project(v, torch.ones(B, device=dev), fac.cam_dist))
+        scr = self._screen_space(v, fac.cam_dist, M)
         Hs = Ws = size * ss
         # The numba path rasterizes inside its fused per-image kernel (render_numba).
         frags = self._raster(scr, Hs, Ws, fmask, cull=True) if self.backend != "numba" else None
@@ -436,6 +438,19 @@ class FaceRenderer:
 
         seg = _majority(seg_full, ss) if ss > 1 else seg_full
         return self._labelled(fac, img, seg, lm_scr, lm3, frags, scr, ss)
+
+    def _screen_space(self, v: torch.Tensor, cam_dist: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+        """Posed vertices (B, N, 3) to supersampled screen x, y and inverse depth: one fused pass in the kernel
+        backends (the torch ops took ~15 ms per 64 faces on the CPU)."""
+        if self.backend == "numba":
+            from facebench.render.mesh_numba import screen_space_numba
+
+            return screen_space_numba(v, cam_dist, M)
+        if self.backend == "cuda":
+            from facebench.render.cuda_kernels import screen_space_cuda
+
+            return screen_space_cuda(v, cam_dist, M)
+        return apply_similarity(M, project(v, torch.ones(v.shape[0], device=v.device), cam_dist))
 
     def _labelled(self, fac, img, seg, lm_scr, lm3, frags, scr, ss) -> RenderOutput:
         """The output with its landmark labels (2D in output pixels, visibility, 3D) from the landmarks in
@@ -493,6 +508,11 @@ class FaceRenderer:
 
             ls = light_space_numba(v, torch.stack([u, vv, w], 1), size)
             return ls, depth_map_numba(ls, self.shadow_faces, size, size, fmask)
+        if self.backend == "cuda":  # likewise (the torch ops and the gathers below took a sixth of a GPU batch)
+            from facebench.render.cuda_kernels import depth_map_cuda, light_space_cuda
+
+            ls = light_space_cuda(v, torch.stack([u, vv, w], 1), size)
+            return ls, depth_map_cuda(ls, self.shadow_faces, size, size, fmask)
         lp = v @ torch.stack([u, vv, w], 1).transpose(1, 2)  # (B, N, 3)
         lo, hi = lp[..., :2].amin(1), lp[..., :2].amax(1)
         scale = (size - 2) / (hi - lo).amax(-1).clamp(min=1e-6)
