@@ -33,21 +33,20 @@ def project(points: torch.Tensor, focal_px: torch.Tensor, cam_dist: torch.Tensor
 
 
 def umeyama_similarity(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-    """Least-squares 2D similarity (B, 2, 3) mapping (B, N, 2) src points onto dst (Umeyama 1991)."""
+    """Least-squares 2D similarity (B, 2, 3) mapping (B, N, 2) src points onto dst (Umeyama 1991; rotation,
+    uniform scale and translation, no reflection).
+
+    In 2D the SVD of Umeyama's method has a closed form: with the centred points s, d and
+    a = sum(s . d), b = sum(s x d), the best rotation is atan2(b, a) and the linear part is
+    [[a, -b], [b, a]] / sum(|s|^2). (torch.linalg.svd would also synchronise a GPU with the host.)"""
     mu_s, mu_d = src.mean(1, keepdim=True), dst.mean(1, keepdim=True)
     s, d = src - mu_s, dst - mu_d
-    var_s = (s ** 2).sum((1, 2)) / src.shape[1]
-    cov = d.transpose(1, 2) @ s / src.shape[1]  # (B, 2, 2)
-    U, S, Vh = torch.linalg.svd(cov)
-    det = torch.det(U @ Vh)
-    D = torch.ones_like(S)
-    D[:, 1] = torch.where(det < 0, -1.0, 1.0)
-    R = U @ torch.diag_embed(D) @ Vh
-    scale = (S * D).sum(1) / var_s
-    A = scale[:, None, None] * R
+    ss = (s ** 2).sum((1, 2))
+    a = (s * d).sum((1, 2)) / ss
+    b = (s[..., 0] * d[..., 1] - s[..., 1] * d[..., 0]).sum(1) / ss
+    A = torch.stack([torch.stack([a, -b], -1), torch.stack([b, a], -1)], 1)
     t = mu_d.squeeze(1) - (A @ mu_s.transpose(1, 2)).squeeze(-1)
     return torch.cat([A, t[..., None]], -1)
-
 
 
 def apply_similarity(M: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:

@@ -106,6 +106,14 @@ def _const(values: tuple, device: str, dtype=torch.float64) -> torch.Tensor:
     return torch.tensor(values, dtype=dtype, device=device)
 
 
+@functools.lru_cache(maxsize=8)
+def _cuda_kernels_ok(device: str) -> bool:
+    """Whether the numba.cuda kernels run on ``device`` (checked once per device)."""
+    from facebench.render.cuda_kernels import available
+
+    return available(device)
+
+
 class CounterRNG:
     """Vectorised counter-based random numbers: row b of every draw comes from stream ``stream`` of key
     ``keys[b]`` under ``seed``, draw after draw in call order, so a row never depends on the other rows.
@@ -131,7 +139,13 @@ class CounterRNG:
             raise RuntimeError("CounterRNG: more than 65536 draws in one stream")
         if j1 > self._start + self._block.shape[1]:
             self._start = j0
-            j = torch.arange(j0, max(j1, j0 + self.BLOCK), device=self.keys.device)
+            n = max(j1, j0 + self.BLOCK) - j0
+            if self.keys.is_cuda and _cuda_kernels_ok(str(self.keys.device)):
+                from facebench.render.cuda_kernels import counter_uniforms_cuda
+
+                self._block = counter_uniforms_cuda(self.keys, self.seed, self.stream, j0, n)
+                return self._block[:, :j1 - j0]
+            j = torch.arange(j0, j0 + n, device=self.keys.device)
             b = (self.stream << 16) | j
             h = hash_u32(self.keys[:, None], b[None], self.seed[:, None])
             h = hash_u32(h, b[None], self.seed[:, None] ^ 0x5BD1E995)
@@ -272,6 +286,17 @@ def _draw_group(group: str, rng: CounterRNG, ident: dict[str, torch.Tensor]) -> 
     raise KeyError(group)
 
 
+def _host_to(values, device) -> torch.Tensor:
+    """int64 tensor of ``values`` on ``device``. To a GPU through pinned memory without waiting: a plain copy
+    from pageable memory synchronises the stream, so the host could not queue a batch while the GPU still
+    renders the previous one."""
+    t = torch.from_numpy(np.ascontiguousarray(np.asarray(values), dtype=np.int64))
+    device = torch.device(device)
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 def sample_factors(seed: int, indices, identities, vary: frozenset[str], num_shape: int,
                    identity_override: dict | None = None, device: str | torch.device = "cpu") -> FaceFactors:
     """Draw the factors of samples ``indices`` (global sample ids) of identities ``identities``, on ``device``.
@@ -280,8 +305,7 @@ def sample_factors(seed: int, indices, identities, vary: frozenset[str], num_sha
     others are fixed per identity. identity_override maps a position in the batch to replacement
     identity coefficients ({"shape", "albedo"}) for identity mixing.
     """
-    idx = torch.as_tensor(np.asarray(indices, np.int64), device=device)
-    ids = torch.as_tensor(np.asarray(identities, np.int64), device=device)
+    idx, ids = _host_to(indices, device), _host_to(identities, device)
     ident = _identity_draws(seed, ids, num_shape)
     for pos, ov in (identity_override or {}).items():
         ident["shape"][pos] = torch.as_tensor(ov["shape"], dtype=torch.float32, device=device)
