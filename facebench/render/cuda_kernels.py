@@ -502,29 +502,6 @@ def _noise(a, b, s):
     return np.float32(_hash_u32(a, b, s) >> 8) * np.float32(1.0 / 16777216.0)
 
 
-@cuda.jit
-def _uniforms_k(keys, seeds, stream, j0, out):
-    t = cuda.grid(1)
-    B, n = out.shape
-    if t >= B * n:
-        return
-    b = t // n
-    j = t - b * n
-    c = (np.int64(stream) << 16) | np.int64(j0 + j)
-    h = _hash_u32(keys[b], c, seeds[b])
-    h = _hash_u32(h, c, seeds[b] ^ np.int64(0x5BD1E995))
-    out[b, j] = (np.float64(h >> 8) + 0.5) * (1.0 / 16777216.0)
-
-
-def counter_uniforms_cuda(keys: torch.Tensor, seeds: torch.Tensor, stream: int, j0: int, n: int) -> torch.Tensor:
-    """Draws j0..j0+n-1 (B, n) float64 of factors.CounterRNG (keys, per-row seeds, stream) in one launch:
-    the same integer hash and scaling as its tensor ops, which took ~30 launches per block of draws."""
-    out = torch.empty(keys.shape[0], n, dtype=torch.float64, device=keys.device)
-    _launch(_uniforms_k, keys.shape[0] * n, keys.long().contiguous(), seeds.long().contiguous(), int(stream), int(j0),
-            out)
-    return out
-
-
 @cuda.jit(device=True)
 def _value_noise(u, v, s):
     fu0, fv0 = math.floor(u), math.floor(v)

@@ -106,14 +106,6 @@ def _const(values: tuple, device: str, dtype=torch.float64) -> torch.Tensor:
     return torch.tensor(values, dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=8)
-def _cuda_kernels_ok(device: str) -> bool:
-    """Whether the numba.cuda kernels run on ``device`` (checked once per device)."""
-    from facebench.render.cuda_kernels import available
-
-    return available(device)
-
-
 class CounterRNG:
     """Vectorised counter-based random numbers: row b of every draw comes from stream ``stream`` of key
     ``keys[b]`` under ``seed``, draw after draw in call order, so a row never depends on the other rows.
@@ -139,13 +131,7 @@ class CounterRNG:
             raise RuntimeError("CounterRNG: more than 65536 draws in one stream")
         if j1 > self._start + self._block.shape[1]:
             self._start = j0
-            n = max(j1, j0 + self.BLOCK) - j0
-            if self.keys.is_cuda and _cuda_kernels_ok(str(self.keys.device)):
-                from facebench.render.cuda_kernels import counter_uniforms_cuda
-
-                self._block = counter_uniforms_cuda(self.keys, self.seed, self.stream, j0, n)
-                return self._block[:, :j1 - j0]
-            j = torch.arange(j0, j0 + n, device=self.keys.device)
+            j = torch.arange(j0, max(j1, j0 + self.BLOCK), device=self.keys.device)
             b = (self.stream << 16) | j
             h = hash_u32(self.keys[:, None], b[None], self.seed[:, None])
             h = hash_u32(h, b[None], self.seed[:, None] ^ 0x5BD1E995)
