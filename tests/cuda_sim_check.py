@@ -119,6 +119,17 @@ def shade_case() -> dict:
     fac = sample_factors(5, range(2), range(2), frozenset(FACTOR_GROUPS), head.num_identity)
     fac.hair[:] = 3  # medium hair: the painted hairline, hair shell and brows are in the picture
     fac.facewear[0], fac.headwear[1] = 1, 1  # painted mask and hat borders too
+    # At 20 px a pixel spans ~1 cm of face, past every skin texture octave: both paths shade with an eighth
+    # of the footprint so that the texture is part of the comparison.
+    import dataclasses
+
+    import facebench.render.cuda_kernels as kernels
+    import facebench.render.renderer as renderer
+
+    def finer(shade):
+        return lambda s: shade(dataclasses.replace(s, footprint=s.footprint / 8))
+
+    renderer.shade_torch, kernels.shade_cuda = finer(renderer.shade_torch), finer(kernels.shade_cuda)
     ref = FaceRenderer(head, "cpu", backend="torch").render(fac, 20)
     r = FaceRenderer(head, "cpu", backend="cuda")
     # The simulator runs every thread in Python: keep the raster (tens of thousands of triangle threads)

@@ -1,12 +1,12 @@
-"""Appearance models of the render source: the skin tone axis, hair strands, beard outline."""
+"""Appearance models of the render source: the skin tone axis, skin texture, hair strands, beard outline."""
 import numpy as np
 import torch
 
 from facebench.render.albedo import DARK_SKIN, LIGHT_SKIN, NUM_ALBEDO, build_albedo_model, beard_weight, skin_tone
 from facebench.render.factors import FACTOR_GROUPS, sample_factors
 from facebench.render.heads.base import P
-from facebench.render.shade import hair_strands
-from facebench.render.shade_numba import _hair_strands
+from facebench.render.shade import SKIN_TEXTURE, hair_strands, skin_texture
+from facebench.render.shade_numba import _hair_strands, _skin_texture
 
 
 def test_tone_axis_is_brown_in_the_middle_and_ends_at_its_anchors():
@@ -152,3 +152,28 @@ def test_hats_ride_on_the_hair_under_them(procedural_head):
         out_hat = (v[b, a_hat + j_hat] - head).norm(dim=-1)
         out_hair = (v[b, a_hair + i_hair] - head).norm(dim=-1)
         assert (out_hat >= out_hair + 0.001 - 1e-5).all(), (HAIR_STYLES[h], HEADWEAR_STYLES[w])
+
+
+def test_skin_texture_fades_out_below_two_pixels_per_wavelength_and_matches_numba():
+    """Canonical points over a cheek-sized patch: the multipliers average ~1, vary by a few per cent where the
+    pixels are fine (0.5 mm), keep only the coarsest octave at ~2 mm pixels (112 px aligned: blotches darker
+    toward red), and are exactly 1 at pixels over twice the coarsest wavelength. The numba shader's function
+    gives the same values."""
+    g = torch.Generator().manual_seed(2)
+    canon = torch.stack([torch.rand(4000, generator=g) * 0.06 - 0.03, torch.rand(4000, generator=g) * 0.06,
+                         0.08 + torch.rand(4000, generator=g) * 0.01], -1)
+    seeds = torch.full((4000,), 12345, dtype=torch.int64)
+    lam0 = SKIN_TEXTURE[0][0]
+    for foot in (0.0005, 0.002, 2.0 * lam0):
+        t = skin_texture(canon, seeds, torch.tensor(foot))
+        ref = torch.tensor([_skin_texture(float(c[0]), float(c[1]), float(c[2]), 12345, foot) for c in canon.double()])
+        assert (t - ref).abs().max() < 1e-5
+        if foot >= 2.0 * lam0:
+            assert (t == 1).all()
+    fine = skin_texture(canon, seeds, torch.tensor(0.0005))
+    assert abs(float(fine.mean()) - 1) < 0.01 and 0.02 < float(fine[:, 1].std()) < 0.08
+    coarse = skin_texture(canon, seeds, torch.tensor(0.002))  # only the 8 mm octave (fine ones faded out)
+    dev = coarse - 1
+    assert float(dev[:, 1].abs().max()) > 0.03
+    assert torch.allclose(dev[:, 0], 0.6 * dev[:, 1], atol=1e-6)  # red moves least: darker is redder
+    assert torch.allclose(dev[:, 2], 1.2 * dev[:, 1], atol=1e-6)

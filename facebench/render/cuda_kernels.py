@@ -40,7 +40,7 @@ from facebench.labels import SEG  # noqa: E402
 from facebench.render.heads.base import P  # noqa: E402
 from facebench.render.rasterize import _DEPTH_BITS, _ID_BITS, Fragments  # noqa: E402
 from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF,  # noqa: E402
-                                    SHADOW_BIAS, ShadeInputs)
+                                    SHADOW_BIAS, SKIN_CHROMA, SKIN_RADIUS, SKIN_SEED, SKIN_TEXTURE, ShadeInputs)
 
 log = logging.getLogger(__name__)
 
@@ -532,6 +532,24 @@ def _hair_strands(cx, cy, cz, seed):
     return (HAIR_STRANDS[4] + HAIR_STRANDS[5] * n) * (0.9 + 0.2 * clump)
 
 
+@cuda.jit(device=True, inline=True)
+def _skin_octave(u, v, lam, amp, foot, seed):
+    fade = min(max((lam / foot - 2.0) * 0.5, 0.0), 1.0)
+    if fade <= 0:  # under two pixels per wavelength: the octave is off
+        return 0.0
+    return amp * fade * (2 * _value_noise(u / lam, v / lam, seed) - 1)
+
+
+@cuda.jit(device=True)
+def _skin_texture(cx, cy, cz, seed, foot):
+    """facebench.render.shade.skin_texture at one canonical position: albedo multipliers (r, g, b)."""
+    u = math.atan2(np.float32(cx), np.float32(cz + 0.02)) * SKIN_RADIUS
+    r = _skin_octave(u, cy, SKIN_TEXTURE[0][0], SKIN_TEXTURE[0][1], foot, seed + SKIN_SEED)
+    g = (_skin_octave(u, cy, SKIN_TEXTURE[1][0], SKIN_TEXTURE[1][1], foot, seed + SKIN_SEED + 1)
+         + _skin_octave(u, cy, SKIN_TEXTURE[2][0], SKIN_TEXTURE[2][1], foot, seed + SKIN_SEED + 2))
+    return 1 + g + r * SKIN_CHROMA[0], 1 + g + r * SKIN_CHROMA[1], 1 + g + r * SKIN_CHROMA[2]
+
+
 # Transcendental functions take float32 arguments below (np.float32(...)): Python float literals promote the
 # kernels' arithmetic to float64, and float64 sin/atan2/exp/pow on GPUs are long instruction sequences
 # where float32 has hardware approximations. Results differ from the float64 CPU kernels by float32 rounding.
@@ -593,7 +611,7 @@ def _painted_class(part, part_to_seg, pnt, bpn, mpn, hpn):
 
 @cuda.jit
 def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-             cloth, prgb, seeds, mats, sclera, luma, lpos, smap, bias0, bias1, ss, lin, seg, light_out, skin_out):
+             cloth, prgb, seeds, mats, sclera, luma, lpos, smap, bias0, bias1, ss, foot, lin, seg, light_out, skin_out):
     # One thread per output pixel: the attributes and class of each of its ss x ss samples, then one shading
     # per part at the mean of that part's samples (as shade_numba), written to each of them.
     t = cuda.grid(1)
@@ -672,7 +690,11 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
         beardable = part == _SKIN or part == _NECK
         if not beardable:
             bpn = 0.0
-        if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+        hairable = part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L
+        if hairable or part == _NOSE:
+            sr, sg, sb = _skin_texture(cx, cy, cz, seed, foot[b])
+            ar, ag, ab = ar * sr, ag * sg, ab * sb
+        if not hairable:
             pnt = 0.0
         if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
             st = _hair_strands(cx, cy, cz, seed)
@@ -779,7 +801,8 @@ def shade_cuda(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     _launch(_shade_k, B * (H // ss) * (W // ss), i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg),
             f32(s.vn), f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
             f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), mats,
-            sclera, luma, f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss, lin, seg, light, skin)
+            sclera, luma, f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss, f32(s.footprint), lin, seg,
+            light, skin)
     # Exposure from the mean light on the skin, as the other paths (a deterministic reduction).
     mean_light = light.sum((1, 2)) / skin.sum((1, 2)).clamp(min=1)
     expo = (s.target.float() / mean_light.clamp(min=1e-3)).clamp(0.2, 30)

@@ -403,7 +403,10 @@ class FaceRenderer:
             hair_rgb=fac.id_albedo[:, 14:17], iris_rgb=fac.id_albedo[:, 11:14].clamp(min=0.003),
             cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,
             target=0.7 + 0.6 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds),
-            light_pos=light_pos, shadow=shadow, ss=ss)
+            light_pos=light_pos, shadow=shadow, ss=ss,
+            # Metres per output pixel at the face: the similarity's scale maps unit-focal image coordinates
+            # (length / distance) to supersamples.
+            footprint=ss * fac.cam_dist / M[:, :, 0].norm(dim=-1))
         H = W = size
         sigma = 0.02 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 2), fac.seeds)  # sensor noise level
         # The kernels' finish pass fuses what the PyTorch path below does in steps: box filter, background,

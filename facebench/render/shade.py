@@ -59,6 +59,31 @@ FACEWEAR_PARTS = tuple(P[q] for q in ("SKIN", "NOSE", "LIP_TOP", "LIP_BOTTOM", "
 BROW_NOISE = (250.0, 1400.0, 29)  # brow hair streaks: noise frequency across x and y (1/m), seed offset
 
 
+# Skin micro-texture: value noise on a cylinder around the head's vertical axis (azimuth x SKIN_RADIUS metres
+# of arc, height) in three octaves of (wavelength m, amplitude): blotches that also shift the hue (darker is
+# redder: SKIN_CHROMA scales the first octave per channel), then finer grain. An octave fades out where its
+# wavelength is under four output pixels (footprint: metres per output pixel at the face), gone at two, so
+# it never aliases: at 112 px aligned mostly the blotches show, at 256 px and up the grain too. Shading once
+# per pixel (MSAA-style) samples the texture once per pixel, hence the footprint rather than a filter.
+SKIN_TEXTURE = ((0.008, 0.08), (0.0035, 0.05), (0.0018, 0.035))
+SKIN_CHROMA = (0.6, 1.0, 1.2)
+SKIN_RADIUS, SKIN_SEED = 0.09, 71
+SKIN_TEXTURE_PARTS = tuple(P[q] for q in ("SKIN", "NOSE", "NECK", "EAR_R", "EAR_L", "SCALP"))
+
+
+def skin_texture(canon: torch.Tensor, seeds: torch.Tensor, footprint: torch.Tensor) -> torch.Tensor:
+    """Albedo multipliers (..., 3) at canonical positions (..., 3) for images whose output pixels span
+    ``footprint`` metres at the face (broadcast like seeds): see SKIN_TEXTURE."""
+    u = torch.atan2(canon[..., 0], canon[..., 2] + 0.02) * SKIN_RADIUS
+    v = canon[..., 1]
+    terms = []
+    for i, (lam, amp) in enumerate(SKIN_TEXTURE):
+        fade = ((lam / footprint - 2.0) * 0.5).clamp(0, 1)
+        terms.append(amp * fade * (2 * value_noise(u / lam, v / lam, seeds + SKIN_SEED + i) - 1))
+    grain = terms[1] + terms[2]
+    return 1 + grain[..., None] + terms[0][..., None] * torch.tensor(SKIN_CHROMA, device=canon.device)
+
+
 def hair_strands(canon: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
     """Brightness (..., ) of hair at canonical positions (..., 3): streaks along the strands (HAIR_STRANDS)
     in clumps (low-frequency noise that also bends the streaks)."""
@@ -100,6 +125,7 @@ class ShadeInputs:
     paint_rgb: torch.Tensor  # (B, 2, 3) linear colours of the painted face mask and hat
     light_pos: torch.Tensor  # (B, N, 3) vertices in shadow-map space: texel x, y and depth toward the light (m)
     shadow: torch.Tensor  # (B, S, S) shadow-map depth toward the light (m), 0 where empty
+    footprint: torch.Tensor  # (B,) metres at the face per output pixel (fades the skin texture's fine octaves)
     ss: int = 1  # supersampling factor: each ss x ss block shades once per part (see shade_torch)
 
 
@@ -156,6 +182,8 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     paint, beard_paint, mask_paint, hat_paint = paint.unbind(-1)
     seeds = s.seeds.view(B, 1, 1)
     view = lambda t: t.view(B, 1, 1, 3)  # noqa: E731
+    skin_like = torch.isin(part, torch.tensor(SKIN_TEXTURE_PARTS, device=dev))
+    albedo = torch.where(skin_like[..., None], albedo * skin_texture(canon, seeds, s.footprint.view(B, 1, 1)), albedo)
     # Hair: strands along the azimuth around the head, broken up by low-frequency noise.
     hair = view(s.hair_rgb) * hair_strands(canon, seeds)[..., None]
     albedo = torch.where(((part == P["HAIR"]) | (part == P["BEARD"]))[..., None], hair, albedo)

@@ -19,7 +19,7 @@ from facebench.labels import SEG
 from facebench.render.heads.base import P
 from facebench.render.rasterize_numba import _raster_one
 from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
-                                    ShadeInputs)
+                                    SKIN_CHROMA, SKIN_RADIUS, SKIN_SEED, SKIN_TEXTURE, ShadeInputs)
 
 _M32 = np.int64(0xFFFFFFFF)
 _HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
@@ -161,9 +161,27 @@ def _painted_class(part, part_to_seg, pnt, bpn, mpn, hpn):
     return part_to_seg[part]
 
 
+@numba.njit(cache=True, inline="always")
+def _skin_octave(u, v, lam, amp, foot, seed):
+    fade = min(max((lam / foot - 2.0) * 0.5, 0.0), 1.0)
+    if fade <= 0:  # under two pixels per wavelength: the octave is off (no noise to evaluate)
+        return 0.0
+    return amp * fade * (2 * _value_noise(u / lam, v / lam, seed) - 1)
+
+
+@numba.njit(cache=True)
+def _skin_texture(cx, cy, cz, seed, foot):
+    """facebench.render.shade.skin_texture at one canonical position: albedo multipliers (r, g, b)."""
+    u = math.atan2(cx, cz + 0.02) * SKIN_RADIUS
+    r = _skin_octave(u, cy, SKIN_TEXTURE[0][0], SKIN_TEXTURE[0][1], foot, seed + SKIN_SEED)
+    g = (_skin_octave(u, cy, SKIN_TEXTURE[1][0], SKIN_TEXTURE[1][1], foot, seed + SKIN_SEED + 1)
+         + _skin_octave(u, cy, SKIN_TEXTURE[2][0], SKIN_TEXTURE[2][1], foot, seed + SKIN_SEED + 2))
+    return 1 + g + r * SKIN_CHROMA[0], 1 + g + r * SKIN_CHROMA[1], 1 + g + r * SKIN_CHROMA[2]
+
+
 @numba.njit(cache=True)
 def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
-               cloth, prgb, seed, target, mats, sclera, luma, lpos, smap, bias0, bias1, ss, fg, seg):
+               cloth, prgb, seed, target, mats, sclera, luma, lpos, smap, bias0, bias1, ss, foot, fg, seg):
     H, W = tri.shape
     n = ss * ss
     A = np.zeros((n, _NATTR), np.float32)  # attributes of the block's samples
@@ -216,7 +234,11 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                 beardable = part == _SKIN or part == _NECK
                 if not beardable:
                     bpn = 0.0
-                if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+                hairable = part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L
+                if hairable or part == _NOSE:
+                    sr, sg, sb = _skin_texture(cx, cy, cz, seed, foot)
+                    ar, ag, ab = ar * sr, ag * sg, ab * sb
+                if not hairable:
                     pnt = 0.0
                 if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
                     st = _hair_strands(cx, cy, cz, seed)
@@ -316,7 +338,7 @@ def _seen(parts, k):
 @numba.njit(parallel=True, cache=True)
 def _render_batch(scr, faces, fmask, order, checks, Hs, Ws, lm_px, face_part, part_to_seg, vn, alb, canon, paint,
                   eye_c, sh, kd, key, hair, iris, cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0,
-                  bias1, ss, bgp, sigma, img, seg, lm_tri, lm_bary):
+                  bias1, ss, foot, bgp, sigma, img, seg, lm_tri, lm_bary):
     """Per image, in one thread: rasterize, shade every supersample and finish the output pixels, with the
     supersample buffers in per-image scratch while they are in cache (batch-sized buffers cost more in
     memory traffic than the arithmetic); the fragments under the landmarks (lm_px: supersample x, y) are
@@ -336,7 +358,7 @@ def _render_batch(scr, faces, fmask, order, checks, Hs, Ws, lm_px, face_part, pa
         cls = np.empty((Hs, Ws), np.uint8)
         _shade_one(tri, bary, faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
                    kd[b], key[b], hair[b], iris[b], cloth[b], prgb[b], seeds[b], target[b], mats, sclera, luma,
-                   lpos[b], smap[b], bias0, bias1, ss, fg, cls)
+                   lpos[b], smap[b], bias0, bias1, ss, foot[b], fg, cls)
         _finish_one(fg, tri, cls, bgp[b], seeds[b], sigma[b], ss, img[b], seg[b])
 
 
@@ -371,6 +393,7 @@ def render_numba(s: ShadeInputs, scr: torch.Tensor, face_mask: torch.Tensor, pha
                   f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), f32(s.target),
                   _MATS_CPU, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
                   f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss,
+                  np.ascontiguousarray(s.footprint.detach().cpu().numpy(), np.float64),
                   np.ascontiguousarray(background.detach().cpu().numpy(), np.float64),
                   np.ascontiguousarray(sigma.detach().cpu().numpy(), np.float64), img, seg, lm_tri, lm_bary)
     return torch.from_numpy(img), torch.from_numpy(seg), torch.from_numpy(lm_tri), torch.from_numpy(lm_bary)
