@@ -139,18 +139,22 @@ def vertex_normals_cuda(v: torch.Tensor, faces: torch.Tensor, csr: tuple[torch.T
     return out
 
 
+@cuda.jit(device=True, inline=True)
+def _image_and_item(t, n):
+    """Image and item (vertex) of flat thread index t over (B, n); the image is B or more past the end."""
+    b = t // n
+    return b, t - b * n
+
+
 @cuda.jit
 def _assemble_k(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_mid, scale, t_eye_mid, R, Rt,
                 pivot, t0, out):
     """One thread per image and combined vertex: its unposed position (head; shell = head vertex offset
     along its normal; rigid = template following the eyes, or the torso as it is), then the pose about the
     neck pivot (vertices from t0 on, the torso, turn with Rt)."""
-    t = cuda.grid(1)
-    B, N = out.shape[0], out.shape[1]
-    if t >= B * N:
+    b, i = _image_and_item(cuda.grid(1), out.shape[1])
+    if b >= out.shape[0]:
         return
-    b = t // N
-    i = t - b * N
     V, ns = vh.shape[1], shell_vids.shape[0]
     if i < V:
         x, y, z = vh[b, i, 0], vh[b, i, 1], vh[b, i, 2]
@@ -177,12 +181,9 @@ def _assemble_k(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_
 def _posed_normals_k(v, nh, R, V, faces, offsets, adj, out):
     """Unit normals of the posed combined mesh: the head's (i < V) its unposed normals rotated by R, the
     rest summed over their faces (the CSR of the combined mesh's front faces)."""
-    t = cuda.grid(1)
-    B, N = out.shape[0], out.shape[1]
-    if t >= B * N:
+    b, i = _image_and_item(cuda.grid(1), out.shape[1])
+    if b >= out.shape[0]:
         return
-    b = t // N
-    i = t - b * N
     if i < V:
         x, y, z = nh[b, i, 0], nh[b, i, 1], nh[b, i, 2]
         for c in range(3):
@@ -211,12 +212,9 @@ def assemble_cuda(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, ey
 
 @cuda.jit
 def _screen_space_k(v, cam_dist, M, out):
-    t = cuda.grid(1)
-    B, N = v.shape[0], v.shape[1]
-    if t >= B * N:
+    b, i = _image_and_item(cuda.grid(1), v.shape[1])
+    if b >= v.shape[0]:
         return
-    b = t // N
-    i = t - b * N
     inv = np.float32(1.0) / (cam_dist[b] - v[b, i, 2])
     x = v[b, i, 0] * inv
     y = -v[b, i, 1] * inv
@@ -235,12 +233,9 @@ def screen_space_cuda(v: torch.Tensor, cam_dist: torch.Tensor, M: torch.Tensor) 
 
 @cuda.jit
 def _light_rotate_k(v, basis, out):
-    t = cuda.grid(1)
-    B, N = v.shape[0], v.shape[1]
-    if t >= B * N:
+    b, i = _image_and_item(cuda.grid(1), v.shape[1])
+    if b >= v.shape[0]:
         return
-    b = t // N
-    i = t - b * N
     x, y, z = v[b, i, 0], v[b, i, 1], v[b, i, 2]
     for c in range(3):
         out[b, i, c] = x * basis[b, c, 0] + y * basis[b, c, 1] + z * basis[b, c, 2]
@@ -248,12 +243,9 @@ def _light_rotate_k(v, basis, out):
 
 @cuda.jit
 def _light_fit_k(lp, lo, scale):
-    t = cuda.grid(1)
-    B, N = lp.shape[0], lp.shape[1]
-    if t >= B * N:
+    b, i = _image_and_item(cuda.grid(1), lp.shape[1])
+    if b >= lp.shape[0]:
         return
-    b = t // N
-    i = t - b * N
     lp[b, i, 0] = (lp[b, i, 0] - lo[b, 0]) * scale[b] + np.float32(1.0)
     lp[b, i, 1] = (lp[b, i, 1] - lo[b, 1]) * scale[b] + np.float32(1.0)
     lp[b, i, 2] = lp[b, i, 2] - lo[b, 2] + np.float32(0.5)
@@ -369,6 +361,24 @@ def _unravel(t, H, W):
     return b, y, p - y * W
 
 
+@cuda.jit(device=True, inline=True)
+def _edges_at(v, faces, b, f, x, y):
+    """Edge functions (e0, e1, e2) of face f of image b at the centre of sample (x, y), their sum s (1 where
+    zero) and the face's vertex depths (aw, bw, cw)."""
+    i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+    ax, ay, aw = v[b, i0, 0], v[b, i0, 1], v[b, i0, 2]
+    bx, by, bw = v[b, i1, 0], v[b, i1, 1], v[b, i1, 2]
+    cx, cy, cw = v[b, i2, 0], v[b, i2, 1], v[b, i2, 2]
+    xc, yc = np.float32(x) + np.float32(0.5), np.float32(y) + np.float32(0.5)
+    e0 = (cx - bx) * (yc - by) - (cy - by) * (xc - bx)
+    e1 = (ax - cx) * (yc - cy) - (ay - cy) * (xc - cx)
+    e2 = (bx - ax) * (yc - ay) - (by - ay) * (xc - ax)
+    s = e0 + e1 + e2
+    if s == 0:
+        s = np.float32(1.0)
+    return e0, e1, e2, s, aw, bw, cw
+
+
 @cuda.jit
 def _resolve_k(v, faces, key, W, tri, bary):
     t = cuda.grid(1)
@@ -387,17 +397,7 @@ def _resolve_k(v, faces, key, W, tri, bary):
         return
     f = k & _ID_MASK
     tri[b, y, x] = f
-    i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
-    ax, ay, aw = v[b, i0, 0], v[b, i0, 1], v[b, i0, 2]
-    bx, by, bw = v[b, i1, 0], v[b, i1, 1], v[b, i1, 2]
-    cx, cy, cw = v[b, i2, 0], v[b, i2, 1], v[b, i2, 2]
-    xc, yc = np.float32(x) + np.float32(0.5), np.float32(y) + np.float32(0.5)
-    e0 = (cx - bx) * (yc - by) - (cy - by) * (xc - bx)
-    e1 = (ax - cx) * (yc - cy) - (ay - cy) * (xc - cx)
-    e2 = (bx - ax) * (yc - ay) - (by - ay) * (xc - ax)
-    s = e0 + e1 + e2
-    if s == 0:
-        s = np.float32(1.0)
+    e0, e1, e2, s, aw, bw, cw = _edges_at(v, faces, b, f, x, y)
     l0, l1, l2 = e0 / s * aw, e1 / s * bw, e2 / s * cw
     t3 = l0 + l1 + l2
     if t3 == 0:
@@ -458,18 +458,7 @@ def _depth_resolve_k(v, faces, key, W, out):
     if k == _EMPTY:
         out[b, y, x] = 0.0
         return
-    f = k & _ID_MASK
-    i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
-    ax, ay, aw = v[b, i0, 0], v[b, i0, 1], v[b, i0, 2]
-    bx, by, bw = v[b, i1, 0], v[b, i1, 1], v[b, i1, 2]
-    cx, cy, cw = v[b, i2, 0], v[b, i2, 1], v[b, i2, 2]
-    xc, yc = np.float32(x) + np.float32(0.5), np.float32(y) + np.float32(0.5)
-    e0 = (cx - bx) * (yc - by) - (cy - by) * (xc - bx)
-    e1 = (ax - cx) * (yc - cy) - (ay - cy) * (xc - cx)
-    e2 = (bx - ax) * (yc - ay) - (by - ay) * (xc - ax)
-    s = e0 + e1 + e2
-    if s == 0:
-        s = np.float32(1.0)
+    e0, e1, e2, s, aw, bw, cw = _edges_at(v, faces, b, k & _ID_MASK, x, y)
     out[b, y, x] = (e0 * aw + e1 * bw + e2 * cw) / s
 
 
