@@ -177,3 +177,26 @@ def test_skin_texture_fades_out_below_two_pixels_per_wavelength_and_matches_numb
     assert float(dev[:, 1].abs().max()) > 0.03
     assert torch.allclose(dev[:, 0], 0.6 * dev[:, 1], atol=1e-6)  # red moves least: darker is redder
     assert torch.allclose(dev[:, 2], 1.2 * dev[:, 1], atol=1e-6)
+
+
+def test_hat_and_mask_paint_cover_their_shells_stepped_borders(any_head):
+    """The colour a hat or face mask paints past its shell: at 0.5 or more on every vertex of every face the
+    shell draws (so the shell's border, which steps along mesh edges, lies inside the painted area and its
+    steps do not show), and reaching past it (the visible edge is the paint's smooth level line). The paint
+    is carried by the shells' own vertices too, so the hair shell under a hat's rim takes the hat's colour."""
+    from facebench.render.renderer import FaceRenderer
+
+    r = FaceRenderer(any_head, backend="torch")
+    for name, table in (("facewear", r.paint_tables[2]), ("headwear", r.paint_tables[3])):
+        vids, masks, _, faces = r.shell[name]
+        for style in range(1, masks.shape[0]):
+            drawn = (masks[style][faces] > 0.5).all(-1)
+            assert drawn.any()
+            on_border = vids[faces[drawn].unique()]
+            assert (table[style, on_border] >= 0.5).all(), (name, style)
+            past = (table[style] >= 0.5) & ~torch.isin(torch.arange(any_head.num_vertices), on_border)
+            assert past.sum() >= 50, (name, style)  # a band of vertices past the drawn faces
+    hair_start = r.offset["hair"][0]
+    hair_vids = r.shell["hair"][0]
+    assert torch.equal(r._paint_src[hair_start:hair_start + len(hair_vids)], hair_vids)
+    assert (r._paint_src[r.offset["glasses"][0]:] == any_head.num_vertices).all()  # rigid meshes: no paint

@@ -47,6 +47,12 @@ class Shell:
     masks: np.ndarray
     thickness: np.ndarray
     part: int
+    # Per-style field (S, V) on every head vertex (the paint reaches past the shell's vertices) whose 0.5
+    # level is the edge of the shell's colour painted past its border (the renderer ramps it over 0.4-0.6),
+    # or None: paint from ``masks``. Wider than the mask's own ramp (several
+    # mesh edges) so that its level line, interpolated per pixel, is smooth instead of zigzagging along the
+    # edges, and a few millimetres outside the mask's 0.5 level so that it covers the shell's stepped border.
+    paint: np.ndarray | None = None
 
 
 @dataclass
@@ -60,7 +66,8 @@ class RigidMesh:
     anchor: str  # 'eyes' | 'forehead' | 'neck'
 
 
-def _shell(head: HeadModel, weights: np.ndarray, thickness: np.ndarray, allowed_parts, part) -> Shell:
+def _shell(head: HeadModel, weights: np.ndarray, thickness: np.ndarray, allowed_parts, part,
+           paint: np.ndarray | None = None) -> Shell:
     vpart = np.full(head.num_vertices, -1)
     vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
     cand = (weights.max(0) > 0.01) & np.isin(vpart, allowed_parts)
@@ -69,7 +76,8 @@ def _shell(head: HeadModel, weights: np.ndarray, thickness: np.ndarray, allowed_
     remap = -np.ones(head.num_vertices, np.int64)
     remap[vids] = np.arange(len(vids))
     return Shell(vids, remap[head.faces[fsel]], weights[:, vids].astype(np.float32),
-                 thickness[:, vids].astype(np.float32), part)
+                 thickness[:, vids].astype(np.float32), part,
+                 None if paint is None else paint.astype(np.float32))
 
 
 def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
@@ -135,7 +143,10 @@ def headwear_shell(head: HeadModel, hair_thickness: np.ndarray) -> Shell:
     t = (hair_thickness + 0.006) * _smooth(v[:, 1] - rim, -0.001, 0.012) + 0.001
     masks = np.stack([np.zeros(len(v)), m, m])
     thick = np.stack([np.zeros(len(v)), t * 1.1, t])
-    return _shell(head, masks, thick, [P["SKIN"], P["SCALP"], P["EAR_R"], P["EAR_L"], P["NECK"]], P["HEADWEAR"])
+    # The painted rim: level 0.5 at 3 mm below the mask's, over a 16 mm ramp (see Shell.paint).
+    p = _smooth(v[:, 1] - rim, -0.011, 0.005)
+    return _shell(head, masks, thick, [P["SKIN"], P["SCALP"], P["EAR_R"], P["EAR_L"], P["NECK"]], P["HEADWEAR"],
+                  paint=np.stack([np.zeros(len(v)), p, p]))
 
 
 def facewear_shell(head: HeadModel) -> Shell:
@@ -151,7 +162,10 @@ def facewear_shell(head: HeadModel) -> Shell:
     masks = np.stack([np.zeros(len(v)), m])
     thick = np.stack([np.zeros(len(v)), t * ramp * (m > 0.5)])
     parts = [P["SKIN"], P["NOSE"], P["LIP_TOP"], P["LIP_BOTTOM"], P["NECK"], P["MOUTH"]]
-    return _shell(head, masks, thick, parts, P["FACEWEAR"])
+    # The painted border: each edge's level 0.5 3 mm outside the mask's, over 16 mm ramps (see Shell.paint).
+    p = (_smooth(lm[28, 1] - v[:, 1], -0.011, 0.005) * _smooth(v[:, 1] - (lm[8, 1] - 0.02), -0.011, 0.005)
+         * _smooth(abs(lm[2, 0]) - np.abs(v[:, 0]), -0.011, 0.005))
+    return _shell(head, masks, thick, parts, P["FACEWEAR"], paint=np.stack([np.zeros(len(v)), p]))
 
 
 def _tube(path: np.ndarray, radius: float, sides: int = 6, closed: bool = False):

@@ -586,10 +586,11 @@ _NATTR = 16  # interpolated attributes per sample: raw normal 3, canonical posit
 @cuda.jit(device=True, inline=True)
 def _painted_class(part, part_to_seg, pnt, bpn, mpn, hpn):
     """As shade_numba._painted_class: a painted layer's class above 0.5 (hat, mask, beard, hair), else the part's."""
-    if hpn > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+    if hpn > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L
+                      or part == _HAIR):
         return _SEG_HEADWEAR
     if mpn > 0.5 and (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
-                      or part == _MOUTH):
+                      or part == _MOUTH or part == _BEARD):
         return _SEG_FACEWEAR
     if bpn > 0.5 and (part == _SKIN or part == _NECK):
         return _SEG_BEARD
@@ -721,9 +722,9 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
             ar, ag, ab = cloth[b, 0] * st, cloth[b, 1] * st, cloth[b, 2] * st
         # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
         if not (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
-                or part == _MOUTH):
+                or part == _MOUTH or part == _BEARD):
             mpn = 0.0
-        if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+        if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L or part == _HAIR):
             hpn = 0.0
         ar = ar * (1 - mpn) + mpn * prgb[b, 0, 0]
         ag = ag * (1 - mpn) + mpn * prgb[b, 0, 1]

@@ -171,15 +171,24 @@ class FaceRenderer:
         # painted edge continues the shell's). The order is that of ShadeInputs.paint.
         # The painted hair reaches full density where its shell begins (mask 0.5): the shell's border steps
         # along mesh edges, and over partly painted skin those steps showed as notches in the hairline.
+        # Face masks and hats paint from their wider paint fields (Shell.paint), whose level lines are smooth.
         self.paint_tables = []
         for shell, ramp in ((r.hair, (0.1, 0.5)), (r.beard, None), (r.facewear, (0.4, 0.6)), (r.headwear, (0.4, 0.6))):
-            m = f(shell.masks).float()
+            m = f(shell.masks if shell.paint is None else shell.paint).float()
             if ramp is not None:
                 t = ((m - ramp[0]) / (ramp[1] - ramp[0])).clamp(0, 1)
                 m = t * t * (3 - 2 * t)
-            table = torch.zeros(shell.masks.shape[0], V, device=dev)
-            table[:, f(shell.vids).long()] = m
+            if shell.paint is None:  # masks live on the shell's vertices
+                table = torch.zeros(shell.masks.shape[0], V, device=dev)
+                table[:, f(shell.vids).long()] = m
+            else:
+                table = m
             self.paint_tables.append(table)
+        # The head vertex whose paint each combined vertex carries (rigid meshes: the zero row V). Shells take
+        # their head vertex's: the hat's paint then also covers the hair shell just below its rim (hair showed
+        # through the notches of the hat's stepped border as dark spikes) and the mask's the beard shell.
+        self._paint_src = torch.cat([torch.arange(V, device=dev)] + [self.shell[n][0] for n in SHELLS]
+                                    + [torch.full((len(self.rigid[n][0]),), V, device=dev) for n in RIGIDS])
         # Canonical (template) positions of every combined vertex, for procedural textures.
         canon = [self.template] + [self.template[self.shell[n][0]] for n in SHELLS] + [self.rigid[n][0] for n in RIGIDS]
         self.canon = torch.cat(canon)
@@ -394,6 +403,7 @@ class FaceRenderer:
         # exposure (an 18% grey card lands near sRGB 118), so 0.7-1.3 spans about +-0.9 stops around it.
         paint = torch.stack([t[st] for t, st in zip(self.paint_tables, (fac.hair, fac.beard, fac.facewear, fac.headwear))],
                             -1)
+        paint = torch.cat([paint, paint.new_zeros(B, 1, 4)], 1)[:, self._paint_src]
         inputs = ShadeInputs(
             tri=frags.tri if frags is not None else None, bary=frags.bary if frags is not None else None,
             faces=self.faces, face_part=self.face_part, part_to_seg=self.part_to_seg,

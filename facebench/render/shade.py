@@ -55,7 +55,9 @@ BEARD_DENSITY = 0.9  # how much a painted beard covers the skin colour
 # and aliased into moire; noise aliases into noise.
 HAIR_STRANDS = (40.0, 110.0, 8.0, 0.04, 0.6, 0.5)
 HAIRABLE_PARTS = tuple(P[q] for q in ("SKIN", "SCALP", "NECK", "EAR_R", "EAR_L"))  # the hair (and hat) shells' base parts
-FACEWEAR_PARTS = tuple(P[q] for q in ("SKIN", "NOSE", "LIP_TOP", "LIP_BOTTOM", "NECK", "MOUTH"))  # the mask shell's
+HATTABLE_PARTS = HAIRABLE_PARTS + (P["HAIR"],)  # a hat's painted rim also covers the hair shell under it
+# the mask shell's base parts, and the beard shell under it
+FACEWEAR_PARTS = tuple(P[q] for q in ("SKIN", "NOSE", "LIP_TOP", "LIP_BOTTOM", "NECK", "MOUTH", "BEARD"))
 BROW_NOISE = (250.0, 1400.0, 29)  # brow hair streaks: noise frequency across x and y (1/m), seed offset
 
 
@@ -112,7 +114,7 @@ class ShadeInputs:
     vn: torch.Tensor  # (B, N, 3) unit vertex normals, camera frame
     albedo: torch.Tensor  # (B, N, 3) linear RGB
     canon: torch.Tensor  # (N, 3) template positions (texture coordinates)
-    paint: torch.Tensor  # (B, V, 4) painted layers (hair, beard, face mask, hat; 0..1) on the head vertices (V <= N)
+    paint: torch.Tensor  # (B, V, 4) painted layers (hair, beard, face mask, hat; 0..1) on vertices 0..V-1 (V <= N)
     eye_centre: torch.Tensor  # (2, 3) template eyeball centres (right, left)
     sh: torch.Tensor  # (B, 9, 3)
     key_dir: torch.Tensor  # (B, 3)
@@ -198,7 +200,7 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     # Face mask and hat colours just past their shells' borders (over hair and beard).
     facewearable = torch.isin(part, torch.tensor(FACEWEAR_PARTS, device=dev))
     mask_paint = mask_paint * facewearable
-    hat_paint = hat_paint * hairable
+    hat_paint = hat_paint * torch.isin(part, torch.tensor(HATTABLE_PARTS, device=dev))
     for w, k in ((mask_paint, 0), (hat_paint, 1)):
         albedo = albedo * (1 - w[..., None]) + w[..., None] * view(s.paint_rgb[:, k])
     brow = (part == P["BROW_R"]) | (part == P["BROW_L"])
@@ -248,7 +250,8 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     seg = torch.where(hairable & (sp[..., 0] > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
     seg = torch.where(beardable & (sp[..., 1] > 0.5), torch.full_like(seg, SEG["BEARD"]), seg)
     seg = torch.where(facewearable & (sp[..., 2] > 0.5), torch.full_like(seg, SEG["FACEWEAR"]), seg)
-    seg = torch.where(hairable & (sp[..., 3] > 0.5), torch.full_like(seg, SEG["HEADWEAR"]), seg)
+    hattable = torch.isin(part, torch.tensor(HATTABLE_PARTS, device=dev))
+    seg = torch.where(hattable & (sp[..., 3] > 0.5), torch.full_like(seg, SEG["HEADWEAR"]), seg)
     return fg, seg
 
 

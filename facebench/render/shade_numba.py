@@ -149,10 +149,11 @@ def _sample_attributes(f, b0, b1, b2, faces, vn, alb, canon, paint, lpos, out):
 @numba.njit(cache=True, inline="always")
 def _painted_class(part, part_to_seg, pnt, bpn, mpn, hpn):
     """The class of a sample: its part's, or a painted layer's above 0.5 (hat, mask, beard, hair first)."""
-    if hpn > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+    if hpn > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L
+                      or part == _HAIR):
         return _SEG_HEADWEAR
     if mpn > 0.5 and (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
-                      or part == _MOUTH):
+                      or part == _MOUTH or part == _BEARD):
         return _SEG_FACEWEAR
     if bpn > 0.5 and (part == _SKIN or part == _NECK):
         return _SEG_BEARD
@@ -278,9 +279,9 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                     ar, ag, ab = cloth[0] * st, cloth[1] * st, cloth[2] * st
                 # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
                 if not (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
-                        or part == _MOUTH):
+                        or part == _MOUTH or part == _BEARD):
                     mpn = 0.0
-                if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
+                if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L or part == _HAIR):
                     hpn = 0.0
                 ar = ar * (1 - mpn) + mpn * prgb[0, 0]
                 ag = ag * (1 - mpn) + mpn * prgb[0, 1]
