@@ -96,12 +96,13 @@ def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
     vpart = np.full(head.num_vertices, -1)
     vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
     allowed = np.isin(vpart, parts)  # the head parts a shell covers (see _shell)
-    masks, thick = [], []
+    masks, thick, paint = [], [], []
     for name in HAIR_STYLES:
         row = _HAIR_TABLE[name]
         if row is None:
             masks.append(np.zeros(len(v)))
             thick.append(np.zeros(len(v)))
+            paint.append(np.zeros(len(v)))
             continue
         front, side, back, t, extra = row
         h = np.interp(az, [0, 35, 80, 110, 150, 180],
@@ -109,6 +110,9 @@ def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
                        lm[0, 1] + back, lm[0, 1] + back])
         m = _smooth(v[:, 1] - h, -0.002, 0.006)
         masks.append(m)
+        # The painted hairline (see Shell.paint): level 0.5 6 mm below the mask's over a 24 mm ramp, so the
+        # paint is dense (0.6) 4 mm before the shell's stepped border and its edge does not zigzag.
+        paint.append(_smooth(v[:, 1] - h, -0.016, 0.008) * np.isin(vpart, parts))
         growth = _smooth(az, 60, 180) * _smooth(lm[0, 1] + 0.05 - v[:, 1], 0, 0.1)
         # Grow the thickness over 3 cm from the shell's border so the shell meets the skin without a step
         # (the distance to the nearest vertex outside it: the height above the hairline, used before, jumps
@@ -118,7 +122,7 @@ def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
         outside = ~(allowed & (m > 0.5))
         border = cKDTree(v[outside]).query(v)[0] if outside.any() else np.full(len(v), np.inf)
         thick.append((t + extra * growth) * _smooth(border, 0.0, 0.03) * (m > 0.5) * (1 + 0.3 * field))
-    return _shell(head, np.stack(masks), np.stack(thick), parts, P["HAIR"])
+    return _shell(head, np.stack(masks), np.stack(thick), parts, P["HAIR"], paint=np.stack(paint))
 
 
 def beard_shell(head: HeadModel) -> Shell:

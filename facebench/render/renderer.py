@@ -167,13 +167,13 @@ class FaceRenderer:
         self.rigid = {n: (f(getattr(r, n).verts).float(), f(getattr(r, n).face_style)) for n in RIGIDS}
         # Painted layers per style (S, V), smooth per-pixel edges for the shader and the labels: hair on the
         # scalp and skin, beards on the skin, and the face mask and hat colours on the skin just past their
-        # shells, whose own borders follow mesh edges (a narrow ramp around the shell's mask = 0.5, so the
-        # painted edge continues the shell's). The order is that of ShadeInputs.paint.
-        # The painted hair reaches full density where its shell begins (mask 0.5): the shell's border steps
-        # along mesh edges, and over partly painted skin those steps showed as notches in the hairline.
-        # Face masks and hats paint from their wider paint fields (Shell.paint), whose level lines are smooth.
+        # shells, whose own borders follow mesh edges. The order is that of ShadeInputs.paint. Hair, masks
+        # and hats paint from their shells' wide paint fields (Shell.paint: level lines a few millimetres
+        # outside the shell's border, over ramps several mesh edges wide), ramped over 0.4-0.6: smooth
+        # edges, and dense paint under the shells' stepped borders (over partly painted skin the steps showed
+        # as notches; the shells' own 4-8 mm mask ramps zigzagged along the mesh edges).
         self.paint_tables = []
-        for shell, ramp in ((r.hair, (0.1, 0.5)), (r.beard, None), (r.facewear, (0.4, 0.6)), (r.headwear, (0.4, 0.6))):
+        for shell, ramp in ((r.hair, (0.4, 0.6)), (r.beard, None), (r.facewear, (0.4, 0.6)), (r.headwear, (0.4, 0.6))):
             m = f(shell.masks if shell.paint is None else shell.paint).float()
             if ramp is not None:
                 t = ((m - ramp[0]) / (ramp[1] - ramp[0])).clamp(0, 1)
