@@ -385,11 +385,8 @@ def _resolve_k(v, faces, key, W, tri, bary):
     B, HW = key.shape
     if t >= B * HW:
         return
-    b = t // HW
-    p = t - b * HW
-    y = p // W
-    x = p - y * W
-    k = key[b, p]
+    b, y, x = _unravel(t, HW // W, W)
+    k = key[b, y * W + x]
     if k == _EMPTY:
         tri[b, y, x] = -1
         for c in range(3):
@@ -450,11 +447,8 @@ def _depth_resolve_k(v, faces, key, W, out):
     B, HW = key.shape
     if t >= B * HW:
         return
-    b = t // HW
-    p = t - b * HW
-    y = p // W
-    x = p - y * W
-    k = key[b, p]
+    b, y, x = _unravel(t, HW // W, W)
+    k = key[b, y * W + x]
     if k == _EMPTY:
         out[b, y, x] = 0.0
         return

@@ -200,7 +200,8 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     # Face mask and hat colours just past their shells' borders (over hair and beard).
     facewearable = torch.isin(part, torch.tensor(FACEWEAR_PARTS, device=dev))
     mask_paint = mask_paint * facewearable
-    hat_paint = hat_paint * torch.isin(part, torch.tensor(HATTABLE_PARTS, device=dev))
+    hattable = torch.isin(part, torch.tensor(HATTABLE_PARTS, device=dev))
+    hat_paint = hat_paint * hattable
     for w, k in ((mask_paint, 0), (hat_paint, 1)):
         albedo = albedo * (1 - w[..., None]) + w[..., None] * view(s.paint_rgb[:, k])
     brow = (part == P["BROW_R"]) | (part == P["BROW_L"])
@@ -250,7 +251,6 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     seg = torch.where(hairable & (sp[..., 0] > 0.5), torch.full_like(seg, SEG["HAIR"]), seg)
     seg = torch.where(beardable & (sp[..., 1] > 0.5), torch.full_like(seg, SEG["BEARD"]), seg)
     seg = torch.where(facewearable & (sp[..., 2] > 0.5), torch.full_like(seg, SEG["FACEWEAR"]), seg)
-    hattable = torch.isin(part, torch.tensor(HATTABLE_PARTS, device=dev))
     seg = torch.where(hattable & (sp[..., 3] > 0.5), torch.full_like(seg, SEG["HEADWEAR"]), seg)
     return fg, seg
 
