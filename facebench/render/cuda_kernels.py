@@ -118,14 +118,18 @@ def _store_unit(out, b, i, nx, ny, nz):
     out[b, i, 2] = nz / length
 
 
+@cuda.jit(device=True, inline=True)
+def _image_and_item(t, n):
+    """Image and item (vertex) of flat thread index t over (B, n); the image is B or more past the end."""
+    b = t // n
+    return b, t - b * n
+
+
 @cuda.jit
 def _normals_k(v, faces, offsets, adj, out):
-    t = cuda.grid(1)
-    B, N = v.shape[0], offsets.shape[0] - 1
-    if t >= B * N:
+    b, i = _image_and_item(cuda.grid(1), out.shape[1])
+    if b >= out.shape[0]:
         return
-    b = t // N
-    i = t - b * N
     nx, ny, nz = _face_sum(v, b, i, faces, offsets, adj)
     _store_unit(out, b, i, nx, ny, nz)
 
@@ -137,13 +141,6 @@ def vertex_normals_cuda(v: torch.Tensor, faces: torch.Tensor, csr: tuple[torch.T
     _launch(_normals_k, v.shape[0] * (offsets.shape[0] - 1), v.float().contiguous(), faces.long().contiguous(),
             offsets, adj, out)
     return out
-
-
-@cuda.jit(device=True, inline=True)
-def _image_and_item(t, n):
-    """Image and item (vertex) of flat thread index t over (B, n); the image is B or more past the end."""
-    b = t // n
-    return b, t - b * n
 
 
 @cuda.jit
@@ -379,14 +376,22 @@ def _edges_at(v, faces, b, f, x, y):
     return e0, e1, e2, s, aw, bw, cw
 
 
-@cuda.jit
-def _resolve_k(v, faces, key, W, tri, bary):
-    t = cuda.grid(1)
+@cuda.jit(device=True, inline=True)
+def _key_at(t, key, W):
+    """Image, row and column (b, y, x) of flat sample index t over the z-buffer key (B, H*W), and that
+    sample's key; past the end b is B (and the key empty)."""
     B, HW = key.shape
     if t >= B * HW:
-        return
+        return B, 0, 0, _EMPTY
     b, y, x = _unravel(t, HW // W, W)
-    k = key[b, y * W + x]
+    return b, y, x, key[b, y * W + x]
+
+
+@cuda.jit
+def _resolve_k(v, faces, key, W, tri, bary):
+    b, y, x, k = _key_at(cuda.grid(1), key, W)
+    if b >= key.shape[0]:
+        return
     if k == _EMPTY:
         tri[b, y, x] = -1
         for c in range(3):
@@ -443,12 +448,9 @@ def rasterize_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width:
 def _depth_resolve_k(v, faces, key, W, out):
     """Per sample: the screen-affine depth of the face in the key (what the numba depth raster keeps:
     equal to 1 / sum(b_i / w_i) of the perspective-correct barycentrics), 0 where empty."""
-    t = cuda.grid(1)
-    B, HW = key.shape
-    if t >= B * HW:
+    b, y, x, k = _key_at(cuda.grid(1), key, W)
+    if b >= key.shape[0]:
         return
-    b, y, x = _unravel(t, HW // W, W)
-    k = key[b, y * W + x]
     if k == _EMPTY:
         out[b, y, x] = 0.0
         return
