@@ -85,6 +85,21 @@ def _shell_styles(fac: FaceFactors) -> dict[str, torch.Tensor]:
     return {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
 
 
+def _per_identity(coef: torch.Tensor, fn) -> torch.Tensor:
+    """fn(coef) (B, ...) for a (B, K) batch of identity coefficients, on the CPU computed once per distinct row.
+
+    Images of one identity share its albedo coefficients; a batch of consecutive samples (generation,
+    identity-folder order) holds a few identities. (The shape model's GEMM gains nothing from this: with the
+    expression part it stays bound by reading its float64 basis.) Each row's value does not depend on which other rows are in the batch (see FaceRenderer.__init__), so this
+    changes no output. On a GPU torch.unique would synchronise the host, and the GEMM is cheap there: no dedup."""
+    if coef.device.type != "cpu" or len(coef) < 2:
+        return fn(coef)
+    rows, inverse = torch.unique(coef, dim=0, return_inverse=True)
+    if len(rows) == len(coef):
+        return fn(coef)
+    return fn(rows)[inverse]
+
+
 def _cuda_kernels_ok(device: torch.device) -> bool:
     """numba.cuda kernels can run for tensors on ``device``: a CUDA device with numba.cuda working, or the
     CPU under CUDA's simulator (tests)."""
@@ -545,7 +560,8 @@ class FaceRenderer:
     def _vertex_albedo(self, fac: FaceFactors) -> torch.Tensor:
         """Per-vertex linear-RGB albedo (B, N, 3) of the combined mesh."""
         B = len(fac)
-        head = (self.alb_mean.reshape(1, -1).double() + fac.id_albedo.double() @ self._alb_basis64).float()
+        head = _per_identity(fac.id_albedo,
+                             lambda c: (self.alb_mean.reshape(1, -1).double() + c.double() @ self._alb_basis64).float())
         head = head.view(B, -1, 3).clamp(0.002, 1)
         hair = fac.id_albedo[:, 14:17]
         blocks = [head]
