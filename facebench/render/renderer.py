@@ -88,10 +88,11 @@ def _shell_styles(fac: FaceFactors) -> dict[str, torch.Tensor]:
 def _per_identity(coef: torch.Tensor, fn) -> torch.Tensor:
     """fn(coef) (B, ...) for a (B, K) batch of identity coefficients, on the CPU computed once per distinct row.
 
-    Images of one identity share its albedo coefficients; a batch of consecutive samples (generation,
-    identity-folder order) holds a few identities. (The shape model's GEMM gains nothing from this: with the
-    expression part it stays bound by reading its float64 basis.) Each row's value does not depend on which other rows are in the batch (see FaceRenderer.__init__), so this
-    changes no output. On a GPU torch.unique would synchronise the host, and the GEMM is cheap there: no dedup."""
+    Images of one identity share its albedo coefficients, and a batch of consecutive samples (generation,
+    identity-folder order) holds a few identities. (The shape model gains nothing from this: with its
+    expression part its GEMM stays bound by reading the float64 basis.) A row's value does not depend on the
+    other rows of the batch (float64, rounded to float32: see FaceRenderer.__init__; tests/test_determinism.py),
+    so no output changes. On a GPU torch.unique would synchronise the host, and the GEMM is cheap there."""
     if coef.device.type != "cpu" or len(coef) < 2:
         return fn(coef)
     rows, inverse = torch.unique(coef, dim=0, return_inverse=True)
