@@ -409,6 +409,17 @@ def _resolve_k(v, faces, key, W, tri, bary):
     bary[b, y, x, 2] = l2 / t3
 
 
+def _raster_inputs(verts, faces, face_mask, height, width):
+    """The raster kernel's inputs: vertices float32, faces int64, face mask uint8 (all ones if None) and an
+    empty depth-id key buffer (B, height * width)."""
+    B, dev = verts.shape[0], verts.device
+    v = verts.detach().float().contiguous()
+    f = faces.long().contiguous()
+    fm = (torch.ones(B, f.shape[0], dtype=torch.uint8, device=dev) if face_mask is None
+          else face_mask.to(torch.uint8).contiguous())
+    return v, f, fm, torch.full((B, height * width), int(_EMPTY), dtype=torch.int64, device=dev)
+
+
 def rasterize_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,
                    face_mask: torch.Tensor | None = None, cull_backfaces: bool = True,
                    phase=None) -> Fragments:
@@ -419,11 +430,7 @@ def rasterize_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width:
     Faces of phase 0 are drawn first, then each later phase skips the faces that a coarse depth test (the
     farthest depth of each 8x8 tile so far) shows hidden."""
     B, dev = verts.shape[0], verts.device
-    v = verts.detach().float().contiguous()
-    f = faces.long().contiguous()
-    fm = (torch.ones(B, f.shape[0], dtype=torch.uint8, device=dev) if face_mask is None
-          else face_mask.to(torch.uint8).contiguous())
-    key = torch.full((B, height * width), int(_EMPTY), dtype=torch.int64, device=dev)
+    v, f, fm, key = _raster_inputs(verts, faces, face_mask, height, width)
     if phase is None:
         groups = [torch.arange(f.shape[0], device=dev)]
     elif isinstance(phase, (list, tuple)):
@@ -464,11 +471,7 @@ def depth_map_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width:
     rasterize_numba.depth_map_numba (the raster's z-buffer, then one depth per sample instead of ids and
     barycentrics)."""
     B, dev = verts.shape[0], verts.device
-    v = verts.detach().float().contiguous()
-    f = faces.long().contiguous()
-    fm = (torch.ones(B, f.shape[0], dtype=torch.uint8, device=dev) if face_mask is None
-          else face_mask.to(torch.uint8).contiguous())
-    key = torch.full((B, height * width), int(_EMPTY), dtype=torch.int64, device=dev)
+    v, f, fm, key = _raster_inputs(verts, faces, face_mask, height, width)
     fids = torch.arange(f.shape[0], device=dev)
     dummy = torch.zeros(1, 1, 1, dtype=torch.int64, device=dev)
     _launch(_raster_k, B * len(fids), v, f, fm, height, width, False, key, fids, False, dummy)
