@@ -16,15 +16,17 @@ from facebench.render.rasterize import rasterize
 from facebench.render.renderer import FaceRenderer, _vertex_normals
 
 
-def raster_case(cull: bool) -> dict:
+def raster_case(cull: bool, alpha: bool = False) -> dict:
+    """Random triangles; with ``alpha``, random per-vertex alphas in [0, 1] (the alpha test)."""
     g = torch.Generator().manual_seed(11)
     B, V, H, W = 2, 60, 20, 24
     v = torch.rand(B, V, 3, generator=g) * torch.tensor([W + 6.0, H + 6.0, 1.5]) - torch.tensor([3.0, 3.0, -0.5])
     faces = torch.randint(0, V, (40, 3), generator=g)
     faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
     mask = torch.rand(B, faces.shape[0], generator=g) > 0.2
-    a = rasterize(v, faces, H, W, face_mask=mask, cull_backfaces=cull)
-    b = rasterize_cuda(v, faces, H, W, face_mask=mask, cull_backfaces=cull)
+    a_v = torch.rand(B, V, generator=g) if alpha else None
+    a = rasterize(v, faces, H, W, face_mask=mask, cull_backfaces=cull, alpha=a_v)
+    b = rasterize_cuda(v, faces, H, W, face_mask=mask, cull_backfaces=cull, alpha=a_v)
     return {"tri_equal": bool((a.tri == b.tri).all()), "covered": int((a.tri >= 0).sum()),
             "bary_max_diff": float((a.bary - b.bary).abs().max())}
 
@@ -134,8 +136,8 @@ def shade_case() -> dict:
     r = FaceRenderer(head, "cpu", backend="cuda")
     # The simulator runs every thread in Python: keep the raster (tens of thousands of triangle threads)
     # on the PyTorch path here; raster_case covers the raster kernel.
-    r._raster = lambda scr, H, W, fmask, cull, faces=None: rasterize(
-        scr, r.faces if faces is None else faces, H, W, face_mask=fmask, cull_backfaces=cull)
+    r._raster = lambda scr, H, W, fmask, cull, faces=None, alpha=None: rasterize(
+        scr, r.faces if faces is None else faces, H, W, face_mask=fmask, cull_backfaces=cull, alpha=alpha)
     # Likewise the per-vertex passes over the head's 27k vertices (assemble_case covers those kernels).
     torch_r = FaceRenderer(head, "cpu", backend="torch")
     r.posed, r._screen_space, r.shadow_map = torch_r.posed, torch_r._screen_space, torch_r.shadow_map
@@ -149,6 +151,7 @@ def shade_case() -> dict:
 
 if __name__ == "__main__":
     res = {"raster_cull": raster_case(True), "raster_nocull": raster_case(False), "raster_edges": raster_edges_case(),
+           "raster_alpha": raster_case(False, alpha=True),
            "raster_phases": raster_phases_case(),
            "geometry": geometry_case(), "assemble": assemble_case()}
     if "--shade" in sys.argv:

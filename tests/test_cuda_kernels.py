@@ -20,7 +20,7 @@ def sim_results():
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("case", ["raster_cull", "raster_nocull", "raster_edges"])
+@pytest.mark.parametrize("case", ["raster_cull", "raster_nocull", "raster_edges", "raster_alpha"])
 def test_raster_kernel_matches_torch(sim_results, case):
     r = sim_results[case]
     assert r["covered"] > 50  # the random triangles do cover pixels
@@ -78,3 +78,9 @@ def test_kernels_compile_for_a_gpu():
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("compiles") >= 12
+
+
+def test_raster_alpha_case_clips_samples(sim_results):
+    # Same triangles and masks as raster_nocull (same seed, alphas drawn last): the alpha test must have cut
+    # some samples, or raster_alpha would not exercise it.
+    assert sim_results["raster_alpha"]["covered"] < sim_results["raster_nocull"]["covered"]

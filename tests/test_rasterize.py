@@ -82,3 +82,40 @@ def test_batch_items_are_independent(rasterize):
     both = rasterize(torch.cat([v1, v2]), f, 10, 10)
     assert torch.equal(both.tri[0], rasterize(v1, f, 10, 10).tri[0])
     assert torch.equal(both.tri[1], rasterize(v2, f, 10, 10).tri[0])
+
+
+@pytest.mark.parametrize("winding", [[0, 1, 2], [0, 2, 1]])
+def test_alpha_test_cuts_along_the_interpolated_half_level(rasterize, winding):
+    # Triangle (0,0)-(0,16)-(16,0), alpha 1 at the corner (0,0) and 0 at the others: the interpolated alpha is
+    # that corner's barycentric weight. With equal w it is 1 - (x + y) / 16 (screen-linear), so samples with
+    # x + y < 8 pass, i.e. pixel (i, j) with i + j + 1 < 8 (alpha exactly 0.5 on the line fails). With w = 1
+    # at the corner and 3 at the others the perspective-correct weight is l0 / (l0 + 3 (1 - l0)), l0 the
+    # screen weight, which passes 0.5 where l0 > 0.75: i + j + 1 < 4. Either winding (culling off).
+    i, j = torch.meshgrid(torch.arange(20), torch.arange(20), indexing="ij")
+    f = torch.tensor([winding])
+    alpha = torch.tensor([[1.0, 0.0, 0.0]])
+    flat = rasterize(_tri([(0, 0), (0, 16), (16, 0)]), f, 20, 20, cull_backfaces=False, alpha=alpha)
+    assert torch.equal(flat.mask[0], i + j + 1 < 8)
+    v = torch.tensor([[[0, 0, 1.0], [0, 16, 3.0], [16, 0, 3.0]]])
+    persp = rasterize(v, f, 20, 20, cull_backfaces=False, alpha=alpha)
+    assert torch.equal(persp.mask[0], i + j + 1 < 4)
+    # Alphas all above 0.5 clip nothing: the same fragments as without the test.
+    full = rasterize(v, f, 20, 20, cull_backfaces=False)
+    high = rasterize(v, f, 20, 20, cull_backfaces=False, alpha=torch.full((1, 3), 0.51))
+    assert torch.equal(high.tri, full.tri) and torch.equal(high.bary, full.bary)
+    assert int(full.mask.sum()) == int((i + j + 1 < 16).sum())
+
+
+def test_alpha_clipped_samples_leave_the_surface_behind_visible(rasterize):
+    # A near triangle clipped to its corner third over a far square: where the near one is cut away the far
+    # one must show (a clipped sample writes no depth), and the per-image alpha is used (image 1 unclipped).
+    near = [(0, 0, 1.0), (0, 12, 1.0), (12, 0, 1.0)]
+    far = [(0, 0, 0.5), (12, 0, 0.5), (12, 12, 0.5), (0, 12, 0.5)]
+    v = torch.tensor([near + far] * 2, dtype=torch.float32)
+    f = torch.tensor([[0, 1, 2], [3, 4, 5], [3, 5, 6]])
+    alpha = torch.tensor([[1.0, 0.0, 0.0, 1, 1, 1, 1], [1.0] * 7])
+    tri = rasterize(v, f, 12, 12, cull_backfaces=False, alpha=alpha).tri
+    i, j = torch.meshgrid(torch.arange(12), torch.arange(12), indexing="ij")
+    assert torch.equal(tri[0] == 0, i + j + 1 < 6)
+    assert torch.equal(tri[1] == 0, i + j + 1 < 12)
+    assert (tri >= 0).all()

@@ -141,7 +141,11 @@ def headwear_shell(head: HeadModel, hair_thickness: np.ndarray) -> Shell:
     zc = lm[0, 2] - 0.01
     az = np.degrees(np.abs(np.arctan2(v[:, 0], v[:, 2] - zc)))
     rim = np.interp(az, [0, 60, 110, 180], [brow + 0.022, brow + 0.02, lm[0, 1] + 0.035, lm[0, 1] + 0.01])
-    m = _smooth(v[:, 1] - rim, -0.001, 0.003)
+    # Coverage: a linear ramp 16 mm wide, level 0.5 at 1 mm above the rim line. The raster clips the shell
+    # per sample at the interpolated 0.5 level (FaceRenderer._vertex_alpha); a field linear across the
+    # border triangles puts that cut on a smooth line, where a ramp narrower than an edge (it was 4 mm) cut
+    # them in a zigzag, and the 8 mm below the line keep a whole mesh edge of triangles outside it.
+    m = np.clip(0.5 + (v[:, 1] - rim - 0.001) / 0.016, 0, 1)
     # The crown follows the hair's own (smooth) profile 6 mm out, and tapers to the skin over 12 mm above
     # the rim: a ramp several mesh edges wide. (A ramp narrower than an edge made a saw-toothed rim.)
     t = (hair_thickness + 0.006) * _smooth(v[:, 1] - rim, -0.001, 0.012) + 0.001

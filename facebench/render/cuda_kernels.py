@@ -265,9 +265,10 @@ _TILE = 8  # samples per side of the coarse depth tiles (rasterize_cuda's drawin
 
 
 @cuda.jit
-def _raster_k(v, faces, fmask, H, W, cull, key, fids, test, tile_far):
+def _raster_k(v, faces, fmask, alpha, H, W, cull, key, fids, test, tile_far):
     """One thread per image and face of ``fids``; with ``test``, a face is skipped where it is behind every
-    8x8 tile its bounding box touches (tile_far: the farthest depth key of each tile so far)."""
+    8x8 tile its bounding box touches (tile_far: the farthest depth key of each tile so far). alpha: per-vertex
+    coverage (B, V) for rasterize.rasterize's alpha test, or (0, 0) for none."""
     t = cuda.grid(1)
     n = fids.shape[0]
     if t >= v.shape[0] * n:
@@ -285,8 +286,13 @@ def _raster_k(v, faces, fmask, H, W, cull, key, fids, test, tile_far):
     area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
     if area == 0 or (cull and area > 0):
         return
+    aa, ab, ac = np.float32(1.0), np.float32(1.0), np.float32(1.0)
+    if alpha.shape[0] > 0:
+        aa, ab, ac = alpha[b, i0], alpha[b, i1], alpha[b, i2]
+    clip = min(aa, ab, ac) <= np.float32(0.5)
     if area < 0:  # make it positive, as the PyTorch path does
         bx, by, bw, cx, cy, cw = cx, cy, cw, bx, by, bw
+        ab, ac = ac, ab
     x0 = max(int(math.ceil(min(ax, bx, cx) - 0.5)), 0)  # pixel centres inside the extent
     x1 = min(int(math.floor(max(ax, bx, cx) - 0.5)), W - 1)
     y0 = max(int(math.ceil(min(ay, by, cy) - 0.5)), 0)
@@ -322,6 +328,10 @@ def _raster_k(v, faces, fmask, H, W, cull, key, fids, test, tile_far):
             e2 = (bx - ax) * (yc - ay) - (by - ay) * (xc - ax)
             if e2 < 0 or (e2 == 0 and not tl2):
                 continue
+            if clip:
+                l0, l1, l2 = e0 * aw, e1 * bw, e2 * cw
+                if not l0 * aa + l1 * ab + l2 * ac > np.float32(0.5) * (l0 + l1 + l2):
+                    continue
             w = (e0 * aw + e1 * bw + e2 * cw) / (e0 + e1 + e2)
             w = min(max(w, np.float32(_W_LO)), np.float32(_W_HI))
             lw = (math.log(w) - _LOG_LO) * _INV_LOG_RANGE
@@ -422,15 +432,17 @@ def _raster_inputs(verts, faces, face_mask, height, width):
 
 def rasterize_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,
                    face_mask: torch.Tensor | None = None, cull_backfaces: bool = True,
-                   phase=None) -> Fragments:
+                   phase=None, alpha: torch.Tensor | None = None) -> Fragments:
     """Kernel counterpart of :func:`facebench.render.rasterize.rasterize` (same arguments and result).
 
     phase: optional, a speed hint that leaves the result unchanged (as in rasterize_numba): (F,) int64 or,
     to save the device synchronisations of splitting it, a list of face-index tensors, one per phase.
     Faces of phase 0 are drawn first, then each later phase skips the faces that a coarse depth test (the
-    farthest depth of each 8x8 tile so far) shows hidden."""
+    farthest depth of each 8x8 tile so far) shows hidden. alpha: optional (B, V) per-vertex coverage (the
+    alpha test of rasterize.rasterize)."""
     B, dev = verts.shape[0], verts.device
     v, f, fm, key = _raster_inputs(verts, faces, face_mask, height, width)
+    a = (torch.empty(0, 0, device=dev) if alpha is None else alpha.detach().float().contiguous())
     if phase is None:
         groups = [torch.arange(f.shape[0], device=dev)]
     elif isinstance(phase, (list, tuple)):
@@ -443,7 +455,7 @@ def rasterize_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width:
         if g > 0:
             _launch(_tile_far_k, tile_far.numel(), key, height, width, tile_far)
         if len(fids):
-            _launch(_raster_k, B * len(fids), v, f, fm, height, width, bool(cull_backfaces), key, fids, g > 0,
+            _launch(_raster_k, B * len(fids), v, f, fm, a, height, width, bool(cull_backfaces), key, fids, g > 0,
                     tile_far)
     tri = torch.empty(B, height, width, dtype=torch.int64, device=dev)
     bary = torch.empty(B, height, width, 3, dtype=torch.float32, device=dev)
@@ -474,7 +486,8 @@ def depth_map_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width:
     v, f, fm, key = _raster_inputs(verts, faces, face_mask, height, width)
     fids = torch.arange(f.shape[0], device=dev)
     dummy = torch.zeros(1, 1, 1, dtype=torch.int64, device=dev)
-    _launch(_raster_k, B * len(fids), v, f, fm, height, width, False, key, fids, False, dummy)
+    _launch(_raster_k, B * len(fids), v, f, fm, torch.empty(0, 0, device=dev), height, width, False, key, fids,
+            False, dummy)
     out = torch.empty(B, height, width, device=dev)
     _launch(_depth_resolve_k, B * height * width, v, f, key, width, out)
     return out

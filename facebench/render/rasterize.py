@@ -63,6 +63,7 @@ def rasterize(
     face_mask: torch.Tensor | None = None,
     cull_backfaces: bool = True,
     w_range: tuple[float, float] = (1e-3, 1e3),
+    alpha: torch.Tensor | None = None,
 ) -> Fragments:
     """Rasterize a batch of meshes that share one face list.
 
@@ -70,6 +71,9 @@ def rasterize(
     faces: (F, 3) int64 vertex indices, counter-clockwise *as seen by the camera* when front-facing in a
       y-up frame; in our y-down screen frame, front faces therefore have a negative signed area.
     face_mask: optional (B, F) bool, faces switched off per sample (accessories, hair styles).
+    alpha: optional (B, V) per-vertex coverage: a sample is drawn only where alpha, interpolated with the
+      perspective-correct barycentrics, exceeds 0.5 (an alpha test: a shell's border then follows its
+      mask's 0.5 level line across its triangles instead of stepping along their edges).
     Returns the :class:`Fragments` of the nearest visible face per pixel.
     """
     B, V, _ = verts.shape
@@ -103,6 +107,10 @@ def rasterize(
         tx = torch.where(flip[:, None], tx[:, [0, 2, 1]], tx)
         ty = torch.where(flip[:, None], ty[:, [0, 2, 1]], ty)
         tw = torch.where(flip[:, None], tw[:, [0, 2, 1]], tw)
+        ta = None
+        if alpha is not None:
+            ta = alpha[b_idx[:, None], faces[f_idx]].to(tw.dtype)
+            ta = torch.where(flip[:, None], ta[:, [0, 2, 1]], ta)
         x0, y0 = xmin[b_idx, f_idx].long(), ymin[b_idx, f_idx].long()
         ext = torch.maximum(xmax[b_idx, f_idx].long() - x0, ymax[b_idx, f_idx].long() - y0) + 1
         w_lo, w_hi = w_range
@@ -114,7 +122,7 @@ def rasterize(
                 sel = ext > size // 2
             if sel.any():
                 _raster_bucket(
-                    key, sel, size, tx, ty, tw, x0, y0, b_idx, gid, height, width, w_lo, w_hi
+                    key, sel, size, tx, ty, tw, ta, x0, y0, b_idx, gid, height, width, w_lo, w_hi
                 )
             if size >= max(height, width):
                 break
@@ -127,7 +135,7 @@ def rasterize(
     return Fragments(tri=tri, bary=bary)
 
 
-def _raster_bucket(key, sel, size, tx, ty, tw, x0, y0, b_idx, gid, H, W, w_lo, w_hi):
+def _raster_bucket(key, sel, size, tx, ty, tw, ta, x0, y0, b_idx, gid, H, W, w_lo, w_hi):
     tx, ty, tw = tx[sel], ty[sel], tw[sel]
     x0, y0, b, g = x0[sel], y0[sel], b_idx[sel], gid[sel]
     off = torch.arange(size, device=key.device)
@@ -146,6 +154,12 @@ def _raster_bucket(key, sel, size, tx, ty, tw, x0, y0, b_idx, gid, H, W, w_lo, w
         & (px < W)
         & (py < H)
     )
+    if ta is not None:
+        # The alpha test in the kernels' form: sum(l_i a_i) > 0.5 sum(l_i), l_i = e_i w_i (perspective-correct
+        # barycentrics before normalisation).
+        l0, l1, l2 = (e * tw[:, i, None, None] for i, e in enumerate((e0, e1, e2)))
+        a = ta[sel]
+        inside &= (l0 * a[:, 0, None, None] + l1 * a[:, 1, None, None] + l2 * a[:, 2, None, None]) > 0.5 * (l0 + l1 + l2)
     area = e0 + e1 + e2
     wpix = (e0 * tw[:, 0, None, None] + e1 * tw[:, 1, None, None] + e2 * tw[:, 2, None, None]) / area
     t_i, r_i, c_i = inside.nonzero(as_tuple=True)

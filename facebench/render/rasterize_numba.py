@@ -19,8 +19,11 @@ _TILE = 8  # samples per side of the coarse depth tiles (see _raster_one)
 
 
 @numba.njit(cache=True, fastmath=False)
-def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull, order, checks, depth_only=False):
+def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull, order, checks, alpha, depth_only=False):
     """Rasterize faces ``order`` (indices into ``faces``) of one image.
+
+    alpha: per-vertex coverage (V,), or empty for none: as rasterize.rasterize's alpha test, a sample of a
+    face with a vertex at or below 0.5 is drawn only where the interpolated alpha exceeds 0.5.
 
     At each position of ``checks`` in the order (e.g. after the surfaces in front: shells, accessories,
     skin) the kernel records, per 8x8-sample tile, the farthest depth drawn so far (0 if a sample is still
@@ -58,10 +61,16 @@ def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull, order, checks, dep
         area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
         if area == 0 or (cull and area > 0):
             continue
+        # Alpha test only where a vertex is at or below the threshold (elsewhere every sample passes).
+        aa, ab, ac = np.float32(1), np.float32(1), np.float32(1)
+        if alpha.shape[0] > 0:
+            aa, ab, ac = alpha[i0], alpha[i1], alpha[i2]
+        clip = min(aa, ab, ac) <= np.float32(0.5)
         # Reorder to positive area (as the PyTorch path does) and remember the vertex permutation.
         p1, p2 = 1, 2
         if area < 0:
             bx, by, bw, cx, cy, cw = cx, cy, cw, bx, by, bw
+            ab, ac = ac, ab
             p1, p2 = 2, 1
             area = -area
         x0 = max(int(np.ceil(min(ax, bx, cx) - 0.5)), 0)  # pixel centres inside the extent
@@ -97,6 +106,10 @@ def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull, order, checks, dep
                 e2 = (bx - ax) * (yc - ay) - (by - ay) * (xc - ax)
                 if e2 < 0 or (e2 == 0 and not tl2):
                     continue
+                if clip:
+                    l0, l1, l2 = e0 * aw, e1 * bw, e2 * cw
+                    if not l0 * aa + l1 * ab + l2 * ac > np.float32(0.5) * (l0 + l1 + l2):
+                        continue
                 s = e0 + e1 + e2
                 w = (e0 * aw + e1 * bw + e2 * cw) / s
                 z = zbuf[py, px]
@@ -115,9 +128,11 @@ def _raster_one(v, faces, fmask, H, W, tri, zbuf, bary, cull, order, checks, dep
 
 
 @numba.njit(parallel=True, cache=True)
-def _raster_batch(v, faces, fmask, H, W, tri, zbuf, bary, cull, order, checks):
+def _raster_batch(v, faces, fmask, H, W, tri, zbuf, bary, cull, order, checks, alpha):
+    none = np.empty(0, np.float32)
     for b in numba.prange(v.shape[0]):
-        _raster_one(v[b], faces, fmask[b], H, W, tri[b], zbuf[b], bary[b], cull, order, checks)
+        _raster_one(v[b], faces, fmask[b], H, W, tri[b], zbuf[b], bary[b], cull, order, checks,
+                    alpha[b] if alpha.shape[0] > 0 else none)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -126,8 +141,9 @@ def _depth_batch(v, faces, fmask, H, W, zbuf):
     bary = np.empty((0, 0, 3), np.float32)
     order = np.arange(faces.shape[0])
     checks = np.empty(0, np.int64)
+    alpha = np.empty(0, np.float32)
     for b in numba.prange(v.shape[0]):
-        _raster_one(v[b], faces, fmask[b], H, W, tri, zbuf[b], bary, False, order, checks, True)
+        _raster_one(v[b], faces, fmask[b], H, W, tri, zbuf[b], bary, False, order, checks, alpha, True)
 
 
 def depth_map_numba(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,
@@ -154,13 +170,14 @@ def drawing_order(phase: torch.Tensor | None, num_faces: int) -> tuple[np.ndarra
 
 def rasterize_numba(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,
                     face_mask: torch.Tensor | None = None, cull_backfaces: bool = True,
-                    phase: torch.Tensor | None = None) -> Fragments:
+                    phase: torch.Tensor | None = None, alpha: torch.Tensor | None = None) -> Fragments:
     """Numba counterpart of :func:`facebench.render.rasterize.rasterize` for CPU tensors.
 
     phase: optional (F,) int, a drawing order by groups, a speed hint that leaves the result unchanged:
     phase 0 first (surfaces in front), then each later phase behind a coarse depth test against what the
     earlier phases drew (see _raster_one), so that mostly hidden faces (the mouth interior, the eyeballs,
-    shells' inner sides) are mostly skipped."""
+    shells' inner sides) are mostly skipped. alpha: optional (B, V) per-vertex coverage (the alpha test of
+    :func:`facebench.render.rasterize.rasterize`)."""
     B = verts.shape[0]
     v = np.ascontiguousarray(verts.detach().cpu().numpy(), dtype=np.float32)
     f = np.ascontiguousarray(faces.cpu().numpy(), dtype=np.int64)
@@ -170,5 +187,7 @@ def rasterize_numba(verts: torch.Tensor, faces: torch.Tensor, height: int, width
     zbuf = np.zeros((B, height, width), np.float32)
     bary = np.zeros((B, height, width, 3), np.float32)
     order, checks = drawing_order(phase, f.shape[0])
-    _raster_batch(v, f, fm, height, width, tri, zbuf, bary, cull_backfaces, order, checks)
+    a = (np.empty((0, 0), np.float32) if alpha is None
+         else np.ascontiguousarray(alpha.detach().cpu().numpy(), dtype=np.float32))
+    _raster_batch(v, f, fm, height, width, tri, zbuf, bary, cull_backfaces, order, checks, a)
     return Fragments(tri=torch.from_numpy(tri), bary=torch.from_numpy(bary), w=torch.from_numpy(zbuf))

@@ -221,8 +221,11 @@ class FaceRenderer:
         on_hat = hat_pos[hair_vids] >= 0
         self._hair_at_hat = torch.zeros(hair_t.shape[0], len(self.shell["headwear"][0]), device=dev)
         self._hair_at_hat[:, hat_pos[hair_vids[on_hat]]] = hair_t[:, on_hat]
-        # Per style, the shell faces drawn: those whose three vertices have mask > 0.5 (S, F_shell).
-        self._shell_face_table = {n: (self.shell[n][1][:, self.shell[n][3]] > 0.5).all(-1) for n in SHELLS}
+        # Per style, the shell faces drawn: those with a vertex whose mask exceeds 0.5 (S, F_shell); the raster
+        # clips them per sample where the interpolated mask is at or below 0.5 (_vertex_alpha). Drawing only
+        # faces with all three vertices past 0.5 gave each shell a border stepped along its mesh edges, which
+        # showed as jags where a hat's rim stands proud of the hair.
+        self._shell_face_table = {n: (self.shell[n][1][:, self.shell[n][3]] > 0.5).any(-1) for n in SHELLS}
         # Concatenated shell vertex ids and rigid vertices (1 = follows the eyes, 2 = torso) for geometry_numba.
         self._shell_vids = torch.cat([self.shell[n][0] for n in SHELLS])
         self._rigid_verts = torch.cat([self.rigid[n][0] for n in RIGIDS])
@@ -313,6 +316,15 @@ class FaceRenderer:
             fmask.append(self.rigid[name][1][st])
         fmask = torch.cat(fmask, 1)
         return torch.cat([fmask, fmask[:, self._back_src]], 1)
+
+    def _vertex_alpha(self, fac: FaceFactors) -> torch.Tensor:
+        """Per-vertex coverage (B, N) of the combined mesh for the rasterizers' alpha test: each shell's style
+        mask on its vertices, 1 elsewhere (the mask's 0.5 level line is the shell's border)."""
+        B, dev = len(fac), self.device
+        styles = _shell_styles(fac)
+        a0, a1 = self.offset[SHELLS[0]][0], self.offset[SHELLS[-1]][1]
+        return torch.cat([torch.ones(B, a0, device=dev)] + [self.shell[n][1][styles[n]] for n in SHELLS]
+                         + [torch.ones(B, self.num_all - a1, device=dev)], 1)
 
     def _anchors(self, fac: FaceFactors, vh: torch.Tensor):
         """Eye midpoint (B, 3) and inter-ocular scale (B,) of the head, which glasses and brims follow;
@@ -411,7 +423,8 @@ class FaceRenderer:
         scr = self._screen_space(v, fac.cam_dist, M)
         Hs = Ws = size * ss
         # The numba path rasterizes inside its fused per-image kernel (render_numba).
-        frags = self._raster(scr, Hs, Ws, fmask, cull=True) if self.backend != "numba" else None
+        alpha = self._vertex_alpha(fac)
+        frags = self._raster(scr, Hs, Ws, fmask, cull=True, alpha=alpha) if self.backend != "numba" else None
         smask = torch.cat([torch.ones(B, self._num_shadow_head, dtype=torch.bool, device=dev),
                            fmask[:, self._shadow_others]], 1)
         light_pos, shadow = self.shadow_map(v, smask, fac.key_dir)
@@ -446,7 +459,7 @@ class FaceRenderer:
         if self.backend == "numba":
             from facebench.render.shade_numba import render_numba
 
-            img, seg, lm_tri, lm_bary = render_numba(inputs, scr, fmask, self._raster_phase, Hs, Ws,
+            img, seg, lm_tri, lm_bary = render_numba(inputs, scr, fmask, alpha, self._raster_phase, Hs, Ws,
                                                      self._landmark_pixels(lm_scr, Hs, Ws), fac.background, sigma)
             return self._labelled(fac, img, seg, lm_scr, lm3, (lm_tri, lm_bary), scr, ss)
         fg, seg_full = shade_torch(inputs)
@@ -506,19 +519,19 @@ class FaceRenderer:
             return vertex_normals_cuda(v, self.faces, self._csr[which])
         return _vertex_normals(v, self.faces[: self.head.faces.shape[0] if which == "head" else self.num_front_faces])
 
-    def _raster(self, scr, H, W, fmask, cull, faces=None):
+    def _raster(self, scr, H, W, fmask, cull, faces=None, alpha=None):
         phase = self._raster_phase if faces is None else None
         faces = self.faces if faces is None else faces
         if self.backend == "numba":
             from facebench.render.rasterize_numba import rasterize_numba
 
-            return rasterize_numba(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull, phase=phase)
+            return rasterize_numba(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull, phase=phase, alpha=alpha)
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import rasterize_cuda
 
             return rasterize_cuda(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull,
-                                  phase=self._raster_groups if phase is not None else None)
-        return rasterize(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull)
+                                  phase=self._raster_groups if phase is not None else None, alpha=alpha)
+        return rasterize(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull, alpha=alpha)
 
     def shadow_map(self, v: torch.Tensor, fmask: torch.Tensor, key_dir: torch.Tensor, size: int = _SHADOW_SIZE):
         """Orthographic depth map of the scene seen from the key light: the faces ``shadow_faces`` under the

@@ -337,7 +337,7 @@ def _seen(parts, k):
 
 
 @numba.njit(parallel=True, cache=True)
-def _render_batch(scr, faces, fmask, order, checks, Hs, Ws, lm_px, face_part, part_to_seg, vn, alb, canon, paint,
+def _render_batch(scr, faces, fmask, alpha, order, checks, Hs, Ws, lm_px, face_part, part_to_seg, vn, alb, canon, paint,
                   eye_c, sh, kd, key, hair, iris, cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0,
                   bias1, ss, foot, bgp, sigma, img, seg, lm_tri, lm_bary):
     """Per image, in one thread: rasterize, shade every supersample and finish the output pixels, with the
@@ -349,7 +349,7 @@ def _render_batch(scr, faces, fmask, order, checks, Hs, Ws, lm_px, face_part, pa
         tri = np.full((Hs, Ws), -1, np.int64)
         zbuf = np.zeros((Hs, Ws), np.float32)
         bary = np.zeros((Hs, Ws, 3), np.float32)
-        _raster_one(scr[b], faces, fmask[b], Hs, Ws, tri, zbuf, bary, 1, order, checks)
+        _raster_one(scr[b], faces, fmask[b], Hs, Ws, tri, zbuf, bary, 1, order, checks, alpha[b])
         for k in range(lm_px.shape[1]):
             x, y = lm_px[b, k, 0], lm_px[b, k, 1]
             lm_tri[b, k] = tri[y, x]
@@ -363,11 +363,12 @@ def _render_batch(scr, faces, fmask, order, checks, Hs, Ws, lm_px, face_part, pa
         _finish_one(fg, tri, cls, bgp[b], seeds[b], sigma[b], ss, img[b], seg[b])
 
 
-def render_numba(s: ShadeInputs, scr: torch.Tensor, face_mask: torch.Tensor, phase: torch.Tensor, height: int,
-                 width: int, lm_px: torch.Tensor, background: torch.Tensor, sigma: torch.Tensor):
+def render_numba(s: ShadeInputs, scr: torch.Tensor, face_mask: torch.Tensor, alpha: torch.Tensor, phase: torch.Tensor,
+                 height: int, width: int, lm_px: torch.Tensor, background: torch.Tensor, sigma: torch.Tensor):
     """The CPU render of one batch after geometry, fused per image: the camera raster
     (:func:`facebench.render.rasterize_numba.rasterize_numba` with drawing phases, back faces culled) of the
-    screen vertices scr (B, N, 3) at height x width supersamples, then
+    screen vertices scr (B, N, 3) at height x width supersamples, alpha-tested by the per-vertex coverage
+    alpha (B, N) (see :func:`facebench.render.rasterize.rasterize`), then
     :func:`facebench.render.shade.shade_torch`'s shading and the renderer's finishing steps (exposure, box filter in linear light, display transform, background of
     24 parameters per image, compositing by coverage, sensor noise of level sigma (B,), majority class).
     ``s`` holds the shading inputs (its tri and bary are not used: the fragments live only inside the
@@ -388,7 +389,7 @@ def render_numba(s: ShadeInputs, scr: torch.Tensor, face_mask: torch.Tensor, pha
     lm_tri = np.full((B, K), -1, np.int64)
     lm_bary = np.zeros((B, K, 3), np.float32)
     order, checks = drawing_order(phase, s.faces.shape[0])
-    _render_batch(f32(scr), i64(s.faces), np.ascontiguousarray(face_mask.cpu().numpy(), dtype=np.bool_), order,
+    _render_batch(f32(scr), i64(s.faces), np.ascontiguousarray(face_mask.cpu().numpy(), dtype=np.bool_), f32(alpha), order,
                   checks, Hs, Ws, i64(lm_px), i64(s.face_part), i64(s.part_to_seg), f32(s.vn), f32(s.albedo),
                   f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir), f32(s.key_rgb),
                   f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), f32(s.target),
