@@ -23,6 +23,26 @@ def test_full_render_numba_matches_torch(any_head):
     assert (a.ldmk_visible == b.ldmk_visible).float().mean() > 0.99
 
 
+def test_painted_accessory_borders_match_torch(any_head):
+    """Hats and face masks on every sample (their shells' alpha-tested borders and the colour painted past
+    them, ramped per pixel in each shader): the numba render agrees with the PyTorch one on those pixels too."""
+    import dataclasses
+
+    fac = sample_factors(7, range(4), [0, 1, 2, 3], frozenset(FACTOR_GROUPS), any_head.num_identity)
+    fac = dataclasses.replace(fac, headwear=torch.tensor([1, 2, 1, 2]), facewear=torch.tensor([1, 1, 0, 1]),
+                              hair=torch.tensor([2, 3, 2, 1]), pose=fac.pose * 0.3)
+    a = FaceRenderer(any_head, backend="torch").render(fac, 112, "aligned")
+    b = FaceRenderer(any_head, backend="numba").render(fac, 112, "aligned")
+    from facebench.labels import SEG
+
+    for cls in ("HEADWEAR", "FACEWEAR"):
+        assert ((a.seg == SEG[cls]).flatten(1).sum(1) > 100).sum() >= 3, f"too few {cls} pixels to compare"
+    d = (a.image - b.image).abs().amax(1)
+    assert d.mean() < 1e-3
+    assert (d > 2 / 255).float().mean() < 2e-3
+    assert (a.seg == b.seg).float().mean() > 0.999
+
+
 def test_raster_kernels_agree_on_a_head(procedural_head):
     r = FaceRenderer(procedural_head)
     fac = sample_factors(1, range(4), range(4), frozenset(FACTOR_GROUPS), procedural_head.num_identity)

@@ -39,7 +39,7 @@ from numba import cuda  # noqa: E402
 from facebench.labels import SEG  # noqa: E402
 from facebench.render.heads.base import P  # noqa: E402
 from facebench.render.rasterize import _DEPTH_BITS, _ID_BITS, Fragments  # noqa: E402
-from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF,  # noqa: E402
+from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF,  # noqa: E402
                                     SHADOW_BIAS, SKIN_CHROMA, SKIN_RADIUS, SKIN_SEED, SKIN_TEXTURE, ShadeInputs)
 
 log = logging.getLogger(__name__)
@@ -555,6 +555,14 @@ def _skin_texture(cx, cy, cz, seed, foot):
 # kernels' arithmetic to float64, and float64 sin/atan2/exp/pow on GPUs are long instruction sequences
 # where float32 has hardware approximations. Results differ from the float64 CPU kernels by float32 rounding.
 @cuda.jit(device=True, inline=True)
+def _paint_edge(x):
+    """facebench.render.shade.paint_edge of one value."""
+    t = min(max((x - np.float32(PAINT_EDGE[0])) / np.float32(PAINT_EDGE[1] - PAINT_EDGE[0]), np.float32(0.0)),
+            np.float32(1.0))
+    return t * t * (np.float32(3.0) - np.float32(2.0) * t)
+
+
+@cuda.jit(device=True, inline=True)
 def _sigmoid(x):
     return 1.0 / (1.0 + math.exp(np.float32(-x)))
 
@@ -738,6 +746,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
             mpn = 0.0
         if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L or part == _HAIR):
             hpn = 0.0
+        mpn, hpn = _paint_edge(mpn), _paint_edge(hpn)
         ar = ar * (1 - mpn) + mpn * prgb[b, 0, 0]
         ag = ag * (1 - mpn) + mpn * prgb[b, 0, 1]
         ab = ab * (1 - mpn) + mpn * prgb[b, 0, 2]

@@ -187,9 +187,12 @@ class FaceRenderer:
         # and hats paint from their shells' wide paint fields (Shell.paint: level lines a few millimetres
         # outside the shell's border, over ramps several mesh edges wide), ramped over 0.4-0.6: smooth
         # edges, and dense paint under the shells' stepped borders (over partly painted skin the steps showed
-        # as notches; the shells' own 4-8 mm mask ramps zigzagged along the mesh edges).
+        # as notches; the shells' own 4-8 mm mask ramps zigzagged along the mesh edges). The hair's field is
+        # ramped here, per vertex (a soft hairline: ramped per pixel it read as a drawn line); the mask's and
+        # hat's fields stay raw and the shaders ramp them per pixel (shade.paint_edge: a fabric's edge, which
+        # per vertex zigzagged along the neck's coarse mesh).
         self.paint_tables = []
-        for shell, ramp in ((r.hair, (0.4, 0.6)), (r.beard, None), (r.facewear, (0.4, 0.6)), (r.headwear, (0.4, 0.6))):
+        for shell, ramp in ((r.hair, (0.4, 0.6)), (r.beard, None), (r.facewear, None), (r.headwear, None)):
             m = f(shell.masks if shell.paint is None else shell.paint).float()
             if ramp is not None:
                 t = ((m - ramp[0]) / (ramp[1] - ramp[0])).clamp(0, 1)

@@ -48,6 +48,17 @@ def _material_table() -> np.ndarray:
 
 MATERIALS = _material_table()  # (len(PARTS), 4): specular strength, exponent, ambient occlusion, wrap
 BEARD_DENSITY = 0.9  # how much a painted beard covers the skin colour
+# The face-mask and hat paint fields (level 0.5 a few millimetres past their shells' borders, ramps ~16 mm
+# wide) become their colours' coverage over this band, per shaded pixel: ramped per vertex instead, the
+# band (~3 mm) was narrower than the mesh edges (4-8 mm) and its edge zigzagged along them (drips of mask
+# colour on the neck).
+PAINT_EDGE = (0.4, 0.6)
+
+
+def paint_edge(x: torch.Tensor) -> torch.Tensor:
+    """Coverage (smoothstep over PAINT_EDGE) of an interpolated face-mask or hat paint field."""
+    t = ((x - PAINT_EDGE[0]) / (PAINT_EDGE[1] - PAINT_EDGE[0])).clamp(0, 1)
+    return t * t * (3 - 2 * t)
 # Hair strands: value noise stretched along the strand direction (lines of constant azimuth around the
 # head's vertical axis, i.e. hair falling from the crown): (across-strand cells per radian of the coarse
 # and the fine octave, along-strand cells per metre, azimuth warp by the clump noise in radians, base,
@@ -199,9 +210,9 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     albedo = albedo * (1 - bw) + bw * 0.9 * hair
     # Face mask and hat colours just past their shells' borders (over hair and beard).
     facewearable = torch.isin(part, torch.tensor(FACEWEAR_PARTS, device=dev))
-    mask_paint = mask_paint * facewearable
+    mask_paint = paint_edge(mask_paint) * facewearable
     hattable = torch.isin(part, torch.tensor(HATTABLE_PARTS, device=dev))
-    hat_paint = hat_paint * hattable
+    hat_paint = paint_edge(hat_paint) * hattable
     for w, k in ((mask_paint, 0), (hat_paint, 1)):
         albedo = albedo * (1 - w[..., None]) + w[..., None] * view(s.paint_rgb[:, k])
     brow = (part == P["BROW_R"]) | (part == P["BROW_L"])

@@ -18,7 +18,7 @@ import torch
 from facebench.labels import SEG
 from facebench.render.heads.base import P
 from facebench.render.rasterize_numba import _raster_one
-from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
+from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
                                     SKIN_CHROMA, SKIN_RADIUS, SKIN_SEED, SKIN_TEXTURE, ShadeInputs)
 
 _M32 = np.int64(0xFFFFFFFF)
@@ -115,6 +115,13 @@ def _display_lut(x):
     i = min(int(t), _DISPLAY_LUT_N - 1)
     f = t - i
     return _DISPLAY_LUT[i] * (1 - f) + _DISPLAY_LUT[i + 1] * f
+
+
+@numba.njit(cache=True, inline="always")
+def _paint_edge(x):
+    """facebench.render.shade.paint_edge of one value."""
+    t = min(max((x - PAINT_EDGE[0]) / (PAINT_EDGE[1] - PAINT_EDGE[0]), 0.0), 1.0)
+    return t * t * (3 - 2 * t)
 
 
 @numba.njit(cache=True)
@@ -283,6 +290,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                     mpn = 0.0
                 if not (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L or part == _HAIR):
                     hpn = 0.0
+                mpn, hpn = _paint_edge(mpn), _paint_edge(hpn)
                 ar = ar * (1 - mpn) + mpn * prgb[0, 0]
                 ag = ag * (1 - mpn) + mpn * prgb[0, 1]
                 ab = ab * (1 - mpn) + mpn * prgb[0, 2]
