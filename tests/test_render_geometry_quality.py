@@ -145,3 +145,20 @@ def test_block_part_mean_groups_samples_by_part_within_each_block():
     assert (out[:2, 2:] == (2 + 3 + 6 + 7) / 4).all()  # one part over the whole block
     assert out[2, 0] == out[2, 1] == out[3, 0] == out[3, 1] == (8 + 9 + 12 + 13) / 4
     assert out[2, 2] == 10 and out[3, 2] == 14 and out[2, 3] == out[3, 3] == (11 + 15) / 2
+
+
+def test_cap_brim_grows_out_of_the_crown(any_head):
+    """The brim's inner edge runs along the head 2 mm out at every angle (inside the crown shell, which is at
+    least 3 mm thick there), so it neither floats off the sides nor pokes through the crown; its peak reaches
+    well past the forehead."""
+    from scipy.spatial import cKDTree
+
+    from facebench.render.accessories import brim_mesh
+
+    brim = brim_mesh(any_head, 0.01)
+    n = len(brim.verts) // 4  # inner edge, outer edge, then the back side's copies
+    inner, outer = brim.verts[:n], brim.verts[n:2 * n]
+    d_inner = cKDTree(any_head.template).query(inner)[0]
+    assert d_inner.max() < 0.005, f"brim inner edge {d_inner.max() * 1000:.1f} mm off the head"
+    front = any_head.template[:, 2].max()
+    assert outer[:, 2].max() > front + 0.05
