@@ -108,7 +108,10 @@ def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
         h = np.interp(az, [0, 35, 80, 110, 150, 180],
                       [brow + front, brow + front - 0.004, lm[0, 1] + side, lm[0, 1] + side,
                        lm[0, 1] + back, lm[0, 1] + back])
-        m = _smooth(v[:, 1] - h, -0.002, 0.006)
+        # Coverage: a linear ramp 16 mm wide, level 0.5 2 mm above the hairline h (as the hat's mask: the
+        # raster cuts the shell along the interpolated 0.5 line, smooth where the field is linear across
+        # the border triangles).
+        m = np.clip(0.5 + (v[:, 1] - h - 0.002) / 0.016, 0, 1)
         masks.append(m)
         # The painted hairline (see Shell.paint): level 0.5 6 mm below the mask's over a 24 mm ramp, so the
         # paint is dense (0.6) 4 mm before the shell's stepped border and its edge does not zigzag.
