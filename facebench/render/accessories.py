@@ -51,7 +51,7 @@ class Shell:
     # level is the edge of the shell's colour painted past its border (the renderer ramps it over 0.4-0.6),
     # or None: paint from ``masks``. Wider than the mask's own ramp (several mesh edges) so that its level
     # line, interpolated per pixel, is smooth instead of zigzagging along the edges, and a few millimetres
-    # outside the mask's 0.5 level so that it covers the shell's stepped border.
+    # outside the mask's 0.5 level so that it covers the shell's border (stepped along mesh edges before the raster's alpha test).
     paint: np.ndarray | None = None
 
 
@@ -114,7 +114,7 @@ def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
         m = np.clip(0.5 + (v[:, 1] - h - 0.002) / 0.016, 0, 1)
         masks.append(m)
         # The painted hairline (see Shell.paint): level 0.5 6 mm below the mask's over a 24 mm ramp, so the
-        # paint is dense (0.6) 4 mm before the shell's stepped border and its edge does not zigzag.
+        # paint is dense (0.6) 4 mm before the shell's border and its edge does not zigzag.
         paint.append(_smooth(v[:, 1] - h, -0.016, 0.008) * np.isin(vpart, parts))
         growth = _smooth(az, 60, 180) * _smooth(lm[0, 1] + 0.05 - v[:, 1], 0, 0.1)
         # Grow the thickness over 3 cm from the shell's border so the shell meets the skin without a step
