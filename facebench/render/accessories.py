@@ -48,10 +48,10 @@ class Shell:
     thickness: np.ndarray
     part: int
     # Per-style field (S, V) on every head vertex (the paint reaches past the shell's vertices) whose 0.5
-    # level is the edge of the shell's colour painted past its border (the renderer ramps it over 0.4-0.6),
-    # or None: paint from ``masks``. Wider than the mask's own ramp (several mesh edges) so that its level
-    # line, interpolated per pixel, is smooth instead of zigzagging along the edges, and a few millimetres
-    # outside the mask's 0.5 level so that it covers the shell's border (stepped along mesh edges before the raster's alpha test).
+    # level is the edge of the shell's colour painted past its border (ramped over 0.4-0.6: per vertex for
+    # hair, per shaded pixel for masks and hats), or None: paint from ``masks``. Wider than the mask's own ramp
+    # (several mesh edges) so that its level line, interpolated per pixel, is smooth instead of zigzagging
+    # along the edges, and a few millimetres outside the mask's 0.5 level so that it covers the shell's border.
     paint: np.ndarray | None = None
 
 
