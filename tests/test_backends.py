@@ -1,8 +1,11 @@
 """The numba CPU kernels agree with the PyTorch reference path (which also runs on CUDA)."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
+from facebench.labels import SEG
 from facebench.render.factors import FACTOR_GROUPS, sample_factors
 from facebench.render.mesh_numba import majority_numba, vertex_normals_numba
 from facebench.render.rasterize import rasterize
@@ -26,15 +29,11 @@ def test_full_render_numba_matches_torch(any_head):
 def test_painted_accessory_borders_match_torch(any_head):
     """Hats and face masks on every sample (their shells' alpha-tested borders and the colour painted past
     them, ramped per pixel in each shader): the numba render agrees with the PyTorch one on those pixels too."""
-    import dataclasses
-
     fac = sample_factors(7, range(4), [0, 1, 2, 3], frozenset(FACTOR_GROUPS), any_head.num_identity)
     fac = dataclasses.replace(fac, headwear=torch.tensor([1, 2, 1, 2]), facewear=torch.tensor([1, 1, 0, 1]),
                               hair=torch.tensor([2, 3, 2, 1]), pose=fac.pose * 0.3)
     a = FaceRenderer(any_head, backend="torch").render(fac, 112, "aligned")
     b = FaceRenderer(any_head, backend="numba").render(fac, 112, "aligned")
-    from facebench.labels import SEG
-
     for cls in ("HEADWEAR", "FACEWEAR"):
         assert ((a.seg == SEG[cls]).flatten(1).sum(1) > 100).sum() >= 3, f"too few {cls} pixels to compare"
     d = (a.image - b.image).abs().amax(1)

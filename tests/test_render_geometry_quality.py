@@ -148,9 +148,8 @@ def test_block_part_mean_groups_samples_by_part_within_each_block():
 
 
 def test_cap_brim_grows_out_of_the_crown(any_head):
-    """The brim's inner edge runs along the head 2 mm out at every angle (inside the crown shell, which is at
-    least 3 mm thick there), so it neither floats off the sides nor pokes through the crown; its peak reaches
-    well past the forehead."""
+    """The brim's inner edge runs along the head at every angle (under the crown's surface), so it neither
+    floats off the sides nor pokes through the crown; its peak reaches well past the forehead."""
     from scipy.spatial import cKDTree
 
     from facebench.render.accessories import brim_mesh

@@ -257,15 +257,16 @@ def glasses_mesh(head: HeadModel) -> RigidMesh:
 
 def brim_mesh(head: HeadModel, hair_max_thickness: float) -> RigidMesh:
     """A cap's brim: a sheet over the front 140 degrees of the head 25 mm above the brows. Its inner edge
-    follows the head's own outline at that height 2 mm out, inside the crown (the crown shell is at least
-    3 mm thick there), so the brim grows out of the crown at any yaw; a circular inner edge floated off the
-    head at the sides and poked through the crown elsewhere (shards of brim at wide yaw). It reaches 78 mm
-    past the thickest hair at the front and tapers into the crown at its ends."""
+    follows the head's own outline at that height (the outermost head vertices within 3 mm of it), so it lies
+    between the head and the crown's surface (the crown is 2.4 mm thick or more there; over a bald template
+    the edge is 0.9-3.7 mm inside it) and the brim grows out of the crown at any yaw; a circular inner edge
+    floated off the head at the sides and poked through the crown elsewhere (shards of brim at wide yaw). It
+    reaches 78 mm past the thickest hair at the front and tapers into the crown at its ends."""
     v, lm = head.template, head.template[head.landmarks[:68]]
     brow = max(lm[19, 1], lm[24, 1])
     y = brow + 0.025
     zc = lm[0, 2] - 0.01  # the azimuth centre the hair and hat shells use
-    band = v[np.abs(v[:, 1] - y) < 0.006]
+    band = v[np.abs(v[:, 1] - y) < 0.003]
     az_v = np.arctan2(band[:, 0], band[:, 2] - zc)
     rad_v = np.hypot(band[:, 0], band[:, 2] - zc)
     ang = np.linspace(-np.pi * 0.39, np.pi * 0.39, 17)
@@ -273,8 +274,8 @@ def brim_mesh(head: HeadModel, hair_max_thickness: float) -> RigidMesh:
     taper = np.cos(ang / np.abs(ang).max() * np.pi / 2) ** 0.6  # 1 at the front, 0 at the ends
     d = np.stack([np.sin(ang), np.zeros_like(ang), np.cos(ang)], 1)
     centre = np.array([0.0, 0.0, zc])
-    inner = centre + (r + 0.002)[:, None] * d
-    # At its ends the brim is a 3 mm strip inside the crown (not a point: zero-area faces have no normal).
+    inner = centre + r[:, None] * d
+    # At its ends the brim is a 5 mm strip, mostly inside the crown (not a point: zero-area faces have no normal).
     outer = centre + (r + 0.005 + (hair_max_thickness + 0.078 - 0.005) * taper)[:, None] * d
     inner[:, 1] = y
     outer[:, 1] = y - 0.001 - 0.011 * taper  # sloping down toward the peak
