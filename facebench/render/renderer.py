@@ -27,7 +27,7 @@ from facebench.render.camera import apply_similarity, euler_to_matrix, project, 
 from facebench.render.factors import FaceFactors
 from facebench.render.heads.base import P, PART_TO_SEG, HeadModel, vertex_clustering_lod
 from facebench.render.rasterize import rasterize
-from facebench.render.shade import ShadeInputs, shade_torch
+from facebench.render.shade import ShadeInputs, paint_edge, shade_torch
 from facebench.render.shading import background, hash_noise, to_display
 
 FRAMINGS = ("aligned", "wild")
@@ -192,11 +192,10 @@ class FaceRenderer:
         # hat's fields stay raw and the shaders ramp them per pixel (shade.paint_edge: a fabric's edge, which
         # per vertex zigzagged along the neck's coarse mesh).
         self.paint_tables = []
-        for shell, ramp in ((r.hair, (0.4, 0.6)), (r.beard, None), (r.facewear, None), (r.headwear, None)):
+        for shell in (r.hair, r.beard, r.facewear, r.headwear):
             m = f(shell.masks if shell.paint is None else shell.paint).float()
-            if ramp is not None:
-                t = ((m - ramp[0]) / (ramp[1] - ramp[0])).clamp(0, 1)
-                m = t * t * (3 - 2 * t)
+            if shell is r.hair:
+                m = paint_edge(m)  # the same ramp the shaders apply to the mask's and hat's fields per pixel
             if shell.paint is None:  # masks live on the shell's vertices
                 table = torch.zeros(shell.masks.shape[0], V, device=dev)
                 table[:, f(shell.vids).long()] = m
