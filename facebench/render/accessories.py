@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.spatial import cKDTree
 
 from facebench.render.albedo import beard_weight
 from facebench.render.heads.base import P, HeadModel
+from facebench.render.heads.geometry import vertex_normals
 
 HAIR_STYLES = ("bald", "buzz", "short", "medium", "long", "afro")
 # front height above the brows, side and back hairline heights relative to the ear landmark (m),
@@ -53,6 +55,20 @@ class Shell:
     # (several mesh edges) so that its level line, interpolated per pixel, is smooth instead of zigzagging
     # along the edges, and a few millimetres outside the mask's 0.5 level so that it covers the shell's border.
     paint: np.ndarray | None = None
+    # Fixed head-frame displacement (n, 3) in metres added to each vertex after its offset along the normal
+    # of the head vertex it follows (a surface that does not follow the skin's relief: the face mask's
+    # fabric), or None.
+    offset: np.ndarray | None = None
+    # How far (n,) in [0, 1] each vertex rides on the smoothed face without expression (smooth_identity)
+    # rather than on its head vertex (fabric does not follow the lips; at its border it meets the skin), or
+    # None: it follows the skin.
+    still: np.ndarray | None = None
+    # Per vertex (n,) the vertex of this shell it follows (whose head vertex carries it, and whose normal it
+    # takes), or None: each its own.
+    follow: np.ndarray | None = None
+    # The identity basis (K, n, 3) at the followed head vertices, smoothed over the shell (fabric does not
+    # show the shape of each identity's lips), or None.
+    smooth_identity: np.ndarray | None = None
 
 
 @dataclass
@@ -176,7 +192,151 @@ def facewear_shell(head: HeadModel) -> Shell:
     # The painted border: each edge's level 0.5 3 mm outside the mask's, over 16 mm ramps (see Shell.paint).
     p = (_smooth(lm[28, 1] - v[:, 1], -0.011, 0.005) * _smooth(v[:, 1] - (lm[8, 1] - 0.02), -0.011, 0.005)
          * _smooth(abs(lm[2, 0]) - np.abs(v[:, 0]), -0.011, 0.005))
-    return _shell(head, masks, thick, parts, P["FACEWEAR"], paint=np.stack([np.zeros(len(v)), p]))
+    shell = _shell(head, masks, thick, parts, P["FACEWEAR"], paint=np.stack([np.zeros(len(v)), p]))
+    # Fabric stretched over the face rather than following it: spanning the hollows beside the nose and the
+    # mouth from the nose to the chin, and the throat under the chin (see taut_offset).
+    off, shell.faces, shell.follow = taut_offset(head, shell.vids, shell.faces, thick[1, shell.vids])
+    # Three horizontal pleats below the nose: each a 1.5 mm rise over 80% of its 12 mm, then the fold.
+    y0 = lm[33, 1] - 0.004
+    t = np.clip((y0 - v[shell.vids, 1]) / 0.012, 0, 3)
+    frac = t - np.floor(np.minimum(t, 2.999))
+    pleat = 0.0015 * np.where(frac < 0.8, frac / 0.8, (1 - frac) / 0.2) * (t < 3) * (t > 0)
+    pleat *= _smooth(0.8 * abs(lm[2, 0]) - np.abs(v[shell.vids, 0]), 0, 0.02)
+    off[:, 2] += pleat
+    # The fabric does not follow the lips and cheeks, nor each identity's lips; at its border it does.
+    shell.smooth_identity = smooth_over(shell.faces, head.id_basis[:, shell.vids[shell.follow]], 40).astype(np.float32)
+    shell.offset = (off * ramp[shell.vids, None]).astype(np.float32)
+    shell.still = ramp[shell.vids].astype(np.float32)
+    return shell
+
+
+def _parabolic_dilation(z: np.ndarray, c: float) -> np.ndarray:
+    """max over v of z(v) - c * |u - v|^2 on a grid (separable: rows, then columns); -inf stays empty."""
+    out = z
+    for axis in (0, 1):
+        zz = np.moveaxis(out, axis, -1)
+        n = zz.shape[-1]
+        d2 = (np.arange(n)[:, None] - np.arange(n)[None]) ** 2
+        out = np.moveaxis((zz[..., None, :] - c * d2).max(-1), -1, axis)
+    return out
+
+
+def smooth_over(faces: np.ndarray, values: np.ndarray, iterations: int) -> np.ndarray:
+    """values (K, n, d) on a mesh's n vertices after ``iterations`` steps of moving halfway to the mean of
+    the mesh neighbours (uniform weights)."""
+    from scipy.sparse import csr_matrix
+
+    e = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), 1), axis=0)
+    e = np.concatenate([e, e[:, ::-1]])
+    K, n, d = values.shape
+    adj = csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    mean = csr_matrix(adj.multiply(1 / np.maximum(np.asarray(adj.sum(1)), 1)))
+    out = values.astype(np.float64).transpose(1, 0, 2).reshape(n, K * d)
+    for _ in range(iterations):
+        out = 0.5 * out + 0.5 * (mean @ out)
+    return out.reshape(n, K, d).transpose(1, 0, 2)
+
+
+def _harmonic(faces: np.ndarray, free: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """values (n, d) with the rows of ``free`` vertices replaced by the mean of their mesh neighbours'
+    (uniform weights; the other rows held): a sparse solve of the graph Laplace equation."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.linalg import spsolve
+
+    e = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), 1), axis=0)
+    e = np.concatenate([e, e[:, ::-1]])
+    k = len(values)
+    adj = csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(k, k))
+    lap = (csr_matrix((np.asarray(adj.sum(1)).ravel(), (np.arange(k), np.arange(k))), shape=(k, k)) - adj).tocsr()
+    f, h = np.nonzero(free)[0], np.nonzero(~free)[0]
+    out = values.astype(np.float64).copy()
+    A, rhs = lap[f][:, f].tocsc(), -(lap[f][:, h] @ out[h])
+    out[f] = np.stack([spsolve(A, rhs[:, c]) for c in range(values.shape[1])], 1)
+    return out
+
+
+def taut_offset(head: HeadModel, vids: np.ndarray, faces: np.ndarray, lift: np.ndarray, radius: float = 0.08,
+                tilt: float = 25.0, res: float = 0.001,
+                seen_res: float = 0.0002) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Taut fabric over the head's vertices vids (n,) (a face patch with local faces, lifted by ``lift`` (n,)
+    along its normals): displacements (n, 3) (head frame, metres) from the vertex each follows (see the
+    end), the fabric's faces, and per vertex the vertex it follows.
+
+    Seen along a view from the front and ``tilt`` degrees below (the throat under the chin in view), the
+    head's front surface as a depth map is closed with a paraboloid of curvature ``radius`` (dilation then
+    erosion: hollows narrower than the paraboloid fill, convex shapes stay), and each vertex of a face seen
+    in that view (rasterized at ``seen_res``) moves along the view up to it: the fabric spans the mouth
+    from the nose to the chin, the hollows beside the nose and the throat under the chin. The other
+    vertices (inside the mouth, the lips' inner sides) would land anywhere along the view: they take the
+    harmonic map of the mesh (in the view's plane) from the seen ones, drawn into the opening between the
+    lips, on the fabric. Faces not seen whose vertices all are (turned away at the lips, they would fold
+    over the fabric) are dropped. Units: metres; the view's depth map and closing on a ``res`` grid."""
+    from facebench.render.rasterize_numba import depth_map_numba, rasterize_numba
+
+    x, n = head.template[vids], vertex_normals(head.template, head.faces)[vids]
+    a = np.deg2rad(tilt)
+    R = np.array([[1, 0, 0], [0, np.cos(a), np.sin(a)], [0, -np.sin(a), np.cos(a)]])  # view frame: z' toward the viewer
+    pv, xv = head.template @ R.T, x @ R.T
+    lo = xv[:, :2].min(0) - 0.03
+    hi = xv[:, :2].max(0) + 0.03
+    W, H = (np.ceil((hi - lo) / res).astype(int) + 1)
+    zmin = pv[:, 2].min() - 0.01
+    scr = np.stack([(pv[:, 0] - lo[0]) / res + 0.5, (hi[1] - pv[:, 1]) / res + 0.5, pv[:, 2] - zmin], 1)
+    zb = depth_map_numba(torch.from_numpy(scr[None].astype(np.float32)), torch.from_numpy(head.faces), int(H), int(W),
+                         torch.ones(1, len(head.faces), dtype=torch.bool))[0].numpy().astype(np.float64)
+    z = np.where(zb > 0, zb + zmin, -np.inf)
+    c = res * res / (2 * radius)
+    closed = -_parabolic_dilation(-_parabolic_dilation(z, c), c)
+
+    def closed_at(p):  # the closed surface's depth at view positions p (k, 2), bilinear (pixel centres at i + 0.5)
+        gx, gy = (p[:, 0] - lo[0]) / res - 0.5, (hi[1] - p[:, 1]) / res - 0.5
+        i0, j0 = np.clip(np.floor(gy).astype(int), 0, H - 2), np.clip(np.floor(gx).astype(int), 0, W - 2)
+        fy, fx = np.clip(gy - i0, 0, 1), np.clip(gx - j0, 0, 1)
+        zc = ((closed[i0, j0] * (1 - fx) + closed[i0, j0 + 1] * fx) * (1 - fy)
+              + (closed[i0 + 1, j0] * (1 - fx) + closed[i0 + 1, j0 + 1] * fx) * fy)
+        return np.where(np.isfinite(zc), zc, -np.inf)
+
+    zc = closed_at(xv[:, :2])
+    # Lifted along its normal, a vertex on a crease's wall (the mouth's corners, the lips' outline) would sit
+    # below the fabric's clearance: each comes up along the view to the closed surface plus the clearance.
+    q = x + n * lift[:, None]
+    dz = np.maximum(zc + lift - q @ R[2], 0)
+    q = q + dz[:, None] * R[2]
+    # Faces seen in the view: those winning a sample of a finer raster (back faces culled).
+    up = res / seen_res
+    p = scr.copy()
+    p[:, :2] *= up
+    tri = rasterize_numba(torch.from_numpy(p[None].astype(np.float32)), torch.from_numpy(head.faces),
+                          int(np.ceil(H * up)) + 2, int(np.ceil(W * up)) + 2, cull_backfaces=True).tri[0].numpy()
+    won = np.zeros(len(head.faces), bool)
+    won[tri[tri >= 0]] = True
+    seen_v = np.zeros(head.num_vertices, bool)
+    seen_v[head.faces[won].reshape(-1)] = True
+    face_id = {tuple(f): i for i, f in enumerate(np.sort(head.faces, 1).tolist())}
+    face_won = np.array([won[face_id[tuple(f)]] for f in np.sort(vids[faces], 1).tolist()])
+    seen = seen_v[vids]
+    if (~seen).any() and seen.any():
+        # In the view's plane (a harmonic map of a disc into its rim does not fold), then on the fabric.
+        qv = q @ R.T
+        qv[~seen, :2] = _harmonic(faces, ~seen, qv[:, :2])[~seen]
+        zf = closed_at(qv[~seen, :2])
+        qv[~seen, 2] = np.where(np.isfinite(zf), zf + lift[~seen], qv[~seen, 2])
+        q = qv @ R
+        # The flattened interior faces the other way (its surface faced into the mouth): turned round.
+        p2 = qv[:, :2][faces]
+        area = ((p2[:, 1, 0] - p2[:, 0, 0]) * (p2[:, 2, 1] - p2[:, 0, 1])
+                - (p2[:, 1, 1] - p2[:, 0, 1]) * (p2[:, 2, 0] - p2[:, 0, 0]))
+        front = np.sign(np.median(area[face_won]))
+        turn = ~seen[faces].all(1) & (area * front < 0)
+        faces = np.where(turn[:, None], faces[:, [0, 2, 1]], faces)
+    keep = face_won | ~seen[faces].all(1)
+    # Squeezed into the opening, the interior's vertices follow the nearest seen vertex: its head vertex
+    # carries them (their own, inside the mouth, move apart with the identity's shape and crumple the
+    # fabric) and they take its normal (their faces are slivers whose normals are noise).
+    follow = np.arange(len(x))
+    if (~seen).any() and seen.any():
+        follow[~seen] = np.nonzero(seen)[0][cKDTree(q[seen]).query(q[~seen])[1]]
+    return q - x[follow] - n[follow] * lift[:, None], faces[keep], follow
 
 
 def _tube(path: np.ndarray, radius: float, sides: int = 6, closed: bool = False):

@@ -95,6 +95,9 @@ _INT_FIELDS = ("identity", "expression", "hair", "beard", "headwear", "facewear"
 _STREAM_IDENTITY, _STREAM_IMAGE, _STREAM_IDENTITY_GROUP = 0, 1, 8  # + group index for the last two
 _HAIR_PALETTE = ((0.012, 0.008, 0.006), (0.05, 0.025, 0.012), (0.12, 0.06, 0.025),
                  (0.35, 0.22, 0.10), (0.25, 0.07, 0.02), (0.35, 0.33, 0.30))
+# Face mask colours (linear RGB): surgical blue, white, black, grey, navy; the last probability is any colour.
+_MASK_PALETTE = ((0.30, 0.56, 0.74), (0.80, 0.80, 0.78), (0.015, 0.015, 0.017), (0.18, 0.18, 0.19), (0.015, 0.022, 0.06))
+_MASK_PALETTE_P = (0.4, 0.15, 0.2, 0.05, 0.05, 0.15)
 _IRIS_PALETTE = ((0.03, 0.012, 0.004), (0.08, 0.035, 0.01), (0.05, 0.09, 0.14), (0.06, 0.08, 0.04),
                  (0.09, 0.07, 0.03))
 
@@ -256,7 +259,7 @@ def _draw_group(group: str, rng: CounterRNG, ident: dict[str, torch.Tensor]) -> 
         key = torch.stack([1 + 0.2 * ktemp, torch.ones_like(ktemp), 1 - 0.2 * ktemp], -1) * rng.uniform(lo=0.25, hi=1.5)[:, None]
         return {"sh": sh, "key_dir": d, "key_rgb": key}
     if group == "accessories":
-        return {
+        out = {
             "headwear": rng.choice([0.82, 0.09, 0.09]),
             "facewear": (rng.uniform() < 0.08).long(),
             "glasses": rng.choice([0.72, 0.2, 0.08]),
@@ -265,6 +268,13 @@ def _draw_group(group: str, rng: CounterRNG, ident: dict[str, torch.Tensor]) -> 
             "hair": torch.where(rng.uniform() < 0.9, ident["hair"], rng.integers(len(HAIR_STYLES))),
             "beard": torch.where(ident["feminine"] < 0.5, ident["beard"], 0),
         }
+        # Face masks mostly in the colours masks come in (drawn last: the draws above stay as they were).
+        kind = rng.choice(_MASK_PALETTE_P)
+        palette = _const(_MASK_PALETTE, str(dev))[kind.clamp_max(len(_MASK_PALETTE) - 1)]
+        shade = rng.uniform(lo=0.85, hi=1.1)[:, None]
+        out["accessory_rgb"][:, 1] = torch.where((kind < len(_MASK_PALETTE))[:, None], palette * shade,
+                                                 out["accessory_rgb"][:, 1])
+        return out
     if group == "camera":
         framing = torch.stack([rng.uniform(lo=0.4, hi=0.8), rng.uniform(lo=-0.12, hi=0.12),
                                rng.uniform(lo=-0.12, hi=0.12), rng.normal(std=8).clamp(-20, 20)], -1)

@@ -32,6 +32,7 @@ from facebench.render.shading import background, hash_noise, to_display
 
 FRAMINGS = ("aligned", "wild")
 _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
+_FABRIC_CLEARANCE = 0.001  # m: the least gap between a face mask and the skin under it
 SHELLS = ("hair", "headwear", "facewear")  # offset copies of head patches (beards are painted on)
 RIGIDS = ("glasses", "brim", "torso")
 _SHADOW_SIZE = 160  # texels of the key light's shadow map (about 3 mm each over head and shoulders)
@@ -230,6 +231,23 @@ class FaceRenderer:
         self._shell_face_table = {n: (self.shell[n][1][:, self.shell[n][3]] > 0.5).any(-1) for n in SHELLS}
         # Concatenated shell vertex ids and rigid vertices (1 = follows the eyes, 2 = torso) for geometry_numba.
         self._shell_vids = torch.cat([self.shell[n][0] for n in SHELLS])
+        # The face mask's fabric (accessories.facewear_shell; see _fabric_unposed): the head vertex each vertex
+        # follows, the template there and the smoothed identity basis (K, n*3), and per vertex its faces (padded
+        # with -1) for its normals in the kernel backends.
+        fw = r.facewear
+        self._fabric_follow = f(fw.follow).long()
+        self._fabric_anchor = self.shell["facewear"][0][self._fabric_follow]  # the head vertex carrying each
+        self._fabric_still = f(fw.still).float()[:, None]
+        self._fabric_template = self.template[self._fabric_anchor]
+        self._fabric_identity = f(fw.smooth_identity).double().reshape(head.num_identity, -1)  # float64, as shape()
+        self._fabric_offset = f(fw.offset).float()
+        fw_faces = torch.from_numpy(fw.faces).long()
+        deg = torch.bincount(fw_faces.reshape(-1), minlength=len(fw.vids))
+        flat_order = torch.argsort(fw_faces.reshape(-1), stable=True)
+        slot = torch.arange(len(flat_order)) - torch.repeat_interleave(torch.cumsum(deg, 0) - deg, deg)
+        vf = torch.full((len(fw.vids), int(deg.max())), -1, dtype=torch.long)
+        vf[fw_faces.reshape(-1)[flat_order], slot] = flat_order // 3
+        self._fabric_faces, self._fabric_vf = fw_faces.to(dev), vf.to(dev)
         self._rigid_verts = torch.cat([self.rigid[n][0] for n in RIGIDS])
         self._rigid_anchor = torch.cat([torch.full((len(self.rigid[n][0]),), 2 if n == "torso" else 1, device=dev)
                                         for n in RIGIDS])
@@ -350,6 +368,9 @@ class FaceRenderer:
         for name in SHELLS:
             vids = self.shell[name][0]
             parts.append(vh[:, vids] + n[:, vids] * thick[name][..., None])
+            sel = torch.nonzero(fac.facewear > 0).flatten()
+            if name == "facewear" and len(sel):  # the masks' fabric, on the images that wear one
+                parts[-1][sel] = self._fabric_unposed(fac.index(sel), vh[sel], n[sel], thick[name][sel])
         eye_mid, s, R, Rt = self._anchors(fac, vh)
         for name in RIGIDS:
             verts = self.rigid[name][0]
@@ -372,10 +393,15 @@ class FaceRenderer:
         a sixth of a GPU batch) and rotate the head's normals instead of summing them again."""
         if self.backend == "torch":
             v, fmask, lm3 = self.geometry(fac)
-            return v, self._normals(v, "all"), fmask, lm3
+            vn = self._normals(v, "all")
+            sel = torch.nonzero(fac.facewear > 0).flatten()
+            a, b = self.offset["facewear"]
+            vn[sel, a:b] = vn[sel, a:b][:, self._fabric_follow]
+            return v, vn, fmask, lm3
         vh = self.shape(fac)
         nh = self._normals(vh, "head")
-        thick = torch.cat(list(self._shell_thickness(fac).values()), 1)
+        thick_by_shell = self._shell_thickness(fac)
+        thick = torch.cat(list(thick_by_shell.values()), 1)
         eye_mid, s, R, Rt = self._anchors(fac, vh)
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import assemble_cuda
@@ -389,7 +415,31 @@ class FaceRenderer:
             v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor, eye_mid,
                                    s, self.t_eye_mid, R, Rt, self.pivot, self.faces[: self.num_front_faces],
                                    self.head.faces.shape[0])
+        sel = torch.nonzero(fac.facewear > 0).flatten()
+        if len(sel):  # the face masks' fabric (the kernels placed those vertices on the skin)
+            a, b = self.offset["facewear"]
+            q = self._fabric_unposed(fac.index(sel), vh[sel], nh[sel], thick_by_shell["facewear"][sel])
+            q = (q - self.pivot) @ R[sel].transpose(1, 2) + self.pivot
+            v[sel, a:b] = q
+            fv = q[:, self._fabric_faces]
+            fn = torch.cross(fv[:, :, 1] - fv[:, :, 0], fv[:, :, 2] - fv[:, :, 0], dim=-1)
+            fn = torch.cat([fn, torch.zeros_like(fn[:, :1])], 1)  # index -1: the padding
+            vn[sel, a:b] = F.normalize(fn[:, self._fabric_vf].sum(2), dim=-1, eps=1e-12)[:, self._fabric_follow]
         return v, vn, self._face_mask(fac), v[:, self.landmarks]
+
+    def _fabric_unposed(self, fac: FaceFactors, vh: torch.Tensor, nh: torch.Tensor, thick: torch.Tensor) -> torch.Tensor:
+        """The face mask's vertices (B, n, 3) before pose. Away from its border (Shell.still) they ride on the
+        template face with the identity's shape smoothed over the fabric and no expression, at the border on
+        the head vertices vh (B, V, 3) they follow; lifted by ``thick`` (B, n) along the head normals nh, plus
+        the taut offset, and never closer to the skin than _FABRIC_CLEARANCE. (A mask that followed the skin
+        showed each face's lips and nostrils, and moved with every expression.)"""
+        k = self._fabric_anchor
+        smooth = self._fabric_template + (fac.id_shape.double() @ self._fabric_identity).float().view(len(fac), -1, 3)
+        q = vh[:, k] + self._fabric_still * (smooth - vh[:, k]) + nh[:, k] * thick[..., None] + self._fabric_offset
+        # Where an expression pushes the skin forward (a lip, a cheek) the fabric rests on it instead of
+        # cutting through: at least _FABRIC_CLEARANCE out from the skin along its normal.
+        below = (_FABRIC_CLEARANCE - ((q - vh[:, k]) * nh[:, k]).sum(-1)).clamp_min(0) * (thick > 0)
+        return q + nh[:, k] * below[..., None]
 
     # ------------------------------------------------------------------ framing
     def framing(self, fac: FaceFactors, lm2: torch.Tensor, size: int, framing: str, ss: int) -> torch.Tensor:

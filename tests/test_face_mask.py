@@ -1,0 +1,88 @@
+"""The face mask's fabric: taut over hollows and resting on convex shapes."""
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from facebench.render.accessories import taut_offset
+from facebench.render.factors import EXPRESSIONS, FACTOR_GROUPS, sample_factors
+from facebench.render.renderer import FaceRenderer
+
+
+def _grid_patch(height):
+    """A 10 x 10 cm patch in the head frame's x-y plane (normals +z, toward the viewer), 2 mm grid, with
+    depth height(x, y) in metres."""
+    xs = np.arange(-0.05, 0.0501, 0.002)
+    gx, gy = np.meshgrid(xs, xs)
+    verts = np.stack([gx.ravel(), gy.ravel(), height(gx, gy).ravel()], 1)
+    n = len(xs)
+    i = np.arange(n - 1)[:, None] * n + np.arange(n - 1)[None]
+    i = i.ravel()
+    faces = np.concatenate([np.stack([i, i + 1, i + n + 1], 1), np.stack([i, i + n + 1, i + n], 1)])
+    return SimpleNamespace(template=verts, faces=faces, num_vertices=len(verts))
+
+
+def test_taut_fabric_fills_a_dent_and_rests_on_a_bump():
+    """A 4 mm deep dent 5 mm wide (sigma) fills to within ~1 mm of the plane (the paraboloid of 8 cm radius
+    sags into its wide flanks); a bump of the same size stays where it is, the fabric standing off the plane
+    around its foot like a tent; the plane beyond the dent barely moves."""
+    dent = lambda x, y: -0.004 * np.exp(-((x + 0.02) ** 2 + y ** 2) / (2 * 0.005 ** 2))  # noqa: E731
+    bump = lambda x, y: 0.004 * np.exp(-((x - 0.02) ** 2 + y ** 2) / (2 * 0.005 ** 2))  # noqa: E731
+    head = _grid_patch(lambda x, y: dent(x, y) + bump(x, y))
+    V = head.num_vertices
+    lift = np.full(V, 0.003)
+    off, faces, follow = taut_offset(head, np.arange(V), head.faces, lift)
+    assert len(faces) == len(head.faces) and (follow == np.arange(V)).all()  # every vertex is seen
+    from facebench.render.heads.geometry import vertex_normals
+
+    q = head.template + vertex_normals(head.template, head.faces) * lift[:, None] + off
+    x, y = head.template[:, 0], head.template[:, 1]
+    # Along the view (25 degrees below the front), lift above the closed surface is lift * cos(25) along z.
+    plane = 0.003 * np.cos(np.deg2rad(25))
+    in_dent = np.hypot(x + 0.02, y) < 0.005
+    assert np.abs(q[in_dent, 2] - plane).max() < 0.0012, "the dent is not spanned (following it: 4 mm deep)"
+    top = np.hypot(x - 0.02, y) < 0.002
+    assert np.linalg.norm(off[top], axis=1).max() < 0.0005, "the fabric moved off the bump it rests on"
+    ring = (np.abs(np.hypot(x - 0.02, y) - 0.014) < 0.001)
+    assert np.linalg.norm(off[ring], axis=1).min() > 0.0002, "no tent around the bump's foot"
+    far = (x < -0.035) & (x > -0.045) & (np.abs(y) < 0.035)  # beyond the dent (the patch's own border aside)
+    assert np.linalg.norm(off[far], axis=1).max() < 0.0002
+
+
+def _masked(head):
+    """One sample of each expression class, wearing a mask, near-frontal."""
+    fac = sample_factors(3, range(300), range(300), frozenset(FACTOR_GROUPS), head.num_identity)
+    idx = torch.tensor([int(torch.nonzero(fac.expression == e)[0]) for e in range(len(EXPRESSIONS))])
+    fac = fac.index(idx)
+    n = len(idx)
+    return dataclasses.replace(fac, facewear=torch.ones(n, dtype=torch.long), glasses=torch.zeros(n, dtype=torch.long),
+                               headwear=torch.zeros(n, dtype=torch.long), beard=torch.zeros(n, dtype=torch.long),
+                               pose=fac.pose * 0.2)
+
+
+def test_mask_spans_from_nose_to_chin(ict_head):
+    """On the neutral template, the mask's front profile along the midline dips at most 7 mm below the
+    straight line from the nose to the chin (taut fabric over the lips; a paraboloid of 8 cm radius sags
+    ~5 mm over that span). The shell that followed the skin dipped 9 mm (into the lips' hollows)."""
+    r = FaceRenderer(ict_head, backend="torch")
+    fac = _masked(ict_head).index(torch.tensor([0]))
+    fac = dataclasses.replace(fac, id_shape=fac.id_shape * 0, expr_weights=fac.expr_weights * 0, pose=fac.pose * 0)
+    v, _, lm3 = r.geometry(fac)
+    a, b = r.offset["facewear"]
+    q, lm = v[0, a:b].numpy(), lm3[0].numpy()
+    drawn = np.zeros(len(q), bool)
+    drawn[r.rig.facewear.faces.reshape(-1)] = True
+    mid = drawn & (np.abs(q[:, 0] - lm[30, 0]) < 0.004) & (q[:, 1] < lm[33, 1]) & (q[:, 1] > lm[8, 1])
+    p = q[mid][:, 1:]
+    bins = np.floor(p[:, 0] / 0.002)
+    front = np.array([p[bins == k][p[bins == k][:, 1].argmax()] for k in np.unique(bins)])  # per 2 mm of height
+    above, below = front[front[:, 0] > lm[62, 1]], front[front[:, 0] < lm[62, 1]]
+    A, B = above[above[:, 1].argmax()], below[below[:, 1].argmax()]
+    t = (front[:, 0] - A[0]) / (B[0] - A[0])
+    inside = (t > 0) & (t < 1)
+    assert inside.sum() >= 5
+    dip = (A[1] + t * (B[1] - A[1]) - front[:, 1])[inside].max()
+    assert dip < 0.007, f"the mask dips {dip * 1000:.1f} mm between the nose and the chin"
