@@ -86,3 +86,14 @@ def test_mask_spans_from_nose_to_chin(ict_head):
     assert inside.sum() >= 5
     dip = (A[1] + t * (B[1] - A[1]) - front[:, 1])[inside].max()
     assert dip < 0.007, f"the mask dips {dip * 1000:.1f} mm between the nose and the chin"
+
+
+def test_gathered_normals_match_the_scatter_normals(procedural_head):
+    """The fabric's normals off the CPU (gathers over each vertex's faces) equal the CPU kernel's."""
+    from facebench.render.renderer import _vertex_normals, gathered_vertex_normals
+
+    r = FaceRenderer(procedural_head)
+    q = torch.randn(2, len(r.rig.facewear.vids), 3, generator=torch.Generator().manual_seed(0))
+    a = _vertex_normals(q, r._fabric_faces)
+    b = gathered_vertex_normals(q, r._fabric_faces, r._fabric_vf)
+    assert torch.allclose(a, b, atol=1e-5)

@@ -69,6 +69,16 @@ def _vertex_normals(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     return F.normalize(n, dim=-1, eps=1e-12)
 
 
+def gathered_vertex_normals(v: torch.Tensor, faces: torch.Tensor, vertex_faces: torch.Tensor) -> torch.Tensor:
+    """Area-weighted unit vertex normals (B, V, 3) as _vertex_normals, by gathers and sums over each vertex's
+    faces (vertex_faces (V, K), padded with -1) instead of a scatter-add, whose atomics on a GPU would make
+    the order of the sums, and so the last bits, vary from run to run."""
+    fv = v[:, faces]
+    fn = torch.cross(fv[:, :, 1] - fv[:, :, 0], fv[:, :, 2] - fv[:, :, 0], dim=-1)
+    fn = torch.cat([fn, torch.zeros_like(fn[:, :1])], 1)  # index -1: the padding
+    return F.normalize(fn[:, vertex_faces].sum(2), dim=-1, eps=1e-12)
+
+
 def _majority(x: torch.Tensor, s: int) -> torch.Tensor:
     """Per-block mode of an integer image (B, H*s, W*s) -> (B, H, W); ties go to the first sample."""
     if x.device.type == "cpu":
@@ -421,10 +431,11 @@ class FaceRenderer:
             q = self._fabric_unposed(fac.index(sel), vh[sel], nh[sel], thick_by_shell["facewear"][sel])
             q = (q - self.pivot) @ R[sel].transpose(1, 2) + self.pivot
             v[sel, a:b] = q
-            fv = q[:, self._fabric_faces]
-            fn = torch.cross(fv[:, :, 1] - fv[:, :, 0], fv[:, :, 2] - fv[:, :, 0], dim=-1)
-            fn = torch.cat([fn, torch.zeros_like(fn[:, :1])], 1)  # index -1: the padding
-            vn[sel, a:b] = F.normalize(fn[:, self._fabric_vf].sum(2), dim=-1, eps=1e-12)[:, self._fabric_follow]
+            if q.device.type == "cpu":
+                n = _vertex_normals(q, self._fabric_faces)  # numba
+            else:
+                n = gathered_vertex_normals(q, self._fabric_faces, self._fabric_vf)
+            vn[sel, a:b] = n[:, self._fabric_follow]
         return v, vn, self._face_mask(fac), v[:, self.landmarks]
 
     def _fabric_unposed(self, fac: FaceFactors, vh: torch.Tensor, nh: torch.Tensor, thick: torch.Tensor) -> torch.Tensor:
