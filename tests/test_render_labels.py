@@ -81,3 +81,17 @@ def test_contact_sheet_and_uint8_images(procedural_head, tmp_path):
     sheet, labels = make_sheets(SheetConfig(head="procedural", identities=2, per_identity=2, size=48,
                                             out=str(tmp_path / "sheet.png")))
     assert cv2.imread(str(sheet)).shape[:2] == cv2.imread(str(labels)).shape[:2]
+
+
+def test_contact_sheet_of_samples_with_a_factor(procedural_head):
+    """only=facewear: the first samples, in index order, that wear a mask (about 8% of samples)."""
+    from facebench.render.contact_sheet import SheetConfig, sheet_indices
+    from facebench.render.source import RenderSource
+    from facebench.render.spec import DatasetSpec
+
+    cfg = SheetConfig(head="procedural", identities=2, per_identity=3, only="facewear")
+    src = RenderSource(DatasetSpec(width=2000, depth=3), head="procedural")
+    idx = sheet_indices(cfg, src)
+    assert len(idx) == 6 and (np.diff(idx) > 0).all()
+    wear = src.factors(np.arange(idx[-1] + 1)).facewear.numpy() > 0
+    assert np.array_equal(np.nonzero(wear)[0], idx)

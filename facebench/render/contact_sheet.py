@@ -32,6 +32,9 @@ class SheetConfig:
     size: int = 112
     framing: str = "aligned"
     seed: int = 0
+    # A factor (e.g. facewear, headwear, glasses): the sheet shows, in index order, the first samples of a
+    # 2000-identity spec that have it (not one identity per row). Empty: every sample.
+    only: str = ""
 
 
 def overlay(img: np.ndarray, seg: np.ndarray, ldmk: np.ndarray, vis: np.ndarray) -> np.ndarray:
@@ -43,10 +46,23 @@ def overlay(img: np.ndarray, seg: np.ndarray, ldmk: np.ndarray, vis: np.ndarray)
     return out
 
 
+def sheet_indices(cfg: SheetConfig, src: RenderSource) -> np.ndarray:
+    """The sample indices a sheet shows: all of the spec, or the first ones having ``cfg.only``."""
+    n = cfg.identities * cfg.per_identity
+    if not cfg.only:
+        return np.arange(n)
+    has = getattr(src.factors(np.arange(len(src.spec))), cfg.only).cpu().numpy() > 0
+    indices = np.nonzero(has)[0][:n]
+    if len(indices) < n:
+        raise ValueError(f"only {len(indices)} of {len(src.spec)} samples have {cfg.only}; asked for {n}")
+    return indices
+
+
 def make_sheets(cfg: SheetConfig) -> tuple[Path, Path]:
-    spec = DatasetSpec(width=cfg.identities, depth=cfg.per_identity, seed=cfg.seed)
+    spec = DatasetSpec(width=2000 if cfg.only else cfg.identities, depth=cfg.per_identity, seed=cfg.seed)
     src = RenderSource(spec, size=cfg.size, framing=cfg.framing, head=cfg.head, ict_path=cfg.ict_path or None)
-    r = src.render(np.arange(len(spec)), chunk=16)
+    indices = sheet_indices(cfg, src)
+    r = src.render(indices, chunk=16)
     imgs = r.images_u8()
     ovl = np.stack([overlay(imgs[i], r.seg[i].numpy(), r.ldmk2d[i].numpy(), r.ldmk_visible[i].numpy())
                     for i in range(len(imgs))])
@@ -64,7 +80,7 @@ def make_sheets(cfg: SheetConfig) -> tuple[Path, Path]:
     cv2.imwrite(str(out), cv2.cvtColor(grid(imgs), cv2.COLOR_RGB2BGR))
     lab = out.with_name(out.stem + "_labels.png")
     cv2.imwrite(str(lab), cv2.cvtColor(grid(ovl), cv2.COLOR_RGB2BGR))
-    print(f"wrote {out} and {lab} (head={src.head.name}, seed={cfg.seed})")
+    print(f"wrote {out} and {lab} (head={src.head.name}, seed={cfg.seed}, samples {indices.tolist()})")
     return out, lab
 
 
