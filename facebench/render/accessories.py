@@ -180,8 +180,7 @@ def facewear_shell(head: HeadModel) -> Shell:
     v, lm = head.template, head.template[head.landmarks[:68]]
     m = (_smooth(lm[28, 1] - v[:, 1], 0, 0.004) * _smooth(v[:, 1] - (lm[8, 1] - 0.02), 0, 0.004)
          * _smooth(abs(lm[2, 0]) - np.abs(v[:, 0]), 0, 0.004) * _smooth(v[:, 2] - lm[2, 2], 0, 0.01))
-    # Thicker over the hollows beside the nose and under the lip so the mask spans them flatly.
-    t = 0.004 + 0.012 * np.clip(lm[30, 2] - v[:, 2], 0, 0.06) / 0.06 * _smooth(lm[33, 1] + 0.005 - v[:, 1], 0, 0.01)
+    t = 0.003  # the fabric's clearance over the skin where it rests (it spans hollows: taut_offset)
     # Thickness ramps up over ~12 mm inside the border, several mesh edges wide: a ramp as narrow as the
     # mask's own 4 mm edge stood the shell's triangle-stepped border up off the skin (a saw-toothed rim).
     ramp = (_smooth(lm[28, 1] - v[:, 1], 0, 0.014) * _smooth(v[:, 1] - (lm[8, 1] - 0.02), 0, 0.012)
@@ -205,8 +204,11 @@ def facewear_shell(head: HeadModel) -> Shell:
     off[:, 2] += pleat
     # The fabric does not follow the lips and cheeks, nor each identity's lips; at its border it does.
     shell.smooth_identity = smooth_over(shell.faces, head.id_basis[:, shell.vids[shell.follow]], 40).astype(np.float32)
-    shell.offset = (off * ramp[shell.vids, None]).astype(np.float32)
-    shell.still = ramp[shell.vids].astype(np.float32)
+    # Fabric meets the skin at the top and the sides; its lower edge hangs free under the chin (brought down
+    # to the skin there, the span from the chin to the throat folded into shards).
+    meets = (_smooth(lm[28, 1] - v[:, 1], 0, 0.014) * _smooth(abs(lm[2, 0]) - np.abs(v[:, 0]), 0, 0.012))[shell.vids]
+    shell.offset = (off * meets[:, None]).astype(np.float32)
+    shell.still = meets.astype(np.float32)
     return shell
 
 
