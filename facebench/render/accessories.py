@@ -197,9 +197,9 @@ def facewear_shell(head: HeadModel) -> Shell:
     off, shell.faces, shell.follow = taut_offset(head, shell.vids, shell.faces, thick[1, shell.vids])
     # Three horizontal pleats below the nose: each a 1.5 mm rise over 80% of its 12 mm, then the fold.
     y0 = lm[33, 1] - 0.004
-    t = np.clip((y0 - v[shell.vids, 1]) / 0.012, 0, 3)
-    frac = t - np.floor(np.minimum(t, 2.999))
-    pleat = 0.0015 * np.where(frac < 0.8, frac / 0.8, (1 - frac) / 0.2) * (t < 3) * (t > 0)
+    k = np.clip((y0 - v[shell.vids, 1]) / 0.012, 0, 3)  # pleats below y0
+    frac = k - np.floor(np.minimum(k, 2.999))
+    pleat = 0.0015 * np.where(frac < 0.8, frac / 0.8, (1 - frac) / 0.2) * (k < 3) * (k > 0)
     pleat *= _smooth(0.8 * abs(lm[2, 0]) - np.abs(v[shell.vids, 0]), 0, 0.02)
     off[:, 2] += pleat
     # The fabric does not follow the lips and cheeks, nor each identity's lips; at its border it does.
