@@ -375,10 +375,10 @@ class FaceRenderer:
         n = self._normals(vh, "head")
         parts = [vh]
         thick = self._shell_thickness(fac)
+        sel = torch.nonzero(fac.facewear > 0).flatten()
         for name in SHELLS:
             vids = self.shell[name][0]
             parts.append(vh[:, vids] + n[:, vids] * thick[name][..., None])
-            sel = torch.nonzero(fac.facewear > 0).flatten()
             if name == "facewear" and len(sel):  # the masks' fabric, on the images that wear one
                 parts[-1][sel] = self._fabric_unposed(fac.index(sel), vh[sel], n[sel], thick[name][sel])
         eye_mid, s, R, Rt = self._anchors(fac, vh)
