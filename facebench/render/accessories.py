@@ -223,15 +223,22 @@ def _parabolic_dilation(z: np.ndarray, c: float) -> np.ndarray:
     return out
 
 
+def _adjacency(faces: np.ndarray, n: int):
+    """The symmetric 0/1 vertex adjacency (n, n) of a triangle mesh's edges, as a scipy CSR matrix."""
+    from scipy.sparse import csr_matrix
+
+    e = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), 1), axis=0)
+    e = np.concatenate([e, e[:, ::-1]])
+    return csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+
+
 def smooth_over(faces: np.ndarray, values: np.ndarray, iterations: int) -> np.ndarray:
     """values (K, n, d) on a mesh's n vertices after ``iterations`` steps of moving halfway to the mean of
     the mesh neighbours (uniform weights)."""
     from scipy.sparse import csr_matrix
 
-    e = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), 1), axis=0)
-    e = np.concatenate([e, e[:, ::-1]])
     K, n, d = values.shape
-    adj = csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    adj = _adjacency(faces, n)
     mean = csr_matrix(adj.multiply(1 / np.maximum(np.asarray(adj.sum(1)), 1)))
     out = values.astype(np.float64).transpose(1, 0, 2).reshape(n, K * d)
     for _ in range(iterations):
@@ -242,14 +249,11 @@ def smooth_over(faces: np.ndarray, values: np.ndarray, iterations: int) -> np.nd
 def _harmonic(faces: np.ndarray, free: np.ndarray, values: np.ndarray) -> np.ndarray:
     """values (n, d) with the rows of ``free`` vertices replaced by the mean of their mesh neighbours'
     (uniform weights; the other rows held): a sparse solve of the graph Laplace equation."""
-    from scipy.sparse import csr_matrix
+    from scipy.sparse import diags
     from scipy.sparse.linalg import spsolve
 
-    e = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), 1), axis=0)
-    e = np.concatenate([e, e[:, ::-1]])
-    k = len(values)
-    adj = csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(k, k))
-    lap = (csr_matrix((np.asarray(adj.sum(1)).ravel(), (np.arange(k), np.arange(k))), shape=(k, k)) - adj).tocsr()
+    adj = _adjacency(faces, len(values))
+    lap = (diags(np.asarray(adj.sum(1)).ravel()) - adj).tocsr()
     f, h = np.nonzero(free)[0], np.nonzero(~free)[0]
     out = values.astype(np.float64).copy()
     A, rhs = lap[f][:, f].tocsc(), -(lap[f][:, h] @ out[h])
@@ -314,8 +318,12 @@ def taut_offset(head: HeadModel, vids: np.ndarray, faces: np.ndarray, lift: np.n
     won[tri[tri >= 0]] = True
     seen_v = np.zeros(head.num_vertices, bool)
     seen_v[head.faces[won].reshape(-1)] = True
-    face_id = {tuple(f): i for i, f in enumerate(np.sort(head.faces, 1).tolist())}
-    face_won = np.array([won[face_id[tuple(f)]] for f in np.sort(vids[faces], 1).tolist()])
+    # The patch's faces among the head's (matched by their sorted vertex ids).
+    V = np.int64(head.num_vertices)
+    key = lambda f: (np.sort(f, 1).astype(np.int64) * np.array([V * V, V, 1])).sum(1)  # noqa: E731
+    head_keys = key(head.faces)
+    order = np.argsort(head_keys)
+    face_won = won[order[np.searchsorted(head_keys[order], key(vids[faces]))]]
     seen = seen_v[vids]
     if (~seen).any() and seen.any():
         # In the view's plane (a harmonic map of a disc into its rim does not fold), then on the fabric.
