@@ -88,6 +88,25 @@ def test_mask_spans_from_nose_to_chin(ict_head):
     assert dip < 0.004, f"the mask dips {dip * 1000:.1f} mm between the nose and the chin"
 
 
+def test_mask_stays_on_the_face(ict_head):
+    """The mask's shell and its painted border stop in front of the ears: no head vertex 1 cm or more
+    behind the jaw's start (landmark 0, just in front of the ear) carries mask coverage or paint at or above
+    0.5 (the paint once reached round the cheeks to the ears and the nape, a neck gaiter), while the
+    cheeks beside the nose and the chin do."""
+    from facebench.render.accessories import facewear_shell
+
+    shell = facewear_shell(ict_head)
+    v, lm = ict_head.template, ict_head.template[ict_head.landmarks[:68]]
+    behind = v[:, 2] < lm[0, 2] - 0.01
+    assert shell.paint[1][behind].max() < 0.5
+    cover = np.zeros(len(v))
+    cover[shell.vids] = shell.masks[1]
+    assert cover[behind].max() < 0.5
+    for k in (8, 31, 35):  # chin, nostrils' outer ends (the cheeks beside them are under the mask too)
+        near = np.linalg.norm(v - lm[k], axis=1) < 0.01
+        assert shell.paint[1][near].min() > 0.5 and cover[near].max() > 0.5, f"landmark {k}"
+
+
 def test_gathered_normals_match_the_scatter_normals(procedural_head):
     """The fabric's normals off the CPU (gathers over each vertex's faces) equal the CPU kernel's."""
     from facebench.render.renderer import _vertex_normals, gathered_vertex_normals

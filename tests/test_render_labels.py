@@ -95,3 +95,22 @@ def test_contact_sheet_of_samples_with_a_factor(procedural_head):
     assert len(idx) == 6 and (np.diff(idx) > 0).all()
     wear = src.factors(np.arange(idx[-1] + 1)).facewear.numpy() > 0
     assert np.array_equal(np.nonzero(wear)[0], idx)
+
+
+def test_ict_ear_parts_are_the_ears(ict_head):
+    """The ICT head's EAR parts are the ears: on the template, no ear triangle reaches within 1 cm behind the
+    jaw's start (landmark 0; the tragus is ~1.7 cm behind it, and a labelling box that reached 4 mm in front
+    of it took a band of cheek), and on each side the most lateral vertex at the ear's height (the helix,
+    ~1.8 cm beyond landmark 0) is on an ear triangle of that side."""
+    from facebench.render.heads.base import P
+
+    v, faces, part = ict_head.template, ict_head.faces, ict_head.face_part
+    lm = v[ict_head.landmarks[:68]]
+    for name, sign in (("EAR_R", -1), ("EAR_L", 1)):
+        ear = faces[part == P[name]]
+        assert len(ear) > 50, f"{name}: {len(ear)} triangles"
+        assert (sign * v[ear.ravel(), 0] > 0).all(), f"{name} triangles on the other side of the head"
+        assert v[ear.ravel(), 2].max() < lm[0, 2] - 0.01, f"{name} reaches {1000 * (v[ear.ravel(), 2].max() - lm[0, 2]):.1f} mm from landmark 0's depth"
+        level = (v[:, 1] > lm[2, 1]) & (v[:, 1] < lm[0, 1])
+        outer = np.nonzero(level)[0][np.argmax(sign * v[level, 0])]
+        assert outer in set(ear.ravel().tolist()), f"{name}: the most lateral vertex at the ear's height is not on the ear"

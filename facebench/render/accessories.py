@@ -176,21 +176,26 @@ def headwear_shell(head: HeadModel, hair_thickness: np.ndarray) -> Shell:
                   paint=np.stack([np.zeros(len(v)), p, p]))
 
 
-def facewear_shell(head: HeadModel) -> Shell:
+def facewear_shell(head: HeadModel, back: float = 0.012) -> Shell:
+    """The face mask: from the nose bridge to 2 cm below the chin, sideways to ``back`` metres behind the
+    depth of jaw landmark 2 (the cheeks' front half) and no wider than the jaw there."""
     v, lm = head.template, head.template[head.landmarks[:68]]
-    m = (_smooth(lm[28, 1] - v[:, 1], 0, 0.004) * _smooth(v[:, 1] - (lm[8, 1] - 0.02), 0, 0.004)
-         * _smooth(abs(lm[2, 0]) - np.abs(v[:, 0]), 0, 0.004) * _smooth(v[:, 2] - lm[2, 2], 0, 0.01))
+    # Each border as a coordinate that is positive inside the mask (metres).
+    top, bottom = lm[28, 1] - v[:, 1], v[:, 1] - (lm[8, 1] - 0.02)
+    side, rear = abs(lm[2, 0]) - np.abs(v[:, 0]), v[:, 2] - (lm[2, 2] - back)
+    m = _smooth(top, 0, 0.004) * _smooth(bottom, 0, 0.004) * _smooth(side, 0, 0.004) * _smooth(rear, 0, 0.01)
     t = 0.003  # the fabric's clearance over the skin where it rests (it spans hollows: taut_offset)
     # Thickness ramps up over ~12 mm inside the border, several mesh edges wide: a ramp as narrow as the
     # mask's own 4 mm edge stood the shell's triangle-stepped border up off the skin (a saw-toothed rim).
-    ramp = (_smooth(lm[28, 1] - v[:, 1], 0, 0.014) * _smooth(v[:, 1] - (lm[8, 1] - 0.02), 0, 0.012)
-            * _smooth(abs(lm[2, 0]) - np.abs(v[:, 0]), 0, 0.012))
+    ramp = _smooth(top, 0, 0.014) * _smooth(bottom, 0, 0.012) * _smooth(side, 0, 0.012) * _smooth(rear, 0, 0.016)
     masks = np.stack([np.zeros(len(v)), m])
     thick = np.stack([np.zeros(len(v)), t * ramp * (m > 0.5)])
     parts = [P["SKIN"], P["NOSE"], P["LIP_TOP"], P["LIP_BOTTOM"], P["NECK"], P["MOUTH"]]
     # The painted border: each edge's level 0.5 3 mm outside the mask's, over 16 mm ramps (see Shell.paint).
-    p = (_smooth(lm[28, 1] - v[:, 1], -0.011, 0.005) * _smooth(v[:, 1] - (lm[8, 1] - 0.02), -0.011, 0.005)
-         * _smooth(abs(lm[2, 0]) - np.abs(v[:, 0]), -0.011, 0.005))
+    # The rear edge too: without it the paint reached round the cheeks to the ears and down the neck (a
+    # neck gaiter whose border zigzagged along the coarse mesh behind the face).
+    p = (_smooth(top, -0.011, 0.005) * _smooth(bottom, -0.011, 0.005) * _smooth(side, -0.011, 0.005)
+         * _smooth(rear, -0.008, 0.008))
     shell = _shell(head, masks, thick, parts, P["FACEWEAR"], paint=np.stack([np.zeros(len(v)), p]))
     # Fabric stretched over the face rather than following it: spanning the hollows beside the nose and the
     # mouth from the nose to the chin, and the throat under the chin (see taut_offset).
@@ -206,7 +211,7 @@ def facewear_shell(head: HeadModel) -> Shell:
     shell.smooth_identity = smooth_over(shell.faces, head.id_basis[:, shell.vids[shell.follow]], 40).astype(np.float32)
     # Fabric meets the skin at the top and the sides; its lower edge hangs free under the chin (brought down
     # to the skin there, the span from the chin to the throat folded into shards).
-    meets = (_smooth(lm[28, 1] - v[:, 1], 0, 0.014) * _smooth(abs(lm[2, 0]) - np.abs(v[:, 0]), 0, 0.012))[shell.vids]
+    meets = (_smooth(top, 0, 0.014) * _smooth(side, 0, 0.012) * _smooth(rear, 0, 0.016))[shell.vids]
     shell.offset = (off * meets[:, None]).astype(np.float32)
     shell.still = meets.astype(np.float32)
     return shell

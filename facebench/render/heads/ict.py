@@ -63,12 +63,13 @@ def _label_parts(v: np.ndarray, faces: np.ndarray, vreg: np.ndarray, names: list
         line = lm[list(idx)][:, :2]
         d = distance_to_polyline(xy, line)
         vpart[skin & front & (d < 0.0042)] = P[part]
-    # Ears: lateral parts of the head at the height of the ear, behind the jaw's start.
-    ear_y0, ear_y1 = lm[2, 1] - 0.005, lm[17, 1] + 0.005
+    # Ears: the ICT ear (behind the jaw's start, landmark 0) lies inside an ellipse in the side view (z, y),
+    # measured on the template: a box from the ear's back to landmark 0 also took a band of cheek in front
+    # of the tragus, and triangle majorities made its border a sawtooth (and a mask painted over the
+    # cheek showed skin-coloured teeth there, where the shaders do not paint masks over ears).
+    ez, ey = (v[:, 2] - (lm[0, 2] - 0.0355)) / 0.0195, (v[:, 1] - (lm[0, 1] - 0.029)) / 0.031
     for part, sign in (("EAR_R", -1), ("EAR_L", 1)):
-        sx = sign * v[:, 0]
-        ear = skin & (sx > abs(lm[0, 0]) - 0.004) & (v[:, 1] > ear_y0) & (v[:, 1] < ear_y1) \
-            & (v[:, 2] < lm[0, 2] + 0.004) & (v[:, 2] > lm[0, 2] - 0.05)
+        ear = skin & (sign * v[:, 0] > abs(lm[0, 0]) - 0.016) & (ez * ez + ey * ey < 1)
         vpart[ear] = P[part]
     # Neck: below the jaw line (chin -> jaw angle in the y-z plane), and the nape behind the ears.
     yc, zc = lm[8, 1], lm[8, 2]
