@@ -201,3 +201,25 @@ def test_hair_hat_and_mask_paint_cover_their_shells_stepped_borders(any_head):
     hair_vids = r.shell["hair"][0]
     assert torch.equal(r._paint_src[hair_start:hair_start + len(hair_vids)], hair_vids)
     assert (r._paint_src[r.offset["glasses"][0]:] == any_head.num_vertices).all()  # rigid meshes: no paint
+
+
+def test_ears_stick_out_of_the_hair(any_head):
+    """No hair style covers an ear (an offset copy of its folds stood off the head as dark flaps under long
+    hair): the hair shell's coverage is under 0.5 on every ear vertex, while the long style covers the
+    side of the head just behind and above the ears."""
+    from facebench.render.accessories import HAIR_STYLES, hair_shell
+    from facebench.render.heads.base import P
+
+    shell = hair_shell(any_head)
+    vpart = np.full(any_head.num_vertices, -1)
+    vpart[any_head.faces.reshape(-1)] = np.repeat(any_head.face_part, 3)
+    cover = np.zeros((len(HAIR_STYLES), any_head.num_vertices))
+    cover[:, shell.vids] = shell.masks
+    ear = np.isin(vpart, [P["EAR_R"], P["EAR_L"]])
+    assert ear.sum() > 20
+    assert cover[:, ear].max() < 0.5
+    v, lm = any_head.template, any_head.template[any_head.landmarks[:68]]
+    e = v[ear]
+    above = (np.abs(v[:, 0]) > np.abs(e[:, 0]).min()) & (v[:, 1] > e[:, 1].max() + 0.02) & (v[:, 1] < e[:, 1].max() + 0.04) \
+        & (v[:, 2] < e[:, 2].max()) & (v[:, 2] > e[:, 2].min())
+    assert above.sum() > 5 and cover[HAIR_STYLES.index("long"), above].min() > 0.5

@@ -112,6 +112,12 @@ def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
     vpart = np.full(head.num_vertices, -1)
     vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
     allowed = np.isin(vpart, parts)  # the head parts a shell covers (see _shell)
+    # Ears stick out of the hair: an offset copy of an ear's folds stood off the head as dark flaps. The
+    # coverage is cut along a line 4 mm around the ears (a linear ramp, like the hairline, so the raster
+    # cuts a smooth border) and the hair thins to the skin toward it (the thickness' border distance).
+    ear = np.isin(vpart, [P["EAR_R"], P["EAR_L"]])
+    d_ear = cKDTree(v[ear]).query(v)[0] if ear.any() else np.full(len(v), np.inf)
+    clear_ear = np.clip(0.5 + (d_ear - 0.004) / 0.016, 0, 1)
     masks, thick, paint = [], [], []
     for name in HAIR_STYLES:
         row = _HAIR_TABLE[name]
@@ -127,11 +133,11 @@ def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
         # Coverage: a linear ramp 16 mm wide, level 0.5 2 mm above the hairline h (as the hat's mask: the
         # raster cuts the shell along the interpolated 0.5 line, smooth where the field is linear across
         # the border triangles).
-        m = np.clip(0.5 + (v[:, 1] - h - 0.002) / 0.016, 0, 1)
+        m = np.clip(0.5 + (v[:, 1] - h - 0.002) / 0.016, 0, 1) * clear_ear
         masks.append(m)
         # The painted hairline (see Shell.paint): level 0.5 6 mm below the mask's over a 24 mm ramp, so the
         # paint is dense (0.6) 4 mm before the shell's border and its edge does not zigzag.
-        paint.append(_smooth(v[:, 1] - h, -0.016, 0.008) * np.isin(vpart, parts))
+        paint.append(_smooth(v[:, 1] - h, -0.016, 0.008) * np.isin(vpart, parts) * _smooth(d_ear, 0.0, 0.004))
         growth = _smooth(az, 60, 180) * _smooth(lm[0, 1] + 0.05 - v[:, 1], 0, 0.1)
         # Grow the thickness over 3 cm from the shell's border so the shell meets the skin without a step
         # (the distance to the nearest vertex outside it: the height above the hairline, used before, jumps
