@@ -114,3 +114,26 @@ def test_ict_ear_parts_are_the_ears(ict_head):
         level = (v[:, 1] > lm[2, 1]) & (v[:, 1] < lm[0, 1])
         outer = np.nonzero(level)[0][np.argmax(sign * v[level, 0])]
         assert outer in set(ear.ravel().tolist()), f"{name}: the most lateral vertex at the ear's height is not on the ear"
+
+
+def test_long_hair_falls_beside_the_jaw(any_head):
+    """Long hair hangs from the head (accessories.hair_locks_mesh): seen from the front, hair pixels lie
+    just outside the jaw at the height of jaw landmarks 4 and 12 on both sides; with the medium style (the
+    shell alone, which ends above the ears' lobes) none do."""
+    out = {}
+    for style in (3, 4):
+        r = FaceRenderer(any_head)
+        fac = sample_factors(3, range(2), range(2), frozenset(FACTOR_GROUPS), any_head.num_identity)
+        fac.pose[:] = torch.tensor([0.0, 0.0, 0.0])
+        fac.glasses.zero_(); fac.facewear.zero_(); fac.headwear.zero_(); fac.beard.zero_()
+        fac.hair.fill_(style)
+        out[style] = r.render(fac, 224, "aligned")
+    hair = SEG["HAIR"]
+    for style, expect in ((4, True), (3, False)):
+        o = out[style]
+        for k in range(2):
+            for lmk, step in ((4, -1), (12, 1)):
+                x, y = o.ldmk2d[k, lmk].round().long().tolist()
+                xs = [x + step * d for d in range(6, 40) if 0 <= x + step * d < 224]
+                got = any(int(o.seg[k, y, xx]) == hair for xx in xs)
+                assert got == expect, (style, k, lmk)

@@ -470,6 +470,60 @@ def brim_mesh(head: HeadModel, hair_max_thickness: float) -> RigidMesh:
     return RigidMesh(verts, faces, np.full(len(faces), P["HEADWEAR"]), table, "forehead")
 
 
+def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 0.018) -> RigidMesh:
+    """Long hair falling from the head: a sheet round the back and the sides of the head from 2 cm above the
+    ear landmark (landmark 0) down to the shoulders, its front edges beside the cheeks (78 degrees from the
+    front at the top, 70 at the tips), drawn for the 'long' hair style (the shell alone hugs the head
+    and neck like a helmet). At each height it lies outside the widest the head is at or above that
+    height (hair hangs; it does not follow the neck in), ``top_margin`` there at its top edge, which
+    lies under the long style's shell (1.3 cm thick or more), widening to ``margin`` 4 cm lower; wavy by
+    +-4 mm, its tips ragged over 3 cm. Units: metres, head frame; it follows the head like the brim."""
+    v, lm = head.template, head.template[head.landmarks[:68]]
+    zc = lm[0, 2] - 0.01  # the azimuth centre the hair and hat shells use
+    y_top, y_bot = lm[0, 1] + 0.02, lm[8, 1] - 0.06
+    ys = np.linspace(y_top, y_bot, 16)
+    front = np.radians(np.interp(ys, [y_bot, y_top], [70.0, 78.0]))
+    cols = 40
+    u = np.linspace(0, 1, cols)  # 0: the right front edge, round the back, 1: the left front edge
+    az = np.sign(u - 0.5)[None] * (front[:, None] + (np.pi - front[:, None]) * (1 - np.abs(2 * u - 1))[None])
+    az_v = np.arctan2(v[:, 0], v[:, 2] - zc)
+    rad_v = np.hypot(v[:, 0], v[:, 2] - zc)
+    r = np.zeros((len(ys), cols))
+    for i, y in enumerate(ys):
+        near = v[:, 1] >= y - 0.004  # the head at or above this height
+        for j in range(cols):
+            d = np.abs(np.angle(np.exp(1j * (az_v[near] - az[i, j]))))
+            r[i, j] = rad_v[near][d < np.radians(8)].max()
+    drop = y_top - ys
+    r += top_margin + (margin - top_margin) * np.clip(drop / 0.04, 0, 1)[:, None]
+    # Locks: a few waves round the head, drifting as the hair falls.
+    r += 0.004 * np.sin(az * 7 + drop[:, None] * 40) * np.clip(drop / 0.03, 0, 1)[:, None]
+    x = r * np.sin(az)
+    z = zc + r * np.cos(az)
+    y = np.repeat(ys[:, None], cols, 1).copy()
+    # Ragged tips: the last row ends 0-3 cm higher, varying round the head (a fixed pattern).
+    tips = 0.015 * (1 + np.sin(np.arange(cols) * 2.3) * np.cos(np.arange(cols) * 0.7))
+    y[-1] += tips
+    y[-2] = np.maximum(y[-2], y[-1] + 0.004)
+    verts = np.stack([x, y, z], -1).reshape(-1, 3).astype(np.float32)
+    f = []
+    for i in range(len(ys) - 1):
+        for j in range(cols - 1):
+            a, b, c, d = i * cols + j, i * cols + j + 1, (i + 1) * cols + j + 1, (i + 1) * cols + j
+            f += [(a, b, c), (a, c, d)]
+    f = np.array(f)
+    # Outer side out (away from the head's vertical axis through zc).
+    fn = np.cross(verts[f[:, 1]] - verts[f[:, 0]], verts[f[:, 2]] - verts[f[:, 0]])
+    out = verts[f].mean(1) - np.array([0.0, 0.0, zc])
+    out[:, 1] = 0
+    flip = (fn * out).sum(1) < 0
+    f[flip] = f[flip][:, [0, 2, 1]]
+    verts, faces = _double_sided(verts, f)
+    table = np.zeros((len(HAIR_STYLES), len(faces)), bool)
+    table[HAIR_STYLES.index("long")] = True
+    return RigidMesh(verts, faces, np.full(len(faces), P["HAIR"]), table, "forehead")
+
+
 def torso_mesh(head: HeadModel) -> RigidMesh:
     """Shoulders and chest as a lofted tube from the neck base down, with a collar."""
     v = head.template
@@ -512,6 +566,7 @@ class Rig:
     facewear: Shell
     glasses: RigidMesh
     brim: RigidMesh
+    locks: RigidMesh
     torso: RigidMesh
 
 
@@ -523,7 +578,7 @@ def build_rig(head: HeadModel) -> Rig:
     hair_t = np.zeros(head.num_vertices)
     hair_t[smooth.vids] = smooth.thickness.max(0) * 1.3
     return Rig(hair, beard_shell(head), headwear_shell(head, hair_t), facewear_shell(head),
-               glasses_mesh(head), brim_mesh(head, tmax), torso_mesh(head))
+               glasses_mesh(head), brim_mesh(head, tmax), hair_locks_mesh(head), torso_mesh(head))
 
 
 __all__ = ["build_rig", "Rig", "Shell", "RigidMesh", "HAIR_STYLES", "BEARD_STYLES",

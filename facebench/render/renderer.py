@@ -34,7 +34,7 @@ FRAMINGS = ("aligned", "wild")
 _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
 _FABRIC_CLEARANCE = 0.001  # m: the least gap between a face mask and the skin under it
 SHELLS = ("hair", "headwear", "facewear")  # offset copies of head patches (beards are painted on)
-RIGIDS = ("glasses", "brim", "torso")
+RIGIDS = ("glasses", "brim", "locks", "torso")  # the torso last (it turns with a quarter of the yaw)
 _SHADOW_SIZE = 160  # texels of the key light's shadow map (about 3 mm each over head and shoulders)
 _SHADOW_CELL = 0.008  # metres: vertex-cluster size of the head's copy in the shadow pass
 
@@ -342,7 +342,8 @@ class FaceRenderer:
         styles = _shell_styles(fac)
         for name in SHELLS:
             fmask.append(self._shell_face_table[name][styles[name]])
-        for name, st in (("glasses", fac.glasses), ("brim", fac.headwear), ("torso", torch.zeros_like(fac.glasses))):
+        for name, st in (("glasses", fac.glasses), ("brim", fac.headwear), ("locks", fac.hair),
+                         ("torso", torch.zeros_like(fac.glasses))):
             fmask.append(self.rigid[name][1][st])
         fmask = torch.cat(fmask, 1)
         return torch.cat([fmask, fmask[:, self._back_src]], 1)
@@ -643,7 +644,8 @@ class FaceRenderer:
         hair = fac.id_albedo[:, 14:17]
         blocks = [head]
         cols = {"hair": hair, "headwear": fac.accessory_rgb[:, 0], "facewear": fac.accessory_rgb[:, 1],
-                "glasses": fac.accessory_rgb[:, 2] * 0.5, "brim": fac.accessory_rgb[:, 0], "torso": fac.cloth_rgb}
+                "glasses": fac.accessory_rgb[:, 2] * 0.5, "brim": fac.accessory_rgb[:, 0], "locks": hair,
+                "torso": fac.cloth_rgb}
         for name in SHELLS + RIGIDS:
             a, b = self.offset[name]
             blocks.append(cols[name][:, None].expand(B, b - a, 3))
