@@ -223,3 +223,25 @@ def test_ears_stick_out_of_the_hair(any_head):
     above = (np.abs(v[:, 0]) > np.abs(e[:, 0]).min()) & (v[:, 1] > e[:, 1].max() + 0.02) & (v[:, 1] < e[:, 1].max() + 0.04) \
         & (v[:, 2] < e[:, 2].max()) & (v[:, 2] > e[:, 2].min())
     assert above.sum() > 5 and cover[HAIR_STYLES.index("long"), above].min() > 0.5
+
+
+def test_glasses_temples_reach_the_ears(any_head):
+    """On the template, each temple runs back past the front of its ear (they stopped in mid-air in front
+    of it), and starts from the frame's upper outer corner, at least 5 mm above the lens' centre (from the
+    rim's outer end they rose diagonally to the hinge: a spike on the frame seen from the front)."""
+    from facebench.render.accessories import glasses_mesh
+    from facebench.render.heads.base import P
+
+    g = glasses_mesh(any_head)
+    v = any_head.template
+    vpart = np.full(any_head.num_vertices, -1)
+    vpart[any_head.faces.reshape(-1)] = np.repeat(any_head.face_part, 3)
+    lm = v[any_head.landmarks[:68]]
+    for name, sign, eye in (("EAR_R", -1, range(36, 42)), ("EAR_L", 1, range(42, 48))):
+        ear = v[vpart == P[name]]
+        c = lm[list(eye)].mean(0)
+        temple = g.verts[(sign * g.verts[:, 0] > abs(c[0]) + 0.02) & (g.verts[:, 2] < lm[36:48, 2].min())]
+        assert len(temple) > 20
+        assert temple[:, 2].min() < ear[:, 2].max() - 0.005, f"{name}: the temple stops in front of the ear"
+        start = temple[temple[:, 2] > temple[:, 2].max() - 0.003]  # its front end, at the frame
+        assert start[:, 1].mean() > c[1] + 0.005, f"{name}: the temple starts at the rim's outer end"

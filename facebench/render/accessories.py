@@ -423,12 +423,35 @@ def glasses_mesh(head: HeadModel) -> RigidMesh:
     rc = lm[36:42].mean(0); lc = lm[42:48].mean(0)
     bridge = np.array([[rc[0] + 0.024, rc[1] + 0.006, front_z], [0, lm[27, 1] + 0.004, front_z + 0.004],
                        [lc[0] - 0.024, lc[1] + 0.006, front_z]])
-    for path in (bridge,
-                 np.array([[rc[0] - 0.025, rc[1] + 0.004, front_z], [lm[0, 0] - 0.006, lm[0, 1] + 0.012, front_z - 0.03],
-                           [lm[0, 0] - 0.006, lm[0, 1] + 0.012, lm[0, 2] - 0.01]]),
-                 np.array([[lc[0] + 0.025, lc[1] + 0.004, front_z], [lm[16, 0] + 0.006, lm[16, 1] + 0.012, front_z - 0.03],
-                           [lm[16, 0] + 0.006, lm[16, 1] + 0.012, lm[16, 2] - 0.01]])):
-        fine = np.concatenate([np.linspace(path[i], path[i + 1], 6, endpoint=False) for i in range(len(path) - 1)] + [path[-1:]])
+    paths = [bridge]
+    # Temples: from the rim's upper outer corner out and 12 mm back to the hinge, then back 3 mm off the side
+    # of the head, sloping down to the ear's root (landmark 0's height, 2-4 cm behind it), over it and down
+    # behind the ear. (They went back diagonally from the rim's outer end and stopped 1 cm behind landmark
+    # 0: a spike at the hinge seen from the front, and an end in mid-air in front of the ear. At the rim's
+    # height the far temple passed in front of the far eye's corner, seen across the face at 45 degrees.)
+    v = head.template
+    vpart = np.full(head.num_vertices, -1)
+    vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
+    skin = ~np.isin(vpart, [P["EAR_R"], P["EAR_L"], -1])
+    for sign, c in ((-1, rc), (1, lc)):
+        yz = np.array([[c[1] + 0.011, front_z - 0.012], [lm[0, 1] + 0.006, lm[0, 2] - 0.02],
+                       [lm[0, 1] + 0.004, lm[0, 2] - 0.04], [lm[0, 1] - 0.016, lm[0, 2] - 0.054]])
+        yz = np.concatenate([np.linspace(yz[i], yz[i + 1], 8, endpoint=False) for i in range(len(yz) - 1)] + [yz[-1:]])
+        side = skin & (sign * v[:, 0] > 0)
+        # 3 mm off the side of the head (the ears' root behind them): the outermost of the head's vertices
+        # nearest each point in the side view.
+        near = cKDTree(v[side][:, 1:]).query(yz, k=12)[1]
+        x = np.abs(v[side][near, 0]).max(1) + 0.003
+        # Never inward until over the ear's root: a head wider than this template's (identities vary; the
+        # glasses follow the eyes) then takes the temple in once, instead of in dashes along its dips.
+        root = 16  # the point 2 cm behind landmark 0 (8 samples per leg)
+        x[:root + 1] = np.maximum.accumulate(np.maximum(x[:root + 1], abs(c[0]) + 0.024))  # from the rim out
+        temple = np.c_[sign * x, yz]
+        # From the rim's upper outer corner (30 degrees above its outer end), as an endpiece is.
+        paths.append(np.r_[[[c[0] + sign * 0.0217, c[1] + 0.001 + 0.009, front_z]], temple])
+    for k, path in enumerate(paths):
+        fine = path if k > 0 else np.concatenate([np.linspace(path[i], path[i + 1], 6, endpoint=False)
+                                                  for i in range(len(path) - 1)] + [path[-1:]])
         tv, tf = _tube(fine, 0.0014, 5)
         verts.append(tv); faces.append(tf + off); parts += [P["GLASSES"]] * len(tf); style += [1] * len(tf); off += len(tv)
     style = np.array(style)
