@@ -99,8 +99,10 @@ def assemble_case() -> dict:
 
     R = euler_to_matrix(ang[:, 0] * 40, ang[:, 1] * 20, ang[:, 2] * 10)
     Rt = euler_to_matrix(ang[:, 0] * 10, 0 * ang[:, 1], 0 * ang[:, 2])
-    args = (vh, nh, shell_vids, thick, rigid, anchor, eye_mid, scale, torch.tensor([0.0, 0.02, 0.05]), R, Rt,
-            torch.tensor([0.0, -0.1, -0.02]))
+    follow = torch.tensor([0.0, 0.4, 1.0, 0.0, 0.0, 0.0])  # frame, part-way along a temple, long hair; torso
+    head_scale = 1 + torch.rand(B, 3, generator=g) * 0.2
+    args = (vh, nh, shell_vids, thick, rigid, anchor, follow, eye_mid, scale, head_scale, torch.tensor([0.0, 0.02, 0.05]),
+            R, Rt, torch.tensor([0.0, -0.1, -0.02]))
     a_v, a_n = assemble_numba(*args, faces, len(head_faces))
     b_v, b_n = assemble_cuda(*args, V + 4 + 3, faces, vertex_faces(faces, V + 4 + 6))
     # Screen, light space and the shadow depth of the posed mesh, against their numba counterparts.

@@ -80,6 +80,10 @@ class RigidMesh:
     face_part: np.ndarray
     face_style: np.ndarray  # (S, F) bool: which faces exist in each style
     anchor: str  # 'eyes' | 'forehead' | 'neck'
+    # Per vertex (n,) in [0, 1]: how far it scales with the head's width (jaw landmarks 0 to 16) and depth
+    # (eye midpoint to their midpoint) rather than with the inter-ocular distance (the temples of glasses,
+    # long hair: identities' heads are wider and deeper than their eyes' spacing says), or None: not at all.
+    follow_head: np.ndarray | None = None
 
 
 def _shell(head: HeadModel, weights: np.ndarray, thickness: np.ndarray, allowed_parts, part,
@@ -456,7 +460,12 @@ def glasses_mesh(head: HeadModel) -> RigidMesh:
         verts.append(tv); faces.append(tf + off); parts += [P["GLASSES"]] * len(tf); style += [1] * len(tf); off += len(tv)
     style = np.array(style)
     table = np.stack([np.zeros_like(style, bool), style == 1, style >= 1])
-    return RigidMesh(np.concatenate(verts), np.concatenate(faces), np.array(parts), table, "eyes")
+    verts = np.concatenate(verts)
+    # The frame scales with the eyes' spacing; the temples, from the hinge back to the ear's root, more and
+    # more with the head's width and depth, so they reach the ears of any head.
+    hinge, root = front_z - 0.012, lm[0, 2] - 0.02
+    follow = np.clip((hinge - verts[:, 2]) / (hinge - root), 0, 1).astype(np.float32)
+    return RigidMesh(verts, np.concatenate(faces), np.array(parts), table, "eyes", follow)
 
 
 def brim_mesh(head: HeadModel, hair_max_thickness: float) -> RigidMesh:
@@ -500,7 +509,8 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
     and neck like a helmet). At each height it lies outside the widest the head is at or above that
     height (hair hangs; it does not follow the neck in), ``top_margin`` there at its top edge, which
     lies under the long style's shell (1.3 cm thick or more), widening to ``margin`` 4 cm lower; wavy by
-    +-4 mm, its tips ragged over 3 cm. Units: metres, head frame; it follows the head like the brim."""
+    +-4 mm, its tips ragged over 3 cm. Units: metres, head frame; it follows the eyes and scales with the
+    head's width and depth (RigidMesh.follow_head)."""
     v, lm = head.template, head.template[head.landmarks[:68]]
     zc = lm[0, 2] - 0.01  # the azimuth centre the hair and hat shells use
     y_top, y_bot = lm[0, 1] + 0.02, lm[8, 1] - 0.06
@@ -544,7 +554,8 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
     verts, faces = _double_sided(verts, f)
     table = np.zeros((len(HAIR_STYLES), len(faces)), bool)
     table[HAIR_STYLES.index("long")] = True
-    return RigidMesh(verts, faces, np.full(len(faces), P["HAIR"]), table, "forehead")
+    return RigidMesh(verts, faces, np.full(len(faces), P["HAIR"]), table, "forehead",
+                     np.ones(len(verts), np.float32))  # round the head: its width and depth
 
 
 def torso_mesh(head: HeadModel) -> RigidMesh:

@@ -144,8 +144,8 @@ def vertex_normals_cuda(v: torch.Tensor, faces: torch.Tensor, csr: tuple[torch.T
 
 
 @cuda.jit
-def _assemble_k(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_mid, scale, t_eye_mid, R, Rt,
-                pivot, t0, out):
+def _assemble_k(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, rigid_follow, eye_mid, scale,
+                head_scale, t_eye_mid, R, Rt, pivot, t0, out):
     """One thread per image and combined vertex: its unposed position (head; shell = head vertex offset
     along its normal; rigid = template following the eyes, or the torso as it is), then the pose about the
     neck pivot (vertices from t0 on, the torso, turn with Rt)."""
@@ -164,10 +164,10 @@ def _assemble_k(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_
         if rigid_anchor[j] == 2:
             x, y, z = rigid_verts[j, 0], rigid_verts[j, 1], rigid_verts[j, 2]
         else:
-            s = scale[b]
-            x = eye_mid[b, 0] + s * (rigid_verts[j, 0] - t_eye_mid[0])
-            y = eye_mid[b, 1] + s * (rigid_verts[j, 1] - t_eye_mid[1])
-            z = eye_mid[b, 2] + s * (rigid_verts[j, 2] - t_eye_mid[2])
+            s, w = scale[b], rigid_follow[j]
+            x = eye_mid[b, 0] + (s + w * (head_scale[b, 0] - s)) * (rigid_verts[j, 0] - t_eye_mid[0])
+            y = eye_mid[b, 1] + (s + w * (head_scale[b, 1] - s)) * (rigid_verts[j, 1] - t_eye_mid[1])
+            z = eye_mid[b, 2] + (s + w * (head_scale[b, 2] - s)) * (rigid_verts[j, 2] - t_eye_mid[2])
     x, y, z = x - pivot[0], y - pivot[1], z - pivot[2]
     M = R if i < t0 else Rt
     for c in range(3):
@@ -190,8 +190,8 @@ def _posed_normals_k(v, nh, R, V, faces, offsets, adj, out):
     _store_unit(out, b, i, nx, ny, nz)
 
 
-def assemble_cuda(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_mid, scale, t_eye_mid, R, Rt,
-                  pivot, t0: int, faces, csr) -> tuple[torch.Tensor, torch.Tensor]:
+def assemble_cuda(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, rigid_follow, eye_mid, scale,
+                  head_scale, t_eye_mid, R, Rt, pivot, t0: int, faces, csr) -> tuple[torch.Tensor, torch.Tensor]:
     """Posed vertices and unit normals (B, N, 3) of the combined mesh, as geometry_numba.assemble_numba
     (same arguments, except t0: the first torso vertex, and csr: vertex_faces of the front faces)."""
     B, V = vh.shape[:2]
@@ -201,8 +201,8 @@ def assemble_cuda(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, ey
     out_n = torch.empty(B, N, 3, device=vh.device)
     R, nh = f32(R), f32(nh)
     _launch(_assemble_k, B * N, f32(vh), nh, shell_vids.long().contiguous(), f32(shell_thick), f32(rigid_verts),
-            rigid_anchor.long().contiguous(), f32(eye_mid), f32(scale), f32(t_eye_mid), R, f32(Rt), f32(pivot),
-            int(t0), out)
+            rigid_anchor.long().contiguous(), f32(rigid_follow), f32(eye_mid), f32(scale), f32(head_scale),
+            f32(t_eye_mid), R, f32(Rt), f32(pivot), int(t0), out)
     _launch(_posed_normals_k, B * N, out, nh, R, int(V), faces.long().contiguous(), csr[0], csr[1], out_n)
     return out, out_n
 

@@ -17,8 +17,8 @@ from facebench.render._numba import numba
 
 
 @numba.njit(parallel=True, cache=True)
-def _assemble(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_mid, scale, t_eye_mid, R, Rt,
-              pivot, faces, f_start, out, out_n):
+def _assemble(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, rigid_follow, eye_mid, scale, head_scale,
+              t_eye_mid, R, Rt, pivot, faces, f_start, out, out_n):
     B, V = vh.shape[0], vh.shape[1]
     ns, nr = shell_vids.shape[0], rigid_verts.shape[0]
     t0 = V + ns + nr - int((rigid_anchor == 2).sum())  # torso vertices come last
@@ -35,8 +35,9 @@ def _assemble(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_mi
             for c in range(3):
                 if rigid_anchor[j] == 2:  # torso: fixed in the head frame
                     out[b, V + ns + j, c] = rigid_verts[j, c]
-                else:  # glasses, brim: follow the eyes' midpoint and the inter-ocular scale
-                    out[b, V + ns + j, c] = eye_mid[b, c] + scale[b] * (rigid_verts[j, c] - t_eye_mid[c])
+                else:  # glasses, brim: follow the eyes' midpoint and the inter-ocular scale (or the head's)
+                    sc = scale[b] + rigid_follow[j] * (head_scale[b, c] - scale[b])
+                    out[b, V + ns + j, c] = eye_mid[b, c] + sc * (rigid_verts[j, c] - t_eye_mid[c])
         # Pose about the neck pivot (the torso turns with a quarter of the yaw: Rt).
         N = out.shape[1]
         for i in range(N):
@@ -67,13 +68,14 @@ def _assemble(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_mi
                 out_n[b, i, c] /= length
 
 
-def assemble_numba(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, eye_mid, scale, t_eye_mid, R, Rt,
-                   pivot, faces, f_start: int) -> tuple[torch.Tensor, torch.Tensor]:
+def assemble_numba(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, rigid_follow, eye_mid, scale,
+                   head_scale, t_eye_mid, R, Rt, pivot, faces, f_start: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Posed vertices and unit normals (B, N, 3) of the combined mesh (see FaceRenderer.geometry).
 
     vh, nh (B, V, 3): head vertices and unit normals before pose; shell_vids (S,) head vertex of each shell
     vertex and shell_thick (B, S) its offset (m); rigid_verts (Rv, 3) template positions with
-    rigid_anchor (Rv,) 1 = follows the eyes, 2 = torso (last); eye_mid (B, 3), scale (B,), t_eye_mid (3,);
+    rigid_anchor (Rv,) 1 = follows the eyes, 2 = torso (last), and rigid_follow (Rv,) how far each takes
+    head_scale (B, 3) (width, height, depth) instead of scale (B,); eye_mid (B, 3), t_eye_mid (3,);
     R, Rt (B, 3, 3) head and torso rotations about pivot (3,); faces (F, 3) of the combined mesh, of which
     faces[f_start:] (the non-head faces whose normals count) are summed."""
     f32 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)  # noqa: E731
@@ -82,6 +84,7 @@ def assemble_numba(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, e
     N = V + shell_vids.shape[0] + rigid_verts.shape[0]
     out = np.empty((B, N, 3), np.float32)
     out_n = np.empty((B, N, 3), np.float32)
-    _assemble(f32(vh), f32(nh), i64(shell_vids), f32(shell_thick), f32(rigid_verts), i64(rigid_anchor), f32(eye_mid),
-              f32(scale), f32(t_eye_mid), f32(R), f32(Rt), f32(pivot), i64(faces), int(f_start), out, out_n)
+    _assemble(f32(vh), f32(nh), i64(shell_vids), f32(shell_thick), f32(rigid_verts), i64(rigid_anchor),
+              f32(rigid_follow), f32(eye_mid), f32(scale), f32(head_scale), f32(t_eye_mid), f32(R), f32(Rt),
+              f32(pivot), i64(faces), int(f_start), out, out_n)
     return torch.from_numpy(out), torch.from_numpy(out_n)

@@ -224,6 +224,8 @@ class FaceRenderer:
         tl = self.template[self.landmarks[:68]]
         self.t_eye_mid = (tl[36:42].mean(0) + tl[42:48].mean(0)) / 2
         self.t_iod = (tl[36:42].mean(0) - tl[42:48].mean(0)).norm()
+        self.t_width = (tl[0] - tl[16]).norm()
+        self.t_depth = self.t_eye_mid[2] - (tl[0, 2] + tl[16, 2]) / 2
         self.eye_centre_t = torch.stack([self.template[e].mean(0) for e in self.eye_vertices]) + self.eye_offset
         self.pivot = torch.tensor(_PIVOT, device=dev)
         # Hair thickness of each hair style at the hat shell's vertices (0 where that style has none), for
@@ -261,6 +263,9 @@ class FaceRenderer:
         self._rigid_verts = torch.cat([self.rigid[n][0] for n in RIGIDS])
         self._rigid_anchor = torch.cat([torch.full((len(self.rigid[n][0]),), 2 if n == "torso" else 1, device=dev)
                                         for n in RIGIDS])
+        # How far each rigid vertex scales with the head's width and depth (RigidMesh.follow_head).
+        self._rigid_follow = torch.cat([f(getattr(r, n).follow_head).float() if getattr(r, n).follow_head is not None
+                                        else torch.zeros(len(self.rigid[n][0]), device=dev) for n in RIGIDS])
         # Shadow casters: everything but the mouth interior, eyeballs and eye corners, which sit inside
         # the head and only receive shadows (a third of the faces: the shadow pass is per-triangle bound),
         # and the torso: its large triangles took a fifth of the shadow pass, and what it could shadow (the
@@ -358,15 +363,20 @@ class FaceRenderer:
                          + [torch.ones(B, self.num_all - a1, device=dev)], 1)
 
     def _anchors(self, fac: FaceFactors, vh: torch.Tensor):
-        """Eye midpoint (B, 3) and inter-ocular scale (B,) of the head, which glasses and brims follow;
-        head rotation R and torso rotation Rt (B, 3, 3) (the torso follows a quarter of the yaw only)."""
+        """Eye midpoint (B, 3) and inter-ocular scale (B,) of the head, which glasses and brims follow; the
+        head's scale (B, 3) against the template's in width (jaw landmarks 0 to 16), height (the inter-ocular
+        scale) and depth (eye midpoint to the midpoint of landmarks 0 and 16), which the rigid vertices with a
+        follow_head weight take; head rotation R and torso rotation Rt (B, 3, 3) (the torso follows a
+        quarter of the yaw only)."""
         lm = vh[:, self.landmarks[:68]]
         eye_mid = (lm[:, 36:42].mean(1) + lm[:, 42:48].mean(1)) / 2
-        iod = (lm[:, 36:42].mean(1) - lm[:, 42:48].mean(1)).norm(dim=-1)
+        s = (lm[:, 36:42].mean(1) - lm[:, 42:48].mean(1)).norm(dim=-1) / self.t_iod
+        width = (lm[:, 0] - lm[:, 16]).norm(dim=-1) / self.t_width
+        depth = (eye_mid[:, 2] - (lm[:, 0, 2] + lm[:, 16, 2]) / 2) / self.t_depth
         zero = torch.zeros_like(fac.pose[:, 0])
         R = euler_to_matrix(fac.pose[:, 0], fac.pose[:, 1], fac.pose[:, 2])
         Rt = euler_to_matrix(0.25 * fac.pose[:, 0], zero, zero)
-        return eye_mid, iod / self.t_iod, R, Rt
+        return eye_mid, s, torch.stack([width, s, depth], -1), R, Rt
 
     def geometry(self, fac: FaceFactors):
         """All vertices (B, N, 3) posed in the head-world frame, the per-sample face mask (B, F) and
@@ -382,13 +392,17 @@ class FaceRenderer:
             parts.append(vh[:, vids] + n[:, vids] * thick[name][..., None])
             if name == "facewear" and len(sel):  # the masks' fabric, on the images that wear one
                 parts[-1][sel] = self._fabric_unposed(fac.index(sel), vh[sel], n[sel], thick[name][sel])
-        eye_mid, s, R, Rt = self._anchors(fac, vh)
+        eye_mid, s, head_scale, R, Rt = self._anchors(fac, vh)
+        r0 = self.offset[RIGIDS[0]][0]
         for name in RIGIDS:
             verts = self.rigid[name][0]
             if name == "torso":
                 parts.append(verts[None].expand(B, -1, -1))
             else:
-                parts.append(eye_mid[:, None] + s[:, None, None] * (verts[None] - self.t_eye_mid))
+                a, b = self.offset[name]
+                w = self._rigid_follow[a - r0:b - r0][None, :, None]
+                scale = s[:, None, None] + w * (head_scale[:, None] - s[:, None, None])
+                parts.append(eye_mid[:, None] + scale * (verts[None] - self.t_eye_mid))
         v = torch.cat(parts, 1)
         # Head pose about the neck pivot.
         t0 = self.offset["torso"][0]
@@ -413,19 +427,19 @@ class FaceRenderer:
         nh = self._normals(vh, "head")
         thick_by_shell = self._shell_thickness(fac)
         thick = torch.cat(list(thick_by_shell.values()), 1)
-        eye_mid, s, R, Rt = self._anchors(fac, vh)
+        eye_mid, s, head_scale, R, Rt = self._anchors(fac, vh)
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import assemble_cuda
 
-            v, vn = assemble_cuda(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor, eye_mid,
-                                  s, self.t_eye_mid, R, Rt, self.pivot, self.offset["torso"][0],
-                                  self.faces[: self.num_front_faces], self._csr["all"])
+            v, vn = assemble_cuda(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor,
+                                  self._rigid_follow, eye_mid, s, head_scale, self.t_eye_mid, R, Rt, self.pivot,
+                                  self.offset["torso"][0], self.faces[: self.num_front_faces], self._csr["all"])
         else:
             from facebench.render.geometry_numba import assemble_numba
 
-            v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor, eye_mid,
-                                   s, self.t_eye_mid, R, Rt, self.pivot, self.faces[: self.num_front_faces],
-                                   self.head.faces.shape[0])
+            v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor,
+                                   self._rigid_follow, eye_mid, s, head_scale, self.t_eye_mid, R, Rt, self.pivot,
+                                   self.faces[: self.num_front_faces], self.head.faces.shape[0])
         sel = torch.nonzero(fac.facewear > 0).flatten()
         if len(sel):  # the face masks' fabric (the kernels placed those vertices on the skin)
             a, b = self.offset["facewear"]
