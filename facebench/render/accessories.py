@@ -86,10 +86,16 @@ class RigidMesh:
     follow_head: np.ndarray | None = None
 
 
-def _shell(head: HeadModel, weights: np.ndarray, thickness: np.ndarray, allowed_parts, part,
-           paint: np.ndarray | None = None) -> Shell:
+def vertex_parts(head: HeadModel) -> np.ndarray:
+    """Part id (V,) of each head vertex: of a face it belongs to (the last one written), -1 for none."""
     vpart = np.full(head.num_vertices, -1)
     vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
+    return vpart
+
+
+def _shell(head: HeadModel, weights: np.ndarray, thickness: np.ndarray, allowed_parts, part,
+           paint: np.ndarray | None = None) -> Shell:
+    vpart = vertex_parts(head)
     cand = (weights.max(0) > 0.01) & np.isin(vpart, allowed_parts)
     fsel = cand[head.faces].all(1) & np.isin(head.face_part, allowed_parts)
     vids = np.unique(head.faces[fsel])
@@ -113,8 +119,7 @@ def hair_shell(head: HeadModel, tufts: bool = True) -> Shell:
     field = np.clip(np.sin(v @ k.T + rng.uniform(0, 2 * np.pi, 6)).mean(1) * np.sqrt(2), -1, 1)
     field = field if tufts else np.zeros(len(v))
     parts = [P["SKIN"], P["SCALP"], P["NECK"], P["EAR_R"], P["EAR_L"]]
-    vpart = np.full(head.num_vertices, -1)
-    vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
+    vpart = vertex_parts(head)
     allowed = np.isin(vpart, parts)  # the head parts a shell covers (see _shell)
     # Ears stick out of the hair: an offset copy of an ear's folds stood off the head as dark flaps. The
     # coverage is cut along a line 4 mm around the ears (a linear ramp, like the hairline, so the raster
@@ -434,8 +439,7 @@ def glasses_mesh(head: HeadModel) -> RigidMesh:
     # 0: a spike at the hinge seen from the front, and an end in mid-air in front of the ear. At the rim's
     # height the far temple passed in front of the far eye's corner, seen across the face at 45 degrees.)
     v = head.template
-    vpart = np.full(head.num_vertices, -1)
-    vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
+    vpart = vertex_parts(head)
     skin = ~np.isin(vpart, [P["EAR_R"], P["EAR_L"], -1])
     for sign, c in ((-1, rc), (1, lc)):
         yz = np.array([[c[1] + 0.011, front_z - 0.012], [lm[0, 1] + 0.006, lm[0, 2] - 0.02],
@@ -561,8 +565,7 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
 def torso_mesh(head: HeadModel) -> RigidMesh:
     """Shoulders and chest as a lofted tube from the neck base down, with a collar."""
     v = head.template
-    vpart = np.full(head.num_vertices, -1)
-    vpart[head.faces.reshape(-1)] = np.repeat(head.face_part, 3)
+    vpart = vertex_parts(head)
     neck = v[vpart == P["NECK"]]
     y0 = neck[:, 1].min() + 0.03
     ring = neck[np.abs(neck[:, 1] - y0) < 0.01]
