@@ -525,12 +525,13 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
     az = np.sign(u - 0.5)[None] * (front[:, None] + (np.pi - front[:, None]) * (1 - np.abs(2 * u - 1))[None])
     az_v = np.arctan2(v[:, 0], v[:, 2] - zc)
     rad_v = np.hypot(v[:, 0], v[:, 2] - zc)
+    # The head's radius at or above each height (within 4 mm below it) within 8 degrees of each column's
+    # azimuth: per row, the vertices in range against the columns' azimuths at once.
     r = np.zeros((len(ys), cols))
     for i, y in enumerate(ys):
-        near = v[:, 1] >= y - 0.004  # the head at or above this height
-        for j in range(cols):
-            d = np.abs(np.angle(np.exp(1j * (az_v[near] - az[i, j]))))
-            r[i, j] = rad_v[near][d < np.radians(8)].max()
+        near = v[:, 1] >= y - 0.004
+        d = np.abs((az_v[near][:, None] - az[i][None] + np.pi) % (2 * np.pi) - np.pi)  # (n, cols), wrapped
+        r[i] = np.where(d < np.radians(8), rad_v[near][:, None], -np.inf).max(0)
     drop = y_top - ys
     r += top_margin + (margin - top_margin) * np.clip(drop / 0.04, 0, 1)[:, None]
     # Locks: a few waves round the head, drifting as the hair falls.
