@@ -452,7 +452,7 @@ def glasses_mesh(head: HeadModel) -> RigidMesh:
         x = np.abs(v[side][near, 0]).max(1) + 0.003
         # Never inward until over the ear's root: a head wider than this template's (identities vary; the
         # glasses follow the eyes) then takes the temple in once, instead of in dashes along its dips.
-        root = 16  # the point 2 cm behind landmark 0 (8 samples per leg)
+        root = 16  # the third waypoint, 4 cm behind landmark 0 over the ear's root (8 samples per leg)
         x[:root + 1] = np.maximum.accumulate(np.maximum(x[:root + 1], abs(c[0]) + 0.024))  # from the rim out
         temple = np.c_[sign * x, yz]
         # From the rim's upper outer corner (30 degrees above its outer end), as an endpiece is.
