@@ -207,12 +207,11 @@ def test_ears_stick_out_of_the_hair(any_head):
     """No hair style covers an ear (an offset copy of its folds stood off the head as dark flaps under long
     hair): the hair shell's coverage is under 0.5 on every ear vertex, while the long style covers the
     side of the head just behind and above the ears."""
-    from facebench.render.accessories import HAIR_STYLES, hair_shell
+    from facebench.render.accessories import HAIR_STYLES, hair_shell, vertex_parts
     from facebench.render.heads.base import P
 
     shell = hair_shell(any_head)
-    vpart = np.full(any_head.num_vertices, -1)
-    vpart[any_head.faces.reshape(-1)] = np.repeat(any_head.face_part, 3)
+    vpart = vertex_parts(any_head)
     cover = np.zeros((len(HAIR_STYLES), any_head.num_vertices))
     cover[:, shell.vids] = shell.masks
     ear = np.isin(vpart, [P["EAR_R"], P["EAR_L"]])
@@ -229,13 +228,12 @@ def test_glasses_temples_reach_the_ears(any_head):
     """On the template, each temple runs back past the front of its ear (they stopped in mid-air in front
     of it), and starts from the frame's upper outer corner, at least 5 mm above the lens' centre (from the
     rim's outer end they rose diagonally to the hinge: a spike on the frame seen from the front)."""
-    from facebench.render.accessories import glasses_mesh
+    from facebench.render.accessories import glasses_mesh, vertex_parts
     from facebench.render.heads.base import P
 
     g = glasses_mesh(any_head)
     v = any_head.template
-    vpart = np.full(any_head.num_vertices, -1)
-    vpart[any_head.faces.reshape(-1)] = np.repeat(any_head.face_part, 3)
+    vpart = vertex_parts(any_head)
     lm = v[any_head.landmarks[:68]]
     for name, sign, eye in (("EAR_R", -1, range(36, 42)), ("EAR_L", 1, range(42, 48))):
         ear = v[vpart == P[name]]
@@ -254,6 +252,7 @@ def test_glasses_temples_fit_each_head(ict_head):
     the eyes' spacing alone, 10 of 64 identities had the temple inside the head there, and others 15 mm off."""
     import dataclasses
 
+    from facebench.render.accessories import vertex_parts
     from facebench.render.renderer import FaceRenderer
 
     r = FaceRenderer(ict_head, backend="torch")
@@ -264,8 +263,7 @@ def test_glasses_temples_fit_each_head(ict_head):
     v, _, _ = r.geometry(fac)
     a, b = r.offset["glasses"]
     gl = r.rig.glasses.verts
-    vpart = np.full(ict_head.num_vertices, -1)
-    vpart[ict_head.faces.reshape(-1)] = np.repeat(ict_head.face_part, 3)
+    vpart = vertex_parts(ict_head)
     lm = ict_head.template[ict_head.landmarks[:68]]
     for name, sign in (("EAR_R", -1), ("EAR_L", 1)):
         ear = torch.from_numpy(np.nonzero(vpart == P[name])[0])

@@ -121,8 +121,8 @@ def test_long_hair_falls_beside_the_jaw(any_head):
     just outside the jaw at the height of jaw landmarks 4 and 12 on both sides; with the medium style (the
     shell alone, which ends above the ears' lobes) none do."""
     out = {}
+    r = FaceRenderer(any_head)
     for style in (3, 4):
-        r = FaceRenderer(any_head)
         fac = sample_factors(3, range(2), range(2), frozenset(FACTOR_GROUPS), any_head.num_identity)
         fac.pose[:] = torch.tensor([0.0, 0.0, 0.0])
         fac.glasses.zero_(); fac.facewear.zero_(); fac.headwear.zero_(); fac.beard.zero_()
