@@ -80,8 +80,8 @@ def geometry_case() -> dict:
 
 
 def assemble_case() -> dict:
-    """The posed combined mesh of a small made-up rig (a head strip, a shell over part of it, two rigid
-    vertices following the eyes and a torso triangle) against the numba pass, which tests/test_backends
+    """The posed combined mesh of a small made-up rig (a head strip, a shell over part of it with fixed
+    offsets on two of its vertices, two rigid triangles following the eyes) against the numba pass, which tests/test_backends
     holds to the PyTorch geometry."""
     g = torch.Generator().manual_seed(8)
     B, V = 2, 9
@@ -91,27 +91,34 @@ def assemble_case() -> dict:
     shell_vids = torch.tensor([2, 3, 4, 5])
     thick = torch.rand(B, 4, generator=g) * 0.01
     rigid = torch.randn(6, 3, generator=g) * 0.1
-    anchor = torch.tensor([1, 1, 1, 2, 2, 2])  # glasses-like, then a torso triangle (last)
+    shell_offset = torch.tensor([[0.0, 0, 0], [0, 0, 0], [0.01, -0.02, 0.005], [-0.01, -0.03, 0]])
     faces = torch.cat([head_faces, torch.tensor([[9, 10, 11], [11, 10, 12]]), torch.tensor([[13, 14, 15], [16, 17, 18]])])
     eye_mid, scale = torch.randn(B, 3, generator=g) * 0.01, 1 + torch.rand(B, generator=g) * 0.1
     ang = torch.rand(B, 3, generator=g)
-    from facebench.render.camera import euler_to_matrix
+    from facebench.render.renderer import pose_rotations
 
-    R = euler_to_matrix(ang[:, 0] * 40, ang[:, 1] * 20, ang[:, 2] * 10)
-    Rt = euler_to_matrix(ang[:, 0] * 10, 0 * ang[:, 1], 0 * ang[:, 2])
-    follow = torch.tensor([0.0, 0.4, 1.0, 0.0, 0.0, 0.0])  # frame, part-way along a temple, long hair; torso
+    Rs = pose_rotations(torch.stack([ang[:, 0] * 80, ang[:, 1] * 20, ang[:, 2] * 10], -1))
+    # Follow weights: the head strip from the torso's rotation through blends to the head's, the shell
+    # vertices as their head vertices, the rigid vertices with the head, the torso with itself.
+    w_head = torch.linspace(0, 1, V) ** 0.7
+    pose_w = torch.cat([w_head, w_head[shell_vids], torch.ones(6)])
+    follow = torch.tensor([0.0, 0.4, 1.0, 0.0, 0.2, 1.0])  # a frame, part-way along a temple, long hair
     head_scale = 1 + torch.rand(B, 3, generator=g) * 0.2
-    args = (vh, nh, shell_vids, thick, rigid, anchor, follow, eye_mid, scale, head_scale, torch.tensor([0.0, 0.02, 0.05]),
-            R, Rt, torch.tensor([0.0, -0.1, -0.02]))
+    args = (vh, nh, shell_vids, thick, shell_offset, rigid, follow, eye_mid, scale, head_scale, torch.tensor([0.0, 0.02, 0.05]),
+            Rs, pose_w, torch.tensor([0.0, -0.1, -0.02]))
     a_v, a_n = assemble_numba(*args, faces, len(head_faces))
-    b_v, b_n = assemble_cuda(*args, V + 4 + 3, faces, vertex_faces(faces, V + 4 + 6))
+    b_v, b_n = assemble_cuda(*args, faces, vertex_faces(faces, V + 4 + 6))
     # Screen, light space and the shadow depth of the posed mesh, against their numba counterparts.
     cam, M = torch.tensor([1.0, 1.3]), torch.tensor([[[200.0, 3.0, 50.0], [-3.0, 200.0, 60.0]]]).expand(B, -1, -1)
     basis = torch.linalg.qr(torch.randn(B, 3, 3, generator=g)).Q
     ls_a, ls_b = light_space_numba(a_v, basis, 24), light_space_cuda(a_v, basis, 24)
     fm = torch.rand(B, len(faces), generator=g) > 0.2
     d_a, d_b = depth_map_numba(ls_a, faces, 24, 24, fm), depth_map_cuda(ls_a, faces, 24, 24, fm)
+    from facebench.render.renderer import pose_points
+
+    torch_head = pose_points(vh, w_head, Rs, torch.tensor([0.0, -0.1, -0.02]))
     return {"v_max_diff": float((a_v - b_v).abs().max()), "n_max_diff": float((a_n - b_n).abs().max()),
+            "head_vs_torch_max_diff": float((a_v[:, :V] - torch_head).abs().max()),
             "screen_max_diff": float((screen_space_numba(a_v, cam, M) - screen_space_cuda(a_v, cam, M)).abs().max()),
             "light_max_diff": float((ls_a - ls_b).abs().max()),
             "depth_covered": int((d_a > 0).sum()), "depth_cover_equal": bool(((d_a > 0) == (d_b > 0)).all()),

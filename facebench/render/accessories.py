@@ -1,7 +1,7 @@
 """Hair, beards, headwear, face masks, glasses and clothing as geometry around a head template.
 
 Everything is built once per head (numpy) as a *rig*: shells (offset copies of head-surface patches,
-switched per sample by a per-vertex mask table of styles) and rigid meshes (glasses, cap brim, torso)
+switched per sample by a per-vertex mask table of styles) and rigid meshes (glasses, cap brim, long hair)
 that follow a few anchor points of the identity. Per sample only masks and offsets change, so a batch
 renders with one face list and a per-sample face mask.
 """
@@ -32,6 +32,20 @@ BEARD_STYLES = ("none", "stubble", "goatee", "full")
 HEADWEAR_STYLES = ("none", "beanie", "cap")
 FACEWEAR_STYLES = ("none", "surgical")
 GLASSES_STYLES = ("none", "clear", "sunglasses")
+CLOTHING_STYLES = ("crew", "vneck", "high")
+# Necklines (template frame, m): height at the back, the sides and the front, then a V's depth and its
+# half-width where it starts; and the fabric's thickness over the skin.
+_NECKLINES = {"crew": (-0.106, -0.114, -0.124, 0.0, 0.05, 0.0035),
+              "vneck": (-0.106, -0.114, -0.122, 0.05, 0.05, 0.0035),
+              "high": (-0.078, -0.086, -0.1, 0.0, 0.05, 0.005)}
+# The garment below the head mesh's bottom edge, ring by ring: per ring (drop from the edge, m; how far out
+# from the edge at the sides, at the front and at the back, m), then a floor: each ring at least this far
+# below the edge's lowest point (the chest and below: level rings) and no narrower than this ellipse
+# (half-width, half-depth, m). The sides carry the shoulders (the ICT bust ends on their slope, the
+# procedural head at its neck's base).
+_TORSO_RINGS = ((0.012, 0.035, 0.006, 0.006, 0.0, 0.08, 0.06), (0.03, 0.065, 0.014, 0.014, 0.0, 0.14, 0.08),
+                (0.058, 0.083, 0.02, 0.02, 0.045, 0.185, 0.095), (0.1, 0.087, 0.022, 0.022, 0.08, 0.2, 0.1),
+                (0.25, 0.087, 0.022, 0.022, 0.22, 0.2, 0.1))
 
 
 def _smooth(x, lo, hi):
@@ -69,6 +83,8 @@ class Shell:
     # The identity basis (K, n, 3) at the followed head vertices, smoothed over the shell (fabric does not
     # show the shape of each identity's lips), or None.
     smooth_identity: np.ndarray | None = None
+    # Per face (F,): whether it casts the key light's shadow, or None: all do.
+    casts: np.ndarray | None = None
 
 
 @dataclass
@@ -229,6 +245,105 @@ def facewear_shell(head: HeadModel, back: float = 0.012) -> Shell:
     meets = (_smooth(top, 0, 0.014) * _smooth(side, 0, 0.012) * _smooth(rear, 0, 0.016))[shell.vids]
     shell.offset = (off * meets[:, None]).astype(np.float32)
     shell.still = meets.astype(np.float32)
+    return shell
+
+
+def bottom_loop(head: HeadModel) -> np.ndarray:
+    """The head mesh's lowest open edge (the ICT bust's cut, the procedural neck's base) as an ordered loop
+    of vertex ids."""
+    f = head.faces
+    e = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), 1)
+    u, c = np.unique(e, axis=0, return_counts=True)
+    nxt: dict[int, list[int]] = {}
+    for a, b in u[c == 1]:
+        nxt.setdefault(int(a), []).append(int(b))
+        nxt.setdefault(int(b), []).append(int(a))
+    loops, seen = [], set()
+    for start in nxt:
+        if start in seen:
+            continue
+        loop, prev, cur = [start], -1, start
+        seen.add(start)
+        while True:
+            step = [k for k in nxt[cur] if k != prev and (k not in seen or (k == start and len(loop) > 2))]
+            if not step or step[0] == start:
+                break
+            prev, cur = cur, step[0]
+            loop.append(cur)
+            seen.add(cur)
+        loops.append(np.array(loop))
+    lowest = min(loops, key=lambda lp: head.template[lp, 1].mean())
+    if len(lowest) < 8:
+        raise ValueError(f"head {head.name!r}: its lowest open edge has {len(lowest)} vertices, not a loop round the neck")
+    return lowest
+
+
+def clothing_shell(head: HeadModel) -> Shell:
+    """A top: fabric over the head mesh below a neckline (CLOTHING_STYLES), continued below the mesh's bottom
+    edge (bottom_loop) down over the shoulders and chest. The continuation's vertices ride on the edge's
+    vertices plus fixed offsets (Shell.offset), so the garment meets each identity's bust and, on the
+    torso's side of the neck's twist, turns with the torso."""
+    v = head.template
+    vpart = vertex_parts(head)
+    neck = v[(vpart == P["NECK"]) & (np.abs(v[:, 1] + 0.11) < 0.01)]
+    cz = neck[:, 2].mean() if len(neck) else 0.0
+    az = np.abs(np.arctan2(v[:, 0], v[:, 2] - cz)) / np.pi  # 0 front, 0.5 sides, 1 back
+    masks, thick = [], []
+    for name in CLOTHING_STYLES:
+        back, side, front, depth, half, t = _NECKLINES[name]
+        a = np.clip(2 * az, 0, 1)
+        b = np.clip(2 * az - 1, 0, 1)
+        line = np.where(az < 0.5, front + (side - front) * _smooth(a, 0, 1), side + (back - side) * _smooth(b, 0, 1))
+        line = line - depth * np.clip(1 - np.abs(v[:, 0]) / half, 0, 1) * (az < 0.5)
+        # A linear ramp several mesh edges wide: its 0.5 level (the garment's edge, where the raster's alpha
+        # test clips the shell) interpolates along the neckline itself; a narrow ramp zigzagged along the
+        # neck's edges.
+        masks.append(np.clip(0.5 + (line - v[:, 1]) / 0.03, 0, 1))
+        thick.append(np.full(len(v), t))
+    masks, thick = np.stack(masks), np.stack(thick)
+    shell = _shell(head, masks, thick, [P["NECK"], P["SKIN"]], P["CLOTHING"])
+    loop = bottom_loop(head)
+    local = -np.ones(head.num_vertices, np.int64)
+    local[shell.vids] = np.arange(len(shell.vids))
+    if (local[loop] < 0).any():
+        raise ValueError(f"head {head.name!r}: the garment does not reach the mesh's bottom edge")
+    # Rings below the edge, one vertex per edge vertex, placed by azimuth around the edge's centre.
+    p = v[loop]
+    c = p.mean(0)
+    th = np.arctan2(p[:, 0] - c[0], p[:, 2] - c[2])
+    s2, cs = np.sin(th) ** 2, np.cos(th)
+    front, back = cs.clip(min=0) ** 2, cs.clip(max=0) ** 2
+    r_edge = np.hypot(p[:, 0] - c[0], p[:, 2] - c[2])
+    t_edge = thick[:, loop].max(0)
+    rings = []
+    for drop, out_side, out_front, out_back, floor, ex, ez in _TORSO_RINGS:
+        r = r_edge + t_edge + s2 * out_side + front * out_front + back * out_back
+        r = np.maximum(r, ex * ez / np.sqrt((ez * np.sin(th)) ** 2 + (ex * cs) ** 2))
+        y = np.minimum(p[:, 1] - drop, p[:, 1].min() - floor)
+        rings.append(np.stack([c[0] + r * np.sin(th), y, c[2] + r * cs], 1))
+    n, k = len(loop), len(_TORSO_RINGS)
+    ids = np.concatenate([local[loop][None], len(shell.vids) + np.arange(n * k).reshape(k, n)])
+    faces = []
+    for i in range(k):
+        a, b = ids[i], ids[i + 1]
+        a1, b1 = np.roll(a, -1), np.roll(b, -1)
+        faces += [np.stack([a, a1, b1], 1), np.stack([a, b1, b], 1)]
+    tube = np.concatenate(faces)
+    pos = np.concatenate([v[shell.vids] + vertex_normals(v, head.faces)[shell.vids] * thick[:, shell.vids].max(0)[:, None]]
+                         + rings)
+    fn = np.cross(pos[tube[:, 1]] - pos[tube[:, 0]], pos[tube[:, 2]] - pos[tube[:, 0]])
+    out = pos[tube].mean(1) - c
+    out[:, 1] = 0
+    flip = (fn * out).sum(1) < 0
+    tube[flip] = tube[flip][:, [0, 2, 1]]
+    ring_pts = np.concatenate(rings)
+    shell.offset = np.concatenate([np.zeros((len(shell.vids), 3)), ring_pts - np.tile(p, (k, 1))]).astype(np.float32)
+    shell.casts = np.concatenate([np.ones(len(shell.faces), bool), np.zeros(len(tube), bool)])
+    shell.faces = np.concatenate([shell.faces, tube])
+    shell.vids = np.concatenate([shell.vids, np.tile(loop, k)])
+    S = len(CLOTHING_STYLES)
+    shell.masks = np.concatenate([shell.masks, np.ones((S, n * k), np.float32)], 1)
+    shell.thickness = np.concatenate([shell.thickness, np.zeros((S, n * k), np.float32)], 1)
     return shell
 
 
@@ -563,49 +678,16 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
                      np.ones(len(verts), np.float32))  # round the head: its width and depth
 
 
-def torso_mesh(head: HeadModel) -> RigidMesh:
-    """Shoulders and chest as a lofted tube from the neck base down, with a collar."""
-    v = head.template
-    vpart = vertex_parts(head)
-    neck = v[vpart == P["NECK"]]
-    y0 = neck[:, 1].min() + 0.03
-    ring = neck[np.abs(neck[:, 1] - y0) < 0.01]
-    cx, cz = ring[:, 0].mean(), ring[:, 2].mean()
-    rx = (ring[:, 0].max() - ring[:, 0].min()) / 2 + 0.008
-    rz = (ring[:, 2].max() - ring[:, 2].min()) / 2 + 0.008
-    levels = [(y0 + 0.005, rx, rz), (y0 - 0.015, rx + 0.012, rz + 0.01), (y0 - 0.035, 0.085, 0.07),
-              (y0 - 0.055, 0.15, 0.095), (y0 - 0.08, 0.19, 0.105), (y0 - 0.12, 0.205, 0.11),
-              (y0 - 0.25, 0.205, 0.11)]
-    sides = 28
-    ang = np.linspace(0, 2 * np.pi, sides, endpoint=False)
-    verts = np.concatenate([np.stack([cx + a * np.sin(ang), np.full(sides, y), cz + b * np.cos(ang)], 1)
-                            for y, a, b in levels]).astype(np.float32)
-    f = []
-    for i in range(len(levels) - 1):
-        for k in range(sides):
-            a, b = i * sides + k, i * sides + (k + 1) % sides
-            c, d = (i + 1) * sides + (k + 1) % sides, (i + 1) * sides + k
-            f += [(a, b, c), (a, c, d)]
-    f = np.array(f)
-    fn = np.cross(verts[f[:, 1]] - verts[f[:, 0]], verts[f[:, 2]] - verts[f[:, 0]])
-    out = verts[f].mean(1) - np.array([cx, 0, cz]) * [1, 0, 1]
-    out[:, 1] = 0
-    flip = (fn * out).sum(1) < 0
-    f[flip] = f[flip][:, [0, 2, 1]]
-    table = np.ones((1, len(f)), bool)
-    return RigidMesh(verts, f, np.full(len(f), P["CLOTHING"]), table, "neck")
-
-
 @dataclass
 class Rig:
     hair: Shell
     beard: Shell
     headwear: Shell
     facewear: Shell
+    clothing: Shell
     glasses: RigidMesh
     brim: RigidMesh
     locks: RigidMesh
-    torso: RigidMesh
 
 
 def build_rig(head: HeadModel) -> Rig:
@@ -615,9 +697,10 @@ def build_rig(head: HeadModel) -> Rig:
     smooth = hair_shell(head, tufts=False)
     hair_t = np.zeros(head.num_vertices)
     hair_t[smooth.vids] = smooth.thickness.max(0) * 1.3
-    return Rig(hair, beard_shell(head), headwear_shell(head, hair_t), facewear_shell(head),
-               glasses_mesh(head), brim_mesh(head, tmax), hair_locks_mesh(head), torso_mesh(head))
+    return Rig(hair, beard_shell(head), headwear_shell(head, hair_t), facewear_shell(head), clothing_shell(head),
+               glasses_mesh(head), brim_mesh(head, tmax), hair_locks_mesh(head))
 
 
 __all__ = ["build_rig", "Rig", "Shell", "RigidMesh", "HAIR_STYLES", "BEARD_STYLES",
-           "HEADWEAR_STYLES", "FACEWEAR_STYLES", "GLASSES_STYLES"]
+           "HEADWEAR_STYLES", "FACEWEAR_STYLES", "GLASSES_STYLES",
+           "CLOTHING_STYLES"]

@@ -143,12 +143,27 @@ def vertex_normals_cuda(v: torch.Tensor, faces: torch.Tensor, csr: tuple[torch.T
     return out
 
 
+@cuda.jit(device=True, inline=True)
+def _rotate_at(Rs, b, w, x, y, z, c):
+    """Component c of (x, y, z) turned by image b's rotation at follow weight w (renderer.pose_points)."""
+    L = Rs.shape[1] - 1
+    if w >= 1 or w <= 0:
+        lvl = L if w >= 1 else 0
+        return Rs[b, lvl, c, 0] * x + Rs[b, lvl, c, 1] * y + Rs[b, lvl, c, 2] * z
+    t = w * np.float32(L)
+    lvl = min(int(t), L - 1)
+    f = t - np.float32(lvl)
+    g = np.float32(1) - f
+    return ((g * Rs[b, lvl, c, 0] + f * Rs[b, lvl + 1, c, 0]) * x + (g * Rs[b, lvl, c, 1] + f * Rs[b, lvl + 1, c, 1]) * y
+            + (g * Rs[b, lvl, c, 2] + f * Rs[b, lvl + 1, c, 2]) * z)
+
+
 @cuda.jit
-def _assemble_k(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, rigid_follow, eye_mid, scale,
-                head_scale, t_eye_mid, R, Rt, pivot, t0, out):
+def _assemble_k(vh, nh, shell_vids, shell_thick, shell_offset, rigid_verts, rigid_follow, eye_mid, scale,
+                head_scale, t_eye_mid, Rs, pose_w, pivot, out):
     """One thread per image and combined vertex: its unposed position (head; shell = head vertex offset
-    along its normal; rigid = template following the eyes, or the torso as it is), then the pose about the
-    neck pivot (vertices from t0 on, the torso, turn with Rt)."""
+    along its normal, plus its fixed offset; rigid = template following the eyes), then the pose about the
+    neck pivot with the rotation of its follow weight pose_w (the neck twists between torso and head)."""
     b, i = _image_and_item(cuda.grid(1), out.shape[1])
     if b >= out.shape[0]:
         return
@@ -158,52 +173,57 @@ def _assemble_k(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, rigi
     elif i < V + ns:
         k = shell_vids[i - V]
         th = shell_thick[b, i - V]
-        x, y, z = vh[b, k, 0] + nh[b, k, 0] * th, vh[b, k, 1] + nh[b, k, 1] * th, vh[b, k, 2] + nh[b, k, 2] * th
+        o = i - V
+        x = vh[b, k, 0] + nh[b, k, 0] * th + shell_offset[o, 0]
+        y = vh[b, k, 1] + nh[b, k, 1] * th + shell_offset[o, 1]
+        z = vh[b, k, 2] + nh[b, k, 2] * th + shell_offset[o, 2]
     else:
         j = i - V - ns
-        if rigid_anchor[j] == 2:
-            x, y, z = rigid_verts[j, 0], rigid_verts[j, 1], rigid_verts[j, 2]
-        else:
-            s, w = scale[b], rigid_follow[j]
-            x = eye_mid[b, 0] + (s + w * (head_scale[b, 0] - s)) * (rigid_verts[j, 0] - t_eye_mid[0])
-            y = eye_mid[b, 1] + (s + w * (head_scale[b, 1] - s)) * (rigid_verts[j, 1] - t_eye_mid[1])
-            z = eye_mid[b, 2] + (s + w * (head_scale[b, 2] - s)) * (rigid_verts[j, 2] - t_eye_mid[2])
+        s, w = scale[b], rigid_follow[j]
+        x = eye_mid[b, 0] + (s + w * (head_scale[b, 0] - s)) * (rigid_verts[j, 0] - t_eye_mid[0])
+        y = eye_mid[b, 1] + (s + w * (head_scale[b, 1] - s)) * (rigid_verts[j, 1] - t_eye_mid[1])
+        z = eye_mid[b, 2] + (s + w * (head_scale[b, 2] - s)) * (rigid_verts[j, 2] - t_eye_mid[2])
     x, y, z = x - pivot[0], y - pivot[1], z - pivot[2]
-    M = R if i < t0 else Rt
+    w = pose_w[i]
     for c in range(3):
-        out[b, i, c] = M[b, c, 0] * x + M[b, c, 1] * y + M[b, c, 2] * z + pivot[c]
+        out[b, i, c] = _rotate_at(Rs, b, w, x, y, z, c) + pivot[c]
 
 
 @cuda.jit
-def _posed_normals_k(v, nh, R, V, faces, offsets, adj, out):
-    """Unit normals of the posed combined mesh: the head's (i < V) its unposed normals rotated by R, the
-    rest summed over their faces (the CSR of the combined mesh's front faces)."""
+def _posed_normals_k(v, nh, Rs, pose_w, V, faces, offsets, adj, out):
+    """Unit normals of the posed combined mesh: the head's (i < V) its unposed normals turned like their
+    vertex (renormalised where the rotation is a blend), the rest summed over their faces (the CSR of the
+    combined mesh's front faces)."""
     b, i = _image_and_item(cuda.grid(1), out.shape[1])
     if b >= out.shape[0]:
         return
     if i < V:
         x, y, z = nh[b, i, 0], nh[b, i, 1], nh[b, i, 2]
-        for c in range(3):
-            out[b, i, c] = R[b, c, 0] * x + R[b, c, 1] * y + R[b, c, 2] * z
+        w = pose_w[i]
+        nx, ny, nz = _rotate_at(Rs, b, w, x, y, z, 0), _rotate_at(Rs, b, w, x, y, z, 1), _rotate_at(Rs, b, w, x, y, z, 2)
+        if 0 < w < 1:
+            _store_unit(out, b, i, nx, ny, nz)
+        else:
+            out[b, i, 0], out[b, i, 1], out[b, i, 2] = nx, ny, nz
         return
     nx, ny, nz = _face_sum(v, b, i, faces, offsets, adj)
     _store_unit(out, b, i, nx, ny, nz)
 
 
-def assemble_cuda(vh, nh, shell_vids, shell_thick, rigid_verts, rigid_anchor, rigid_follow, eye_mid, scale,
-                  head_scale, t_eye_mid, R, Rt, pivot, t0: int, faces, csr) -> tuple[torch.Tensor, torch.Tensor]:
+def assemble_cuda(vh, nh, shell_vids, shell_thick, shell_offset, rigid_verts, rigid_follow, eye_mid, scale,
+                  head_scale, t_eye_mid, Rs, pose_w, pivot, faces, csr) -> tuple[torch.Tensor, torch.Tensor]:
     """Posed vertices and unit normals (B, N, 3) of the combined mesh, as geometry_numba.assemble_numba
-    (same arguments, except t0: the first torso vertex, and csr: vertex_faces of the front faces)."""
+    (same arguments, except csr: vertex_faces of the front faces instead of the first face to sum)."""
     B, V = vh.shape[:2]
     N = V + shell_vids.shape[0] + rigid_verts.shape[0]
     f32 = lambda t: t.detach().float().contiguous()  # noqa: E731
     out = torch.empty(B, N, 3, device=vh.device)
     out_n = torch.empty(B, N, 3, device=vh.device)
-    R, nh = f32(R), f32(nh)
-    _launch(_assemble_k, B * N, f32(vh), nh, shell_vids.long().contiguous(), f32(shell_thick), f32(rigid_verts),
-            rigid_anchor.long().contiguous(), f32(rigid_follow), f32(eye_mid), f32(scale), f32(head_scale),
-            f32(t_eye_mid), R, f32(Rt), f32(pivot), int(t0), out)
-    _launch(_posed_normals_k, B * N, out, nh, R, int(V), faces.long().contiguous(), csr[0], csr[1], out_n)
+    Rs, nh, pose_w = f32(Rs), f32(nh), f32(pose_w)
+    _launch(_assemble_k, B * N, f32(vh), nh, shell_vids.long().contiguous(), f32(shell_thick), f32(shell_offset),
+            f32(rigid_verts), f32(rigid_follow), f32(eye_mid), f32(scale), f32(head_scale),
+            f32(t_eye_mid), Rs, pose_w, f32(pivot), out)
+    _launch(_posed_normals_k, B * N, out, nh, Rs, pose_w, int(V), faces.long().contiguous(), csr[0], csr[1], out_n)
     return out, out_n
 
 

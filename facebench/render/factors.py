@@ -71,6 +71,7 @@ class FaceFactors:
     facewear: torch.Tensor  # (B,)
     glasses: torch.Tensor  # (B,)
     cloth_rgb: torch.Tensor  # (B, 3)
+    clothing: torch.Tensor  # (B,) neckline style ids (accessories.CLOTHING_STYLES)
     accessory_rgb: torch.Tensor  # (B, 3, 3) headwear, facewear, glasses frame colours
     cam_dist: torch.Tensor  # (B,) metres
     framing: torch.Tensor  # (B, 4) wild framing: face size fraction, centre dx, dy, in-plane angle
@@ -91,13 +92,14 @@ class FaceFactors:
         return FaceFactors(**{f.name: torch.cat([getattr(i, f.name) for i in items]) for f in fields(FaceFactors)})
 
 
-_INT_FIELDS = ("identity", "expression", "hair", "beard", "headwear", "facewear", "glasses", "seeds")
+_INT_FIELDS = ("identity", "expression", "hair", "beard", "headwear", "facewear", "glasses", "clothing", "seeds")
 _STREAM_IDENTITY, _STREAM_IMAGE, _STREAM_IDENTITY_GROUP = 0, 1, 8  # + group index for the last two
 _HAIR_PALETTE = ((0.012, 0.008, 0.006), (0.05, 0.025, 0.012), (0.12, 0.06, 0.025),
                  (0.35, 0.22, 0.10), (0.25, 0.07, 0.02), (0.35, 0.33, 0.30))
 # Face mask colours (linear RGB): surgical blue, white, black, grey, navy; the last probability is any colour.
 _MASK_PALETTE = ((0.30, 0.56, 0.74), (0.80, 0.80, 0.78), (0.015, 0.015, 0.017), (0.18, 0.18, 0.19), (0.015, 0.022, 0.06))
 _MASK_PALETTE_P = (0.4, 0.15, 0.2, 0.05, 0.05, 0.15)
+_CLOTHING_P = (0.55, 0.3, 0.15)  # crew neck, V-neck, high collar (accessories.CLOTHING_STYLES)
 _IRIS_PALETTE = ((0.03, 0.012, 0.004), (0.08, 0.035, 0.01), (0.05, 0.09, 0.14), (0.06, 0.08, 0.04),
                  (0.09, 0.07, 0.03))
 
@@ -274,6 +276,7 @@ def _draw_group(group: str, rng: CounterRNG, ident: dict[str, torch.Tensor]) -> 
         shade = rng.uniform(lo=0.85, hi=1.1)[:, None]
         out["accessory_rgb"][:, 1] = torch.where((kind < len(_MASK_PALETTE))[:, None], palette * shade,
                                                  out["accessory_rgb"][:, 1])
+        out["clothing"] = rng.choice(_CLOTHING_P)  # last again: every draw above is unchanged
         return out
     if group == "camera":
         framing = torch.stack([rng.uniform(lo=0.4, hi=0.8), rng.uniform(lo=-0.12, hi=0.12),

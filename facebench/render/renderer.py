@@ -33,10 +33,16 @@ from facebench.render.shading import background, hash_noise, to_display
 FRAMINGS = ("aligned", "wild")
 _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
 _FABRIC_CLEARANCE = 0.001  # m: the least gap between a face mask and the skin under it
-SHELLS = ("hair", "headwear", "facewear")  # offset copies of head patches (beards are painted on)
-RIGIDS = ("glasses", "brim", "locks", "torso")  # the torso last (it turns with a quarter of the yaw)
+SHELLS = ("hair", "headwear", "facewear", "clothing")  # offset copies of head patches (beards are painted on)
+RIGIDS = ("glasses", "brim", "locks")
 _SHADOW_SIZE = 160  # texels of the key light's shadow map (about 3 mm each over head and shoulders)
 _SHADOW_CELL = 0.008  # metres: vertex-cluster size of the head's copy in the shadow pass
+# The neck twists: below NECK_TWIST[0] (template height, m) the head mesh (the ICT bust) turns with the torso,
+# above NECK_TWIST[1] with the head, and in between along a smoothstep through POSE_LEVELS + 1 rotations whose
+# angles run from the torso's to the head's (neighbouring levels are blended linearly: at most 4 degrees
+# apart, so the blend does not shrink the neck as blending the two end rotations would at wide yaw).
+NECK_TWIST = (-0.13, -0.085)
+POSE_LEVELS = 16
 
 
 @dataclass
@@ -79,6 +85,42 @@ def gathered_vertex_normals(v: torch.Tensor, faces: torch.Tensor, vertex_faces: 
     return F.normalize(fn[:, vertex_faces].sum(2), dim=-1, eps=1e-12)
 
 
+def neck_follow(y: torch.Tensor) -> torch.Tensor:
+    """How far (0 = torso, 1 = head) each template point at height y (m) turns with the head (NECK_TWIST)."""
+    t = ((y - NECK_TWIST[0]) / (NECK_TWIST[1] - NECK_TWIST[0])).clamp(0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def pose_rotations(pose: torch.Tensor) -> torch.Tensor:
+    """Rotations (B, POSE_LEVELS + 1, 3, 3) for pose (B, 3) yaw, pitch, roll (degrees): level 0 the torso's (a
+    quarter of the yaw), level POSE_LEVELS the head's, angles linear in between."""
+    B = pose.shape[0]
+    k = torch.arange(POSE_LEVELS + 1, device=pose.device, dtype=pose.dtype) / POSE_LEVELS
+    yaw = pose[:, :1] * (0.25 + 0.75 * k)
+    pitch, roll = pose[:, 1:2] * k, pose[:, 2:3] * k
+    return euler_to_matrix(yaw.reshape(-1), pitch.reshape(-1), roll.reshape(-1)).view(B, POSE_LEVELS + 1, 3, 3)
+
+
+def pose_points(p: torch.Tensor, w: torch.Tensor, Rs: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
+    """Points p (B, N, 3) turned about pivot by the rotation each takes at follow weight w (N,) (0 torso, 1
+    head): level l = floor(w * POSE_LEVELS) of Rs (B, L + 1, 3, 3) blended linearly with level l + 1. The
+    kernels (geometry_numba, cuda_kernels) compute the same."""
+    L = Rs.shape[1] - 1
+    q = p - pivot
+    out = torch.empty_like(p)
+    # Most points take one end rotation: a batched matmul each; the blended band a per-point matrix.
+    for sel, M in ((w >= 1, Rs[:, L]), (w <= 0, Rs[:, 0])):
+        out[:, sel] = q[:, sel] @ M.transpose(1, 2)
+    band = torch.nonzero((w > 0) & (w < 1)).flatten()
+    if len(band):
+        t = w[band] * L
+        lvl = t.floor().long().clamp(max=L - 1)
+        f = (t - lvl).view(1, -1, 1, 1)
+        M = (1 - f) * Rs[:, lvl] + f * Rs[:, lvl + 1]  # (B, n, 3, 3)
+        out[:, band] = torch.einsum("bnij,bnj->bni", M, q[:, band])
+    return out + pivot
+
+
 def _majority(x: torch.Tensor, s: int) -> torch.Tensor:
     """Per-block mode of an integer image (B, H*s, W*s) -> (B, H, W); ties go to the first sample."""
     if x.device.type == "cpu":
@@ -93,7 +135,7 @@ def _majority(x: torch.Tensor, s: int) -> torch.Tensor:
 
 def _shell_styles(fac: FaceFactors) -> dict[str, torch.Tensor]:
     """The style index (B,) of each shell."""
-    return {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear}
+    return {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear, "clothing": fac.clothing}
 
 
 def _per_identity(coef: torch.Tensor, fn) -> torch.Tensor:
@@ -191,6 +233,14 @@ class FaceRenderer:
         f = lambda a: torch.from_numpy(np.asarray(a)).to(dev)  # noqa: E731
         self.shell = {n: (f(getattr(r, n).vids).long(), f(getattr(r, n).masks).float(), f(getattr(r, n).thickness).float(),
                           f(getattr(r, n).faces).long()) for n in SHELLS}
+        # Each shell vertex's fixed displacement after its offset along the normal (Shell.offset: the face
+        # mask's taut fabric, which _fabric_unposed places anyway; the garment's continuation below the
+        # head mesh), and its rest position (template + offset).
+        self._shell_offset = torch.cat([f(getattr(r, n).offset).float() if getattr(r, n).offset is not None
+                                        else torch.zeros(len(self.shell[n][0]), 3, device=dev) for n in SHELLS])
+        shell_rest = torch.split(self.template[torch.cat([self.shell[n][0] for n in SHELLS])] + self._shell_offset,
+                                 [len(self.shell[n][0]) for n in SHELLS])
+        self._shell_rest = dict(zip(SHELLS, shell_rest))
         self.rigid = {n: (f(getattr(r, n).verts).float(), f(getattr(r, n).face_style)) for n in RIGIDS}
         # Painted layers per style (S, V), smooth per-pixel edges for the shader and the labels: hair on the
         # scalp and skin, beards on the skin, and the face mask and hat colours on the skin just past their
@@ -219,7 +269,7 @@ class FaceRenderer:
         self._paint_src = torch.cat([torch.arange(V, device=dev)] + [self.shell[n][0] for n in SHELLS]
                                     + [torch.full((len(self.rigid[n][0]),), V, device=dev) for n in RIGIDS])
         # Canonical (template) positions of every combined vertex, for procedural textures.
-        canon = [self.template] + [self.template[self.shell[n][0]] for n in SHELLS] + [self.rigid[n][0] for n in RIGIDS]
+        canon = [self.template] + [self._shell_rest[n] for n in SHELLS] + [self.rigid[n][0] for n in RIGIDS]
         self.canon = torch.cat(canon)
         tl = self.template[self.landmarks[:68]]
         self.t_eye_mid = (tl[36:42].mean(0) + tl[42:48].mean(0)) / 2
@@ -241,7 +291,7 @@ class FaceRenderer:
         # faces with all three vertices past 0.5 gave each shell a border stepped along its mesh edges, which
         # showed as jags where a hat's rim stands proud of the hair.
         self._shell_face_table = {n: (self.shell[n][1][:, self.shell[n][3]] > 0.5).any(-1) for n in SHELLS}
-        # Concatenated shell vertex ids and rigid vertices (1 = follows the eyes, 2 = torso) for geometry_numba.
+        # Concatenated shell vertex ids for the kernels.
         self._shell_vids = torch.cat([self.shell[n][0] for n in SHELLS])
         # The face mask's fabric (accessories.facewear_shell; see _fabric_unposed): the head vertex each vertex
         # follows, the template there and the smoothed identity basis (K, n*3), and per vertex its faces (padded
@@ -261,20 +311,23 @@ class FaceRenderer:
         vf[fw_faces.reshape(-1)[flat_order], slot] = flat_order // 3
         self._fabric_faces, self._fabric_vf = fw_faces.to(dev), vf.to(dev)
         self._rigid_verts = torch.cat([self.rigid[n][0] for n in RIGIDS])
-        self._rigid_anchor = torch.cat([torch.full((len(self.rigid[n][0]),), 2 if n == "torso" else 1, device=dev)
-                                        for n in RIGIDS])
         # How far each rigid vertex scales with the head's width and depth (RigidMesh.follow_head).
         self._rigid_follow = torch.cat([f(getattr(r, n).follow_head).float() if getattr(r, n).follow_head is not None
                                         else torch.zeros(len(self.rigid[n][0]), device=dev) for n in RIGIDS])
+        # How far each combined vertex turns with the head (pose_points): head vertices by their height (the
+        # neck twists; the ICT bust stays on the torso), shell vertices as their head vertex (the garment below
+        # the head mesh as the edge vertex it hangs from), the glasses, brims and locks with the head.
+        w_head = neck_follow(self.template[:, 1])
+        self._pose_w = torch.cat([w_head] + [w_head[self.shell[n][0]] for n in SHELLS]
+                                 + [torch.ones(len(self.rigid[n][0]), device=dev) for n in RIGIDS])
         # Shadow casters: everything but the mouth interior, eyeballs and eye corners, which sit inside
         # the head and only receive shadows (a third of the faces: the shadow pass is per-triangle bound),
-        # and the torso: its large triangles took a fifth of the shadow pass, and what it could shadow (the
-        # chest under the chin, the neck in light from below) is a sliver at the bottom of the frame. It
-        # still receives the head's shadow. The shells' inner copies are the same surfaces: no second caster.
+        # and the garment below the head mesh (Shell.casts): its large triangles took a fifth of the shadow
+        # pass, and what it could shadow is a sliver at the bottom of the frame. It still receives the head's
+        # shadow. The shells' inner copies are the same surfaces: no second caster.
         inner = torch.isin(self.face_part, torch.tensor([P[n] for n in ("MOUTH", "TEETH", "EYE_R", "EYE_L", "CARUNCLE_R",
                                                                         "CARUNCLE_L")], device=dev))
-        t_faces = self.faces[:, 0] >= self.offset["torso"][0]
-        self.shadow_caster = ~inner & ~t_faces
+        self.shadow_caster = ~inner
         # Drawing phases of the numba camera raster (rasterize_numba; a speed hint, same output): first the
         # surfaces in front, then what is mostly hidden behind a coarse depth test: the inner parts above
         # (behind the lips and the lids) and the shells' inner sides (behind the head). A third of the
@@ -289,17 +342,18 @@ class FaceRenderer:
         head_casters = head.faces[self.shadow_caster[:nh].cpu().numpy()]
         kept, coarse, _ = vertex_clustering_lod(head.template, head_casters, np.zeros(V, np.int64),
                                                 np.full(V, _SHADOW_CELL), np.zeros(0, np.int64))
-        # The shells likewise (8 mm clusters of their template positions): each coarse face is drawn with
+        # The shells likewise (8 mm clusters of their rest positions): each coarse face is drawn with
         # the style mask of the face it came from. Rigid casters (glasses, brims) as they are.
         shadow_faces, shadow_src = [kept[coarse]], []
         for name in SHELLS:
             a = self.offset[name][0]
             sh = getattr(r, name)
-            s_kept, s_coarse, s_src = vertex_clustering_lod(head.template[sh.vids], sh.faces,
+            cast = np.arange(len(sh.faces)) if sh.casts is None else np.nonzero(sh.casts)[0]
+            s_kept, s_coarse, s_src = vertex_clustering_lod(self._shell_rest[name].cpu().numpy(), sh.faces[cast],
                                                             np.zeros(len(sh.vids), np.int64),
                                                             np.full(len(sh.vids), _SHADOW_CELL), np.zeros(0, np.int64))
             shadow_faces.append(a + s_kept[s_coarse])
-            shadow_src.append(starts[blocks_in_order.index(name)] + s_src)
+            shadow_src.append(starts[blocks_in_order.index(name)] + cast[s_src])
         shell_end = starts[blocks_in_order.index(SHELLS[-1]) + 1]
         rigid_casters = np.nonzero(self.shadow_caster[shell_end:self.num_front_faces].cpu().numpy())[0] + shell_end
         shadow_faces.append(all_faces[rigid_casters])
@@ -347,8 +401,7 @@ class FaceRenderer:
         styles = _shell_styles(fac)
         for name in SHELLS:
             fmask.append(self._shell_face_table[name][styles[name]])
-        for name, st in (("glasses", fac.glasses), ("brim", fac.headwear), ("locks", fac.hair),
-                         ("torso", torch.zeros_like(fac.glasses))):
+        for name, st in (("glasses", fac.glasses), ("brim", fac.headwear), ("locks", fac.hair)):
             fmask.append(self.rigid[name][1][st])
         fmask = torch.cat(fmask, 1)
         return torch.cat([fmask, fmask[:, self._back_src]], 1)
@@ -366,21 +419,22 @@ class FaceRenderer:
         """Eye midpoint (B, 3) and inter-ocular scale (B,) of the head, which glasses and brims follow; the
         head's scale (B, 3) against the template's in width (jaw landmarks 0 to 16), height (the inter-ocular
         scale) and depth (eye midpoint to the midpoint of landmarks 0 and 16), which the rigid vertices with a
-        follow_head weight take; head rotation R and torso rotation Rt (B, 3, 3) (the torso follows a
-        quarter of the yaw only)."""
+        follow_head weight take; the rotations (B, POSE_LEVELS + 1, 3, 3) from the torso's (a quarter of the
+        yaw) to the head's (pose_rotations)."""
         lm = vh[:, self.landmarks[:68]]
         eye_mid = (lm[:, 36:42].mean(1) + lm[:, 42:48].mean(1)) / 2
         s = (lm[:, 36:42].mean(1) - lm[:, 42:48].mean(1)).norm(dim=-1) / self.t_iod
         width = (lm[:, 0] - lm[:, 16]).norm(dim=-1) / self.t_width
         depth = (eye_mid[:, 2] - (lm[:, 0, 2] + lm[:, 16, 2]) / 2) / self.t_depth
-        zero = torch.zeros_like(fac.pose[:, 0])
-        R = euler_to_matrix(fac.pose[:, 0], fac.pose[:, 1], fac.pose[:, 2])
-        Rt = euler_to_matrix(0.25 * fac.pose[:, 0], zero, zero)
-        return eye_mid, s, torch.stack([width, s, depth], -1), R, Rt
+        return eye_mid, s, torch.stack([width, s, depth], -1), pose_rotations(fac.pose)
 
     def geometry(self, fac: FaceFactors):
         """All vertices (B, N, 3) posed in the head-world frame, the per-sample face mask (B, F) and
         the posed landmark positions (B, 70, 3)."""
+        return self._geometry(fac)[:3]
+
+    def _geometry(self, fac: FaceFactors):
+        """:meth:`geometry`, plus the head's unposed unit normals (B, V, 3) and the pose rotations."""
         B = len(fac)
         vh = self.shape(fac)
         n = self._normals(vh, "head")
@@ -389,36 +443,34 @@ class FaceRenderer:
         sel = torch.nonzero(fac.facewear > 0).flatten()
         for name in SHELLS:
             vids = self.shell[name][0]
-            parts.append(vh[:, vids] + n[:, vids] * thick[name][..., None])
+            a, b = (x - self.offset[SHELLS[0]][0] for x in self.offset[name])
+            parts.append(vh[:, vids] + n[:, vids] * thick[name][..., None] + self._shell_offset[a:b])
             if name == "facewear" and len(sel):  # the masks' fabric, on the images that wear one
                 parts[-1][sel] = self._fabric_unposed(fac.index(sel), vh[sel], n[sel], thick[name][sel])
-        eye_mid, s, head_scale, R, Rt = self._anchors(fac, vh)
+        eye_mid, s, head_scale, Rs = self._anchors(fac, vh)
         r0 = self.offset[RIGIDS[0]][0]
         for name in RIGIDS:
             verts = self.rigid[name][0]
-            if name == "torso":
-                parts.append(verts[None].expand(B, -1, -1))
-            else:
-                a, b = self.offset[name]
-                w = self._rigid_follow[a - r0:b - r0][None, :, None]
-                scale = s[:, None, None] + w * (head_scale[:, None] - s[:, None, None])
-                parts.append(eye_mid[:, None] + scale * (verts[None] - self.t_eye_mid))
-        v = torch.cat(parts, 1)
-        # Head pose about the neck pivot.
-        t0 = self.offset["torso"][0]
-        head_part = (v[:, :t0] - self.pivot) @ R.transpose(1, 2) + self.pivot
-        torso_part = (v[:, t0:] - self.pivot) @ Rt.transpose(1, 2) + self.pivot
-        v = torch.cat([head_part, torso_part], 1)
-        return v, self._face_mask(fac), v[:, self.landmarks]
+            a, b = self.offset[name]
+            w = self._rigid_follow[a - r0:b - r0][None, :, None]
+            scale = s[:, None, None] + w * (head_scale[:, None] - s[:, None, None])
+            parts.append(eye_mid[:, None] + scale * (verts[None] - self.t_eye_mid))
+        # Head pose about the neck pivot; the neck twists between the head and the torso.
+        v = pose_points(torch.cat(parts, 1), self._pose_w, Rs, self.pivot)
+        return v, self._face_mask(fac), v[:, self.landmarks], n, Rs
 
     def posed(self, fac: FaceFactors):
         """:meth:`geometry` plus the posed unit vertex normals: (v, normals, face mask, landmarks 3D). The
         kernel backends replace the PyTorch ops with one pass over the vertices (geometry_numba on the CPU,
         cuda_kernels.assemble_cuda on a GPU: the ops' gathers, concatenations and 3x3 batched matmuls took
-        a sixth of a GPU batch) and rotate the head's normals instead of summing them again."""
+        a sixth of a GPU batch) and rotate the head's normals instead of summing them again. The PyTorch
+        path turns them too: on the twisting neck the sums over the sheared triangles tilt with the
+        tessellation, while turned normals stay smooth."""
         if self.backend == "torch":
-            v, fmask, lm3 = self.geometry(fac)
+            v, fmask, lm3, nh, Rs = self._geometry(fac)
             vn = self._normals(v, "all")
+            V = nh.shape[1]
+            vn[:, :V] = F.normalize(pose_points(nh, self._pose_w[:V], Rs, torch.zeros_like(self.pivot)), dim=-1)
             sel = torch.nonzero(fac.facewear > 0).flatten()
             a, b = self.offset["facewear"]
             vn[sel, a:b] = vn[sel, a:b][:, self._fabric_follow]
@@ -427,24 +479,24 @@ class FaceRenderer:
         nh = self._normals(vh, "head")
         thick_by_shell = self._shell_thickness(fac)
         thick = torch.cat(list(thick_by_shell.values()), 1)
-        eye_mid, s, head_scale, R, Rt = self._anchors(fac, vh)
+        eye_mid, s, head_scale, Rs = self._anchors(fac, vh)
         if self.backend == "cuda":
             from facebench.render.cuda_kernels import assemble_cuda
 
-            v, vn = assemble_cuda(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor,
-                                  self._rigid_follow, eye_mid, s, head_scale, self.t_eye_mid, R, Rt, self.pivot,
-                                  self.offset["torso"][0], self.faces[: self.num_front_faces], self._csr["all"])
+            v, vn = assemble_cuda(vh, nh, self._shell_vids, thick, self._shell_offset, self._rigid_verts,
+                                  self._rigid_follow, eye_mid, s, head_scale, self.t_eye_mid, Rs, self._pose_w,
+                                  self.pivot, self.faces[: self.num_front_faces], self._csr["all"])
         else:
             from facebench.render.geometry_numba import assemble_numba
 
-            v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._rigid_verts, self._rigid_anchor,
-                                   self._rigid_follow, eye_mid, s, head_scale, self.t_eye_mid, R, Rt, self.pivot,
-                                   self.faces[: self.num_front_faces], self.head.faces.shape[0])
+            v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._shell_offset, self._rigid_verts,
+                                   self._rigid_follow, eye_mid, s, head_scale, self.t_eye_mid, Rs, self._pose_w,
+                                   self.pivot, self.faces[: self.num_front_faces], self.head.faces.shape[0])
         sel = torch.nonzero(fac.facewear > 0).flatten()
         if len(sel):  # the face masks' fabric (the kernels placed those vertices on the skin)
             a, b = self.offset["facewear"]
             q = self._fabric_unposed(fac.index(sel), vh[sel], nh[sel], thick_by_shell["facewear"][sel])
-            q = (q - self.pivot) @ R[sel].transpose(1, 2) + self.pivot
+            q = pose_points(q, self._pose_w[a:b], Rs[sel], self.pivot)
             v[sel, a:b] = q
             if q.device.type == "cpu":
                 n = _vertex_normals(q, self._fabric_faces)  # numba
@@ -659,7 +711,7 @@ class FaceRenderer:
         blocks = [head]
         cols = {"hair": hair, "headwear": fac.accessory_rgb[:, 0], "facewear": fac.accessory_rgb[:, 1],
                 "glasses": fac.accessory_rgb[:, 2] * 0.5, "brim": fac.accessory_rgb[:, 0], "locks": hair,
-                "torso": fac.cloth_rgb}
+                "clothing": fac.cloth_rgb}
         for name in SHELLS + RIGIDS:
             a, b = self.offset[name]
             blocks.append(cols[name][:, None].expand(B, b - a, 3))

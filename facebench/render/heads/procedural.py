@@ -135,7 +135,7 @@ def build_procedural_head(seed: int = 0) -> HeadModel:
     nv_head = len(head)
     # Neck: an open tube below the head.
     ang = np.linspace(0, 2 * np.pi, 40, endpoint=False)
-    ys = np.linspace(-0.03, -0.2, 12)
+    ys = np.linspace(-0.03, -0.15, 12)  # to the shoulders: the garment (accessories.clothing_shell) goes on from there
     neck = np.stack([np.tile(0.052 * np.sin(ang), len(ys)), np.repeat(ys, len(ang)),
                      np.tile(-0.012 + 0.048 * np.cos(ang), len(ys))], 1)
     nf = []
