@@ -316,10 +316,13 @@ class FaceRenderer:
                                         else torch.zeros(len(self.rigid[n][0]), device=dev) for n in RIGIDS])
         # How far each combined vertex turns with the head (pose_points): head vertices by their height (the
         # neck twists; the ICT bust stays on the torso), shell vertices as their head vertex (the garment below
-        # the head mesh as the edge vertex it hangs from), the glasses, brims and locks with the head.
+        # the head mesh as the edge vertex it hangs from), the glasses and brims with the head, and long hair
+        # by its height like the neck (its ends lie on the shoulders: turned with the head they passed into
+        # them at wide yaw).
         w_head = neck_follow(self.template[:, 1])
         self._pose_w = torch.cat([w_head] + [w_head[self.shell[n][0]] for n in SHELLS]
-                                 + [torch.ones(len(self.rigid[n][0]), device=dev) for n in RIGIDS])
+                                 + [neck_follow(self.rigid[n][0][:, 1]) if n == "locks"
+                                    else torch.ones(len(self.rigid[n][0]), device=dev) for n in RIGIDS])
         # Shadow casters: everything but the mouth interior, eyeballs and eye corners, which sit inside
         # the head and only receive shadows (a third of the faces: the shadow pass is per-triangle bound),
         # and the garment below the head mesh (Shell.casts): its large triangles took a fifth of the shadow
