@@ -635,7 +635,9 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
     y_top, y_bot = lm[0, 1] + 0.02, lm[8, 1] - 0.06
     ys = np.linspace(y_top, y_bot, 16)
     front = np.radians(np.interp(ys, [y_bot, y_top], [70.0, 78.0]))
-    cols = 40
+    # The front edges uneven: strands falling forward or back by a few degrees from row to row.
+    front = front + np.radians(3.0) * np.sin(np.arange(len(ys)) * 1.9) * np.clip((y_top - ys) / 0.03, 0, 1)
+    cols = 64
     u = np.linspace(0, 1, cols)  # 0: the right front edge, round the back, 1: the left front edge
     az = np.sign(u - 0.5)[None] * (front[:, None] + (np.pi - front[:, None]) * (1 - np.abs(2 * u - 1))[None])
     az_v = np.arctan2(v[:, 0], v[:, 2] - zc)
@@ -649,8 +651,10 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
         r[i] = np.where(d < np.radians(8), rad_v[near][:, None], -np.inf).max(0)
     drop = y_top - ys
     r += top_margin + (margin - top_margin) * np.clip(drop / 0.04, 0, 1)[:, None]
-    # Locks: a few waves round the head, drifting as the hair falls.
-    r += 0.004 * np.sin(az * 7 + drop[:, None] * 40) * np.clip(drop / 0.03, 0, 1)[:, None]
+    # Locks: waves round the head drifting as the hair falls, and finer clumps over them (a smooth sheet
+    # read as a plank in profile).
+    r += (0.004 * np.sin(az * 7 + drop[:, None] * 40) + 0.003 * np.sin(az * 19 - drop[:, None] * 25 + 1.3)) \
+        * np.clip(drop / 0.03, 0, 1)[:, None]
     x = r * np.sin(az)
     z = zc + r * np.cos(az)
     y = np.repeat(ys[:, None], cols, 1).copy()
