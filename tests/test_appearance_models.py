@@ -1,12 +1,13 @@
 """Appearance models of the render source: the skin tone axis, skin texture, hair strands, beard outline."""
 import numpy as np
+import pytest
 import torch
 
 from facebench.render.albedo import DARK_SKIN, LIGHT_SKIN, NUM_ALBEDO, build_albedo_model, beard_weight, skin_tone
 from facebench.render.factors import FACTOR_GROUPS, sample_factors
 from facebench.render.heads.base import P
-from facebench.render.shade import SKIN_TEXTURE, hair_strands, skin_texture
-from facebench.render.shade_numba import _hair_strands, _skin_texture
+from facebench.render.shade import HAIR_SHEEN, SKIN_TEXTURE, hair_sheen, hair_strands, skin_texture
+from facebench.render.shade_numba import _hair_sheen, _hair_strands, _skin_texture
 
 
 def test_tone_axis_is_brown_in_the_middle_and_ends_at_its_anchors():
@@ -73,6 +74,24 @@ def test_hair_streaks_run_along_the_strands_and_do_not_repeat():
     # The numba shader evaluates the same function.
     nb = np.array([_hair_strands(*q, 99) for q in across[::20]])
     assert np.allclose(nb, b_across[::20], atol=1e-5)
+
+
+def test_hair_sheen_is_a_band_across_the_strands():
+    """Kajiya-Kay: brightest where the half vector is across the strand (sine 1 against the tangent tilted
+    toward the normal), nothing where it runs along the strand; the numba shader's copy agrees."""
+    strength, power, tilt = HAIR_SHEEN
+    n, down = torch.tensor([0.0, 0.0, 1.0]), torch.tensor([0.0, -1.0, 0.0])  # a strand falling down a face-on surface
+    t = torch.tensor([0.0, -1.0, tilt]) / (1 + tilt ** 2) ** 0.5  # the tilted tangent, by hand
+    cases = {"across": torch.tensor([1.0, 0.0, 0.0]), "normal": n, "along": -t,
+             "halfway": torch.nn.functional.normalize(n + torch.tensor([0.0, -0.5, 0.0]), dim=0)}
+    got = {k: float(hair_sheen(n, down, h)) for k, h in cases.items()}
+    want = {k: strength * (1 - float(t @ h) ** 2) ** (power / 2) for k, h in cases.items()}
+    assert got["across"] == pytest.approx(strength, rel=1e-6) and got["along"] < 1e-9
+    assert got["normal"] == pytest.approx(strength * (1 - tilt ** 2 / (1 + tilt ** 2)) ** (power / 2), rel=1e-5)
+    for k in cases:
+        assert got[k] == pytest.approx(want[k], rel=1e-4, abs=1e-9)
+        h = cases[k].numpy().astype(np.float64)
+        assert _hair_sheen(0.0, 0.0, 1.0, down.numpy(), *h) == pytest.approx(got[k], rel=1e-4, abs=1e-9)
 
 
 def test_beard_edge_dips_beside_the_mouth_and_rises_to_the_sideburns(any_head):

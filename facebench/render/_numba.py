@@ -3,14 +3,47 @@
 DataLoader workers fork the process. numba's default OpenMP layer (GNU libgomp) aborts in a forked child
 ("fork() called from a process already using GNU OpenMP"), so unless the user chose a layer with
 NUMBA_THREADING_LAYER we use the built-in 'workqueue' layer, which is always available.
+
+Compiled kernels are cached (``cache=True``) in a directory named by a hash of the sources they are built
+from (see :func:`kernel_cache_dir`): numba keys its cache by the kernel's own file only, and the kernels
+compile in constants from other modules (materials, texture and hair tables in ``shade.py``, part and
+class ids), so after a change there (an update of facebench) a cache beside the sources would go on
+running the old constants on the CPU while the PyTorch and CUDA paths used the new ones.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import numba
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def kernel_sources() -> list[Path]:
+    """The files the CPU and CUDA kernels compile from or take constants from."""
+    return sorted((_PACKAGE / "render").rglob("*.py")) + [_PACKAGE / "labels.py"]
+
+
+def source_hash(files: list[Path]) -> str:
+    """A short hash of the files' names and contents."""
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def kernel_cache_dir() -> Path:
+    """Where compiled kernels are cached: under NUMBA_CACHE_DIR if set, else the user's cache directory
+    (XDG_CACHE_HOME or ~/.cache)/facebench/numba, in a subdirectory per source hash."""
+    base = os.environ.get("NUMBA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facebench" / "numba"
+    return Path(base) / source_hash(kernel_sources())
+
+
+numba.config.CACHE_DIR = str(kernel_cache_dir())
 
 __all__ = ["numba"]

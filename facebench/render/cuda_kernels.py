@@ -39,7 +39,7 @@ from numba import cuda  # noqa: E402
 from facebench.labels import SEG  # noqa: E402
 from facebench.render.heads.base import P  # noqa: E402
 from facebench.render.rasterize import _DEPTH_BITS, _ID_BITS, Fragments  # noqa: E402
-from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF,  # noqa: E402
+from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_SHEEN, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF,  # noqa: E402
                                     SHADOW_BIAS, SKIN_CHROMA, SKIN_RADIUS, SKIN_SEED, SKIN_TEXTURE, ShadeInputs)
 
 log = logging.getLogger(__name__)
@@ -639,8 +639,20 @@ def _painted_class(part, part_to_seg, pnt, bpn, mpn, hpn):
     return part_to_seg[part]
 
 
+@cuda.jit(device=True)
+def _hair_sheen(nx, ny, nz, ax, ay, az, hx, hy, hz):
+    """facebench.render.shade.hair_sheen at one unit normal, strand axis and unit half vector."""
+    d = ax * nx + ay * ny + az * nz
+    tx = ax - d * nx + HAIR_SHEEN[2] * nx
+    ty = ay - d * ny + HAIR_SHEEN[2] * ny
+    tz = az - d * nz + HAIR_SHEEN[2] * nz
+    tn = max(math.sqrt(np.float32(tx * tx + ty * ty + tz * tz)), 1e-12)
+    th = (tx * hx + ty * hy + tz * hz) / tn
+    return HAIR_SHEEN[0] * math.sqrt(np.float32(max(1.0 - th * th, 0.0))) ** np.float32(HAIR_SHEEN[1])
+
+
 @cuda.jit
-def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
+def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, hax, iris,
              cloth, prgb, seeds, mats, sclera, luma, lpos, smap, bias0, bias1, ss, foot, lin, seg, light_out, skin_out):
     # One thread per output pixel: the attributes and class of each of its ss x ss samples, then one shading
     # per part at the mean of that part's samples (as shade_numba), written to each of them.
@@ -726,6 +738,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
             ar, ag, ab = ar * sr, ag * sg, ab * sb
         if not hairable:
             pnt = 0.0
+        st = np.float32(1.0)
         if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
             st = _hair_strands(cx, cy, cz, seed)
             if part == _HAIR or part == _BEARD:
@@ -786,6 +799,8 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
         vis = _pcf(smap, b, lx, ly, lz + bias)
         ndh = max(nx * hx + ny * hy + nz * hz, 0.0)
         spec = ks * np.float32(ndh) ** pw * vis if ndl > 0 else 0.0
+        if part == _HAIR:
+            spec = _hair_sheen(nx, ny, nz, hax[b, 0], hax[b, 1], hax[b, 2], hx, hy, hz) * st * vis if ndl > 0 else 0.0
         light = 0.0
         for c in range(3):
             ev = (_C4 * sh[b, 0, c] + 2 * _C2 * (sh[b, 3, c] * nx + sh[b, 1, c] * ny + sh[b, 2, c] * nz)
@@ -831,7 +846,7 @@ def shade_cuda(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     ss = int(s.ss)
     _launch(_shade_k, B * (H // ss) * (W // ss), i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg),
             f32(s.vn), f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
-            f32(s.key_rgb), f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), mats,
+            f32(s.key_rgb), f32(s.hair_rgb), f32(s.hair_axis), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), mats,
             sclera, luma, f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss, f32(s.footprint), lin, seg,
             light, skin)
     # Exposure from the mean light on the skin, as the other paths (a deterministic reduction).

@@ -573,6 +573,7 @@ class FaceRenderer:
             paint_rgb=torch.stack([fac.accessory_rgb[:, 1], fac.accessory_rgb[:, 0]], 1),
             eye_centre=self.eye_centre_t, sh=fac.sh, key_dir=fac.key_dir, key_rgb=fac.key_rgb,
             hair_rgb=fac.id_albedo[:, 14:17], iris_rgb=fac.id_albedo[:, 11:14].clamp(min=0.003),
+            hair_axis=-euler_to_matrix(fac.pose[:, 0], fac.pose[:, 1], fac.pose[:, 2])[:, :, 1],
             cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,
             target=0.7 + 0.6 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds),
             light_pos=light_pos, shadow=shadow, ss=ss,

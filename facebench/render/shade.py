@@ -65,6 +65,11 @@ def paint_edge(x: torch.Tensor) -> torch.Tensor:
 # amplitude). Random streaks instead of a sinusoid: a periodic pattern read as zebra stripes on light hair
 # and aliased into moire; noise aliases into noise.
 HAIR_STRANDS = (40.0, 110.0, 8.0, 0.04, 0.6, 0.5)
+# Hair's sheen (Kajiya-Kay): the key light reflected by strands that fall along the head's down axis, a
+# highlight band across the hair instead of Blinn-Phong's spot: strength (times the strands' brightness),
+# exponent of the sine between strand and half vector, and the strand tangent's tilt toward the normal
+# (moves the band toward the roots, as hair's cuticle scales do).
+HAIR_SHEEN = (0.08, 30.0, -0.12)
 HAIRABLE_PARTS = tuple(P[q] for q in ("SKIN", "SCALP", "NECK", "EAR_R", "EAR_L"))  # the hair (and hat) shells' base parts
 HATTABLE_PARTS = HAIRABLE_PARTS + (P["HAIR"],)  # a hat's painted rim also covers the hair shell under it
 # the mask shell's base parts, and the beard shell under it
@@ -109,6 +114,15 @@ def hair_strands(canon: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
     return (base + amp * n) * (0.9 + 0.2 * clump)
 
 
+def hair_sheen(normal: torch.Tensor, axis: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+    """Kajiya-Kay specular (..., 1) of strands along ``axis`` projected onto the surface of unit normal
+    ``normal`` (tilted by HAIR_SHEEN[2] toward it) for the unit half vector ``half``; all (..., 3)."""
+    t = axis - (axis * normal).sum(-1, keepdim=True) * normal + HAIR_SHEEN[2] * normal
+    t = F.normalize(t, dim=-1, eps=1e-12)
+    th = (t * half).sum(-1, keepdim=True)
+    return HAIR_SHEEN[0] * (1 - th * th).clamp(min=0).sqrt().pow(HAIR_SHEEN[1])
+
+
 def brow_texture(canon: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
     """Brightness (..., ) of brow hairs: value noise stretched along x, i.e. mostly horizontal streaks."""
     return 0.7 + 0.6 * (value_noise(canon[..., 0] * BROW_NOISE[0], canon[..., 1] * BROW_NOISE[1],
@@ -133,6 +147,7 @@ class ShadeInputs:
     hair_rgb: torch.Tensor  # (B, 3)
     iris_rgb: torch.Tensor  # (B, 3)
     cloth_rgb: torch.Tensor  # (B, 3)
+    hair_axis: torch.Tensor  # (B, 3) the posed head's down direction (camera frame): hair strands fall along it
     seeds: torch.Tensor  # (B,) int64
     target: torch.Tensor  # (B,) exposure target (mean light on the skin after exposure)
     paint_rgb: torch.Tensor  # (B, 2, 3) linear colours of the painted face mask and hat
@@ -198,7 +213,8 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     skin_like = torch.isin(part, torch.tensor(SKIN_TEXTURE_PARTS, device=dev))
     albedo = torch.where(skin_like[..., None], albedo * skin_texture(canon, seeds, s.footprint.view(B, 1, 1)), albedo)
     # Hair: strands along the azimuth around the head, broken up by low-frequency noise.
-    hair = view(s.hair_rgb) * hair_strands(canon, seeds)[..., None]
+    strands = hair_strands(canon, seeds)
+    hair = view(s.hair_rgb) * strands[..., None]
     albedo = torch.where(((part == P["HAIR"]) | (part == P["BEARD"]))[..., None], hair, albedo)
     # Hair painted on the skin under the hair shell: a smooth per-pixel hairline (the shell's own edge
     # follows mesh edges and is hidden on painted skin).
@@ -248,7 +264,9 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     ndh = (normal * half).sum(-1, keepdim=True).clamp(min=0)
     key = view(s.key_rgb) * shadow_visibility(light_pos, s.shadow, ndl[..., 0])[..., None]
     diffuse_light = irr + key * ndl_wrap
-    lin = albedo * diffuse_light + ks * ndh.pow(pw) * key * (ndl > 0)
+    spec = torch.where((part == P["HAIR"])[..., None], hair_sheen(normal, view(s.hair_axis), half) * strands[..., None],
+                       ks * ndh.pow(pw))
+    lin = albedo * diffuse_light + spec * key * (ndl > 0)
     # Exposure from the light falling on the skin (not its albedo), like an incident-light meter, so dark
     # and light skins keep their difference.
     light = (diffuse_light * torch.tensor(LUMA, device=dev)).sum(-1)

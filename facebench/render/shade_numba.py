@@ -18,7 +18,7 @@ import torch
 from facebench.labels import SEG
 from facebench.render.heads.base import P
 from facebench.render.rasterize_numba import _raster_one
-from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
+from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_SHEEN, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
                                     SKIN_CHROMA, SKIN_RADIUS, SKIN_SEED, SKIN_TEXTURE, ShadeInputs)
 
 _M32 = np.int64(0xFFFFFFFF)
@@ -187,8 +187,20 @@ def _skin_texture(cx, cy, cz, seed, foot):
     return 1 + g + r * SKIN_CHROMA[0], 1 + g + r * SKIN_CHROMA[1], 1 + g + r * SKIN_CHROMA[2]
 
 
+@numba.njit(cache=True, inline="always")
+def _hair_sheen(nx, ny, nz, axis, hx, hy, hz):
+    """facebench.render.shade.hair_sheen at one unit normal, strand axis (3,) and unit half vector."""
+    d = axis[0] * nx + axis[1] * ny + axis[2] * nz
+    tx = axis[0] - d * nx + HAIR_SHEEN[2] * nx
+    ty = axis[1] - d * ny + HAIR_SHEEN[2] * ny
+    tz = axis[2] - d * nz + HAIR_SHEEN[2] * nz
+    tn = max(math.sqrt(tx * tx + ty * ty + tz * tz), 1e-12)
+    th = (tx * hx + ty * hy + tz * hz) / tn
+    return HAIR_SHEEN[0] * math.sqrt(max(1.0 - th * th, 0.0)) ** HAIR_SHEEN[1]
+
+
 @numba.njit(cache=True)
-def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, iris,
+def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, hax, iris,
                cloth, prgb, seed, target, mats, sclera, luma, lpos, smap, bias0, bias1, ss, foot, fg, seg):
     H, W = tri.shape
     n = ss * ss
@@ -248,6 +260,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                     ar, ag, ab = ar * sr, ag * sg, ab * sb
                 if not hairable:
                     pnt = 0.0
+                st = 1.0
                 if part == _HAIR or part == _BEARD or pnt > 0 or bpn > 0:
                     st = _hair_strands(cx, cy, cz, seed)
                     if part == _HAIR or part == _BEARD:
@@ -310,6 +323,8 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                 # ndh ** pw only where it can matter: below spec_min it is under 1e-6 (a float32 rounding of
                 # the image), and most samples face away from the half vector.
                 spec = ks * ndh ** pw * vis if ndl > 0 and ndh > mats[part, 4] else 0.0
+                if part == _HAIR:
+                    spec = _hair_sheen(nx, ny, nz, hax, hx, hy, hz) * st * vis if ndl > 0 else 0.0
                 light = 0.0
                 for c in range(3):
                     e = (_C4 * sh[0, c] + 2 * _C2 * (sh[3, c] * nx + sh[1, c] * ny + sh[2, c] * nz)
@@ -346,7 +361,7 @@ def _seen(parts, k):
 
 @numba.njit(parallel=True, cache=True)
 def _render_batch(scr, faces, fmask, alpha, order, checks, Hs, Ws, lm_px, face_part, part_to_seg, vn, alb, canon, paint,
-                  eye_c, sh, kd, key, hair, iris, cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0,
+                  eye_c, sh, kd, key, hair, hax, iris, cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0,
                   bias1, ss, foot, bgp, sigma, img, seg, lm_tri, lm_bary):
     """Per image, in one thread: rasterize, shade every supersample and finish the output pixels, with the
     supersample buffers in per-image scratch while they are in cache (batch-sized buffers cost more in
@@ -366,7 +381,7 @@ def _render_batch(scr, faces, fmask, alpha, order, checks, Hs, Ws, lm_px, face_p
         fg = np.empty((Hs, Ws, 3), np.float32)  # every covered sample is written; empty ones are never read
         cls = np.empty((Hs, Ws), np.uint8)
         _shade_one(tri, bary, faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
-                   kd[b], key[b], hair[b], iris[b], cloth[b], prgb[b], seeds[b], target[b], mats, sclera, luma,
+                   kd[b], key[b], hair[b], hax[b], iris[b], cloth[b], prgb[b], seeds[b], target[b], mats, sclera, luma,
                    lpos[b], smap[b], bias0, bias1, ss, foot[b], fg, cls)
         _finish_one(fg, tri, cls, bgp[b], seeds[b], sigma[b], ss, img[b], seg[b])
 
@@ -400,7 +415,7 @@ def render_numba(s: ShadeInputs, scr: torch.Tensor, face_mask: torch.Tensor, alp
     _render_batch(f32(scr), i64(s.faces), np.ascontiguousarray(face_mask.cpu().numpy(), dtype=np.bool_), f32(alpha), order,
                   checks, Hs, Ws, i64(lm_px), i64(s.face_part), i64(s.part_to_seg), f32(s.vn), f32(s.albedo),
                   f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir), f32(s.key_rgb),
-                  f32(s.hair_rgb), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), f32(s.target),
+                  f32(s.hair_rgb), f32(s.hair_axis), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), f32(s.target),
                   _MATS_CPU, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
                   f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss,
                   np.ascontiguousarray(s.footprint.detach().cpu().numpy(), np.float64),
