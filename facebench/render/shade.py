@@ -69,7 +69,7 @@ HAIR_STRANDS = (40.0, 110.0, 8.0, 0.04, 0.6, 0.5)
 # highlight band across the hair instead of Blinn-Phong's spot: strength (times the strands' brightness),
 # exponent of the sine between strand and half vector, and the strand tangent's tilt toward the normal
 # (moves the band toward the roots, as hair's cuticle scales do).
-HAIR_SHEEN = (0.08, 30.0, -0.12)
+HAIR_SHEEN = (0.035, 80.0, -0.12)
 HAIRABLE_PARTS = tuple(P[q] for q in ("SKIN", "SCALP", "NECK", "EAR_R", "EAR_L"))  # the hair (and hat) shells' base parts
 HATTABLE_PARTS = HAIRABLE_PARTS + (P["HAIR"],)  # a hat's painted rim also covers the hair shell under it
 # the mask shell's base parts, and the beard shell under it
