@@ -236,7 +236,7 @@ def test_ears_stick_out_of_the_hair(any_head):
     ear = np.isin(vpart, [P["EAR_R"], P["EAR_L"]])
     assert ear.sum() > 20
     assert cover[:, ear].max() < 0.5
-    v, lm = any_head.template, any_head.template[any_head.landmarks[:68]]
+    v = any_head.template
     e = v[ear]
     above = (np.abs(v[:, 0]) > np.abs(e[:, 0]).min()) & (v[:, 1] > e[:, 1].max() + 0.02) & (v[:, 1] < e[:, 1].max() + 0.04) \
         & (v[:, 2] < e[:, 2].max()) & (v[:, 2] > e[:, 2].min())

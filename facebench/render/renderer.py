@@ -438,7 +438,6 @@ class FaceRenderer:
 
     def _geometry(self, fac: FaceFactors):
         """:meth:`geometry`, plus the head's unposed unit normals (B, V, 3) and the pose rotations."""
-        B = len(fac)
         vh = self.shape(fac)
         n = self._normals(vh, "head")
         parts = [vh]
