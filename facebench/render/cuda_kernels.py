@@ -620,7 +620,7 @@ def _display(x):
 
 
 _MAX_SAMPLES = 16  # samples per output pixel the shading kernel handles (supersample <= 4)
-_NATTR = 16  # interpolated attributes per sample: raw normal 3, canonical position 3, albedo 3, paint 4, light-space 3
+_NATTR = 17  # interpolated attributes per sample: raw normal 3, canonical position 3, albedo 3, paint 4, light-space 3, occlusion 1
 
 
 @cuda.jit(device=True, inline=True)
@@ -652,7 +652,7 @@ def _hair_sheen(nx, ny, nz, ax, ay, az, hx, hy, hz):
 
 
 @cuda.jit
-def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, hax, iris,
+def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, occ, paint, eye_c, sh, kd, key, hair, hax, iris,
              cloth, prgb, seeds, mats, sclera, luma, lpos, smap, bias0, bias1, ss, foot, lin, seg, light_out, skin_out):
     # One thread per output pixel: the attributes and class of each of its ss x ss samples, then one shading
     # per part at the mean of that part's samples (as shade_numba), written to each of them.
@@ -691,6 +691,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
                 A[n, 3 + c] = b0 * canon[i0, c] + b1 * canon[i1, c] + b2 * canon[i2, c]
                 A[n, 6 + c] = b0 * alb[b, i0, c] + b1 * alb[b, i1, c] + b2 * alb[b, i2, c]
                 A[n, 13 + c] = b0 * lpos[b, i0, c] + b1 * lpos[b, i1, c] + b2 * lpos[b, i2, c]
+            A[n, 16] = b0 * occ[i0] + b1 * occ[i1] + b2 * occ[i2]
             for c in range(4):
                 pv = 0.0
                 if i0 < V:
@@ -806,7 +807,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, ey
             ev = (_C4 * sh[b, 0, c] + 2 * _C2 * (sh[b, 3, c] * nx + sh[b, 1, c] * ny + sh[b, 2, c] * nz)
                   + _C1 * sh[b, 8, c] * (nx * nx - ny * ny) + _C3 * sh[b, 6, c] * (nz * nz) - _C5 * sh[b, 6, c]
                   + 2 * _C1 * (sh[b, 4, c] * (nx * ny) + sh[b, 7, c] * (nx * nz) + sh[b, 5, c] * (ny * nz)))
-            dl = max(ev, 0.0) / math.pi * ao + key[b, c] * vis * ndl_wrap
+            dl = max(ev, 0.0) / math.pi * ao * avg[16] + key[b, c] * vis * ndl_wrap
             a = ar if c == 0 else (ag if c == 1 else ab)
             col[c] = a * dl + spec * key[b, c]
             light += dl * luma[c]
@@ -845,7 +846,7 @@ def shade_cuda(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     mats, sclera, luma = _shade_constants(str(dev))
     ss = int(s.ss)
     _launch(_shade_k, B * (H // ss) * (W // ss), i64(s.tri), f32(s.bary), i64(s.faces), i64(s.face_part), i64(s.part_to_seg),
-            f32(s.vn), f32(s.albedo), f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
+            f32(s.vn), f32(s.albedo), f32(s.canon), f32(s.occlusion), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir),
             f32(s.key_rgb), f32(s.hair_rgb), f32(s.hair_axis), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), mats,
             sclera, luma, f32(s.light_pos), f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss, f32(s.footprint), lin, seg,
             light, skin)

@@ -21,11 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from facebench.labels import ARCFACE_TEMPLATE_112
-from facebench.render.accessories import Rig, build_rig
+from facebench.render.accessories import Rig, build_rig, vertex_parts
 from facebench.render.albedo import build_albedo_model
 from facebench.render.camera import apply_similarity, euler_to_matrix, project, umeyama_similarity
 from facebench.render.factors import FaceFactors
 from facebench.render.heads.base import P, PART_TO_SEG, HeadModel, vertex_clustering_lod
+from facebench.render.heads.geometry import vertex_normals
+from facebench.render.occlusion import ambient_occlusion
 from facebench.render.rasterize import rasterize
 from facebench.render.shade import ShadeInputs, paint_edge, shade_torch
 from facebench.render.shading import background, hash_noise, to_display
@@ -43,6 +45,8 @@ _SHADOW_CELL = 0.008  # metres: vertex-cluster size of the head's copy in the sh
 # apart, so the blend does not shrink the neck as blending the two end rotations would at wide yaw).
 NECK_TWIST = (-0.13, -0.085)
 POSE_LEVELS = 16
+AO_PARTS = ("SKIN", "NOSE", "EAR_R", "EAR_L", "NECK", "SCALP", "LIP_TOP", "LIP_BOTTOM", "BROW_R", "BROW_L")
+AO_FLOOR = 0.35  # the ambient light left in a fully occluded crease (what bounces in)
 
 
 @dataclass
@@ -323,6 +327,14 @@ class FaceRenderer:
         self._pose_w = torch.cat([w_head] + [w_head[self.shell[n][0]] for n in SHELLS]
                                  + [neck_follow(self.rigid[n][0][:, 1]) if n == "locks"
                                     else torch.ones(len(self.rigid[n][0]), device=dev) for n in RIGIDS])
+        # Ambient occlusion of the head's skin, lips, ears and brows, baked on the template (occlusion.py) and
+        # scaled into [AO_FLOOR, 1] (light bounces into the creases); 1 elsewhere (the mouth interior, teeth,
+        # eyes and eye corners carry their materials' constant occlusion; shells and rigid meshes none).
+        ao = ambient_occlusion(head.template, head.faces, vertex_normals(head.template, head.faces), 48, 192)
+        ao_parts = np.isin(vertex_parts(head), [P[q] for q in AO_PARTS])
+        occ = np.ones(self.num_all, np.float32)
+        occ[:V] = np.where(ao_parts, AO_FLOOR + (1 - AO_FLOOR) * ao, 1.0)
+        self.occlusion = torch.from_numpy(occ).to(dev)
         # Shadow casters: everything but the mouth interior, eyeballs and eye corners, which sit inside
         # the head and only receive shadows (a third of the faces: the shadow pass is per-triangle bound),
         # and the garment below the head mesh (Shell.casts): its large triangles took a fifth of the shadow
@@ -573,6 +585,7 @@ class FaceRenderer:
             eye_centre=self.eye_centre_t, sh=fac.sh, key_dir=fac.key_dir, key_rgb=fac.key_rgb,
             hair_rgb=fac.id_albedo[:, 14:17], iris_rgb=fac.id_albedo[:, 11:14].clamp(min=0.003),
             hair_axis=-euler_to_matrix(fac.pose[:, 0], fac.pose[:, 1], fac.pose[:, 2])[:, :, 1],
+            occlusion=self.occlusion,
             cloth_rgb=fac.cloth_rgb, seeds=fac.seeds,
             target=0.7 + 0.6 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 1), fac.seeds),
             light_pos=light_pos, shadow=shadow, ss=ss,

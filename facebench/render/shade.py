@@ -148,6 +148,7 @@ class ShadeInputs:
     iris_rgb: torch.Tensor  # (B, 3)
     cloth_rgb: torch.Tensor  # (B, 3)
     hair_axis: torch.Tensor  # (B, 3) the posed head's down direction (camera frame): hair strands fall along it
+    occlusion: torch.Tensor  # (N,) ambient visibility per vertex (baked, occlusion.py): scales the SH light
     seeds: torch.Tensor  # (B,) int64
     target: torch.Tensor  # (B,) exposure target (mean light on the skin after exposure)
     paint_rgb: torch.Tensor  # (B, 2, 3) linear colours of the painted face mask and hat
@@ -161,12 +162,13 @@ SHADOW_BIAS = (0.003, 0.005)  # metres: constant + slope-scaled (times tan of th
 # slope term must cover the 3x3 PCF footprint (+-1.5 texels of ~3 mm) or lit skin shows a moire of acne
 
 
-def shadow_visibility(p: torch.Tensor, shadow: torch.Tensor, ndl: torch.Tensor) -> torch.Tensor:
+def shadow_visibility(p: torch.Tensor, shadow: torch.Tensor, ndl: torch.Tensor, bias=SHADOW_BIAS) -> torch.Tensor:
     """Fraction (B, H, W) of a 3x3 texel neighbourhood in which the point p (B, H, W, 3: texel x, y,
     depth toward the light) is not behind a nearer surface (percentage-closer filtering: soft edges).
-    The depth bias grows at grazing light angles (ndl = cosine) to avoid self-shadowing acne."""
+    The depth bias (metres: constant, times the tangent of the light angle) grows at grazing light angles
+    (ndl = cosine) to avoid self-shadowing acne."""
     tan = (1 - ndl * ndl).clamp(min=0).sqrt() / ndl.clamp(min=1e-3)
-    bias = SHADOW_BIAS[0] + SHADOW_BIAS[1] * tan.clamp(max=4.0)
+    bias = bias[0] + bias[1] * tan.clamp(max=4.0)
     B, S = shadow.shape[0], shadow.shape[-1]
     bidx = torch.arange(B, device=p.device).view(B, 1, 1)
     # Bilinear PCF: the 3x3 texel box convolved with a tent, i.e. 4x4 taps weighted (1 - f, 1, 1, f) / 3 per
@@ -202,10 +204,10 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     head_fv = fv.clamp(max=V - 1)
     sample_paint = (s.paint[bidx, head_fv] * ((fv < V) * s.bary)[..., None]).sum(-2)  # per sample: the labels
     attrs = torch.cat([interp(s.vn), (s.canon[fv] * bary).sum(-2), interp(s.albedo), sample_paint,
-                       interp(s.light_pos)], -1)
+                       interp(s.light_pos), (s.occlusion[fv] * s.bary).sum(-1, keepdim=True)], -1)
     if s.ss > 1:
         attrs = block_part_mean(attrs, part, s.ss)
-    nraw, canon, albedo, paint, light_pos = attrs.split([3, 3, 3, 4, 3], -1)
+    nraw, canon, albedo, paint, light_pos, occlusion = attrs.split([3, 3, 3, 4, 3, 1], -1)
     normal = F.normalize(nraw, dim=-1)
     paint, beard_paint, mask_paint, hat_paint = paint.unbind(-1)
     seeds = s.seeds.view(B, 1, 1)
@@ -255,7 +257,7 @@ def shade_torch(s: ShadeInputs) -> tuple[torch.Tensor, torch.Tensor]:
     pc = part.clamp(min=0)
     mat = torch.from_numpy(MATERIALS).to(dev)[pc]  # (B, H, W, 4)
     ks, pw, ao, wrap = (mat[..., i:i + 1] for i in range(4))
-    irr = sh_irradiance(normal, s.sh) * ao
+    irr = sh_irradiance(normal, s.sh) * ao * occlusion
     kd = view(s.key_dir)
     cos = (normal * kd).sum(-1, keepdim=True)
     ndl = cos.clamp(min=0)

@@ -129,12 +129,12 @@ def _sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
-_NATTR = 16  # per-sample shading attributes: raw normal 3, canonical position 3, albedo 3, paint 4, light-space 3
+_NATTR = 17  # per-sample shading attributes: raw normal 3, canonical position 3, albedo 3, paint 4, light-space 3, occlusion 1
 
 
 @numba.njit(cache=True, inline="always")
-def _sample_attributes(f, b0, b1, b2, faces, vn, alb, canon, paint, lpos, out):
-    """Interpolated attributes of one supersample into out[0:16] (normal not yet normalised)."""
+def _sample_attributes(f, b0, b1, b2, faces, vn, alb, canon, paint, lpos, occ, out):
+    """Interpolated attributes of one supersample into out[0:17] (normal not yet normalised)."""
     V = paint.shape[0]
     i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
     for c in range(3):
@@ -151,6 +151,7 @@ def _sample_attributes(f, b0, b1, b2, faces, vn, alb, canon, paint, lpos, out):
         if i2 < V:
             p += b2 * paint[i2, c]
         out[9 + c] = p
+    out[16] = b0 * occ[i0] + b1 * occ[i1] + b2 * occ[i2]
 
 
 @numba.njit(cache=True, inline="always")
@@ -200,7 +201,7 @@ def _hair_sheen(nx, ny, nz, axis, hx, hy, hz):
 
 
 @numba.njit(cache=True)
-def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, eye_c, sh, kd, key, hair, hax, iris,
+def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, occ, paint, eye_c, sh, kd, key, hair, hax, iris,
                cloth, prgb, seed, target, mats, sclera, luma, lpos, smap, bias0, bias1, ss, foot, fg, seg):
     H, W = tri.shape
     n = ss * ss
@@ -228,7 +229,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                 part = face_part[f]
                 parts[k] = part
                 _sample_attributes(f, bary[y, x, 0], bary[y, x, 1], bary[y, x, 2], faces, vn, alb, canon, paint,
-                                   lpos, A[k])
+                                   lpos, occ, A[k])
                 seg[y, x] = _painted_class(part, part_to_seg, A[k, 9], A[k, 10], A[k, 11], A[k, 12])
             for k in range(n):
                 part = parts[k]
@@ -330,7 +331,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, paint, 
                     e = (_C4 * sh[0, c] + 2 * _C2 * (sh[3, c] * nx + sh[1, c] * ny + sh[2, c] * nz)
                          + _C1 * sh[8, c] * (nx * nx - ny * ny) + _C3 * sh[6, c] * (nz * nz) - _C5 * sh[6, c]
                          + 2 * _C1 * (sh[4, c] * (nx * ny) + sh[7, c] * (nx * nz) + sh[5, c] * (ny * nz)))
-                    dl = max(e, 0.0) / math.pi * ao + key[c] * vis * ndl_wrap
+                    dl = max(e, 0.0) / math.pi * ao * avg[16] + key[c] * vis * ndl_wrap
                     a = ar if c == 0 else (ag if c == 1 else ab)
                     col[c] = a * dl + spec * key[c]
                     light += dl * luma[c]
@@ -360,7 +361,7 @@ def _seen(parts, k):
 
 
 @numba.njit(parallel=True, cache=True)
-def _render_batch(scr, faces, fmask, alpha, order, checks, Hs, Ws, lm_px, face_part, part_to_seg, vn, alb, canon, paint,
+def _render_batch(scr, faces, fmask, alpha, order, checks, Hs, Ws, lm_px, face_part, part_to_seg, vn, alb, canon, occ, paint,
                   eye_c, sh, kd, key, hair, hax, iris, cloth, prgb, seeds, target, mats, sclera, luma, lpos, smap, bias0,
                   bias1, ss, foot, bgp, sigma, img, seg, lm_tri, lm_bary):
     """Per image, in one thread: rasterize, shade every supersample and finish the output pixels, with the
@@ -380,7 +381,7 @@ def _render_batch(scr, faces, fmask, alpha, order, checks, Hs, Ws, lm_px, face_p
                 lm_bary[b, k, c] = bary[y, x, c]
         fg = np.empty((Hs, Ws, 3), np.float32)  # every covered sample is written; empty ones are never read
         cls = np.empty((Hs, Ws), np.uint8)
-        _shade_one(tri, bary, faces, face_part, part_to_seg, vn[b], alb[b], canon, paint[b], eye_c, sh[b],
+        _shade_one(tri, bary, faces, face_part, part_to_seg, vn[b], alb[b], canon, occ, paint[b], eye_c, sh[b],
                    kd[b], key[b], hair[b], hax[b], iris[b], cloth[b], prgb[b], seeds[b], target[b], mats, sclera, luma,
                    lpos[b], smap[b], bias0, bias1, ss, foot[b], fg, cls)
         _finish_one(fg, tri, cls, bgp[b], seeds[b], sigma[b], ss, img[b], seg[b])
@@ -414,7 +415,7 @@ def render_numba(s: ShadeInputs, scr: torch.Tensor, face_mask: torch.Tensor, alp
     order, checks = drawing_order(phase, s.faces.shape[0])
     _render_batch(f32(scr), i64(s.faces), np.ascontiguousarray(face_mask.cpu().numpy(), dtype=np.bool_), f32(alpha), order,
                   checks, Hs, Ws, i64(lm_px), i64(s.face_part), i64(s.part_to_seg), f32(s.vn), f32(s.albedo),
-                  f32(s.canon), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir), f32(s.key_rgb),
+                  f32(s.canon), f32(s.occlusion), f32(s.paint), f32(s.eye_centre), f32(s.sh), f32(s.key_dir), f32(s.key_rgb),
                   f32(s.hair_rgb), f32(s.hair_axis), f32(s.iris_rgb), f32(s.cloth_rgb), f32(s.paint_rgb), i64(s.seeds), f32(s.target),
                   _MATS_CPU, np.array(SCLERA, np.float32), np.array(LUMA, np.float32), f32(s.light_pos),
                   f32(s.shadow), SHADOW_BIAS[0], SHADOW_BIAS[1], ss,
