@@ -658,6 +658,9 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
     x = r * np.sin(az)
     z = zc + r * np.cos(az)
     y = np.repeat(ys[:, None], cols, 1).copy()
+    # Over the ears the shell is cut away (ears stick out of it): there the top edge starts 2.5 cm higher,
+    # under the shell, instead of showing as a flap above the ear.
+    y[0] += 0.025 * np.exp(-(((np.abs(az[0]) - np.radians(95)) / np.radians(25)) ** 2))
     # Ragged tips: the last row ends 0-3 cm higher, varying round the head (a fixed pattern).
     tips = 0.015 * (1 + np.sin(np.arange(cols) * 2.3) * np.cos(np.arange(cols) * 0.7))
     y[-1] += tips
