@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import numba
@@ -39,8 +40,13 @@ def source_hash(files: list[Path]) -> str:
 
 def kernel_cache_dir() -> Path:
     """Where compiled kernels are cached: under NUMBA_CACHE_DIR if set, else the user's cache directory
-    (XDG_CACHE_HOME or ~/.cache)/facebench/numba, in a subdirectory per source hash."""
-    base = os.environ.get("NUMBA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facebench" / "numba"
+    (XDG_CACHE_HOME or ~/.cache, the temporary directory where there is no home)/facebench/numba, in a
+    subdirectory per source hash. (Where it cannot be written numba falls back to its own locations.)"""
+    base = os.environ.get("NUMBA_CACHE_DIR")
+    if not base:
+        home = Path(os.path.expanduser("~"))
+        user = os.environ.get("XDG_CACHE_HOME") or (home / ".cache" if home.is_absolute() else Path(tempfile.gettempdir()))
+        base = Path(user) / "facebench" / "numba"
     return Path(base) / source_hash(kernel_sources())
 
 
