@@ -89,13 +89,13 @@ class Shell:
 
 @dataclass
 class RigidMesh:
-    """A mesh following the head rigidly, anchored to a reference point and a scale of the head."""
+    """A mesh following the head rigidly: placed by the eyes' midpoint and scaled by the inter-ocular distance
+    or, per vertex, the head's width and depth (follow_head)."""
 
     verts: np.ndarray
     faces: np.ndarray
     face_part: np.ndarray
     face_style: np.ndarray  # (S, F) bool: which faces exist in each style
-    anchor: str  # 'eyes' | 'forehead' | 'neck'
     # Per vertex (n,) in [0, 1]: how far it scales with the head's width (jaw landmarks 0 to 16) and depth
     # (eye midpoint to their midpoint) rather than with the inter-ocular distance (the temples of glasses,
     # long hair: identities' heads are wider and deeper than their eyes' spacing says), or None: not at all.
@@ -584,7 +584,7 @@ def glasses_mesh(head: HeadModel) -> RigidMesh:
     # more with the head's width and depth, so they reach the ears of any head.
     hinge, root = front_z - 0.012, lm[0, 2] - 0.02
     follow = np.clip((hinge - verts[:, 2]) / (hinge - root), 0, 1).astype(np.float32)
-    return RigidMesh(verts, np.concatenate(faces), np.array(parts), table, "eyes", follow)
+    return RigidMesh(verts, np.concatenate(faces), np.array(parts), table, follow)
 
 
 def brim_mesh(head: HeadModel, hair_max_thickness: float) -> RigidMesh:
@@ -618,7 +618,7 @@ def brim_mesh(head: HeadModel, hair_max_thickness: float) -> RigidMesh:
         f += [(i, i + 1, n + i + 1), (i, n + i + 1, n + i)]
     verts, faces = _double_sided(verts, np.array(f))
     table = np.stack([np.zeros(len(faces), bool), np.zeros(len(faces), bool), np.ones(len(faces), bool)])
-    return RigidMesh(verts, faces, np.full(len(faces), P["HEADWEAR"]), table, "forehead")
+    return RigidMesh(verts, faces, np.full(len(faces), P["HEADWEAR"]), table)
 
 
 def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 0.018) -> RigidMesh:
@@ -627,9 +627,11 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
     front at the top, 70 at the tips), drawn for the 'long' hair style (the shell alone hugs the head
     and neck like a helmet). At each height it lies outside the widest the head is at or above that
     height (hair hangs; it does not follow the neck in), ``top_margin`` there at its top edge, which
-    lies under the long style's shell (1.3 cm thick or more), widening to ``margin`` 4 cm lower; wavy by
-    +-4 mm, its tips ragged over 3 cm. Units: metres, head frame; it follows the eyes and scales with the
-    head's width and depth (RigidMesh.follow_head)."""
+    lies under the long style's shell (1.3 cm thick or more; over the ears, where the shell is cut away,
+    2.5 cm higher), widening to ``margin`` 4 cm lower; wavy by +-4 mm with +-3 mm clumps over the waves,
+    its front edges uneven by +-3 degrees, its tips ragged over 3 cm. Units: metres, head frame; it follows
+    the eyes and scales with the head's width and depth (RigidMesh.follow_head); below the jaw the renderer
+    twists it with the neck."""
     v, lm = head.template, head.template[head.landmarks[:68]]
     zc = lm[0, 2] - 0.01  # the azimuth centre the hair and hat shells use
     y_top, y_bot = lm[0, 1] + 0.02, lm[8, 1] - 0.06
@@ -681,7 +683,7 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
     verts, faces = _double_sided(verts, f)
     table = np.zeros((len(HAIR_STYLES), len(faces)), bool)
     table[HAIR_STYLES.index("long")] = True
-    return RigidMesh(verts, faces, np.full(len(faces), P["HAIR"]), table, "forehead",
+    return RigidMesh(verts, faces, np.full(len(faces), P["HAIR"]), table,
                      np.ones(len(verts), np.float32))  # round the head: its width and depth
 
 

@@ -53,24 +53,23 @@ def _assemble(vh, nh, shell_vids, shell_thick, shell_offset, rigid_verts, rigid_
             for c in range(3):  # follow the eyes' midpoint and the inter-ocular scale (or the head's)
                 sc = scale[b] + rigid_follow[j] * (head_scale[b, c] - scale[b])
                 out[b, V + ns + j, c] = eye_mid[b, c] + sc * (rigid_verts[j, c] - t_eye_mid[c])
-        # Pose about the neck pivot, each vertex with the rotation of its follow weight (the neck twists).
+        # Pose about the neck pivot, each vertex with the rotation of its follow weight (the neck twists);
+        # the head's normals turned with their vertices (renormalised where the rotation is a blend), the
+        # rest summed over their faces below (area-weighted) and normalised.
         N = out.shape[1]
         for i in range(N):
             _rotation_at(Rs, b, pose_w[i], M)
             x, y, z = out[b, i, 0] - pivot[0], out[b, i, 1] - pivot[1], out[b, i, 2] - pivot[2]
             for c in range(3):
                 out[b, i, c] = M[c, 0] * x + M[c, 1] * y + M[c, 2] * z + pivot[c]
-        # Normals: the head's rotated (and renormalised where a blended rotation turned them); the rest
-        # summed over their faces (area-weighted) and normalised.
-        for i in range(V):
-            _rotation_at(Rs, b, pose_w[i], M)
-            x, y, z = nh[b, i, 0], nh[b, i, 1], nh[b, i, 2]
-            for c in range(3):
-                out_n[b, i, c] = M[c, 0] * x + M[c, 1] * y + M[c, 2] * z
-            if 0 < pose_w[i] < 1:
-                length = max(math.sqrt(out_n[b, i, 0] ** 2 + out_n[b, i, 1] ** 2 + out_n[b, i, 2] ** 2), 1e-12)
+            if i < V:
+                x, y, z = nh[b, i, 0], nh[b, i, 1], nh[b, i, 2]
                 for c in range(3):
-                    out_n[b, i, c] /= length
+                    out_n[b, i, c] = M[c, 0] * x + M[c, 1] * y + M[c, 2] * z
+                if 0 < pose_w[i] < 1:
+                    length = max(math.sqrt(out_n[b, i, 0] ** 2 + out_n[b, i, 1] ** 2 + out_n[b, i, 2] ** 2), 1e-12)
+                    for c in range(3):
+                        out_n[b, i, c] /= length
         for i in range(V, N):
             for c in range(3):
                 out_n[b, i, c] = 0.0
