@@ -116,3 +116,71 @@ def test_gathered_normals_match_the_scatter_normals(procedural_head):
     a = _vertex_normals(q, r._fabric_faces)
     b = gathered_vertex_normals(q, r._fabric_faces, r._fabric_vf)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def _loops_by_side(r: FaceRenderer, v: torch.Tensor) -> list[np.ndarray]:
+    """The ear loops' vertices (n, 3) of posed vertices v (N, 3), right (x < 0) then left."""
+    a, b = r.offset["loops"]
+    q = v[a:b].numpy()
+    return [q[q[:, 0] < 0], q[q[:, 0] > 0]]
+
+
+def test_ear_loops_go_round_the_ears(any_head):
+    """On the template (no identity, expression or pose), each side's loop lies outside the head everywhere
+    (above the tangent plane of its nearest head vertex), passes between the ear and the skull behind the
+    ear, and reaches from above the ear's top to below its lobe."""
+    from facebench.render.accessories import vertex_parts
+    from facebench.render.heads.base import P
+    from facebench.render.heads.geometry import vertex_normals
+
+    r = FaceRenderer(any_head, backend="torch")
+    fac = _masked(any_head).index(torch.tensor([0]))
+    fac = dataclasses.replace(fac, id_shape=fac.id_shape * 0, expr_weights=fac.expr_weights * 0, pose=fac.pose * 0,
+                              gaze=fac.gaze * 0)
+    v = r.geometry(fac)[0][0]
+    head = v[: any_head.num_vertices].numpy()
+    assert np.allclose(head, any_head.template, atol=1e-5)  # the template, unposed
+    normals = vertex_normals(any_head.template, any_head.faces)
+    vpart = vertex_parts(any_head)
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(head)
+    for loop, ear in zip(_loops_by_side(r, v), ("EAR_R", "EAR_L")):
+        assert len(loop) > 100
+        k = tree.query(loop)[1]
+        height = ((loop - head[k]) * normals[k]).sum(-1)
+        assert height.min() > 0, f"{ear}: a loop vertex {-height.min() * 1000:.1f} mm inside the head"
+        e = head[vpart == P[ear]]
+        assert loop[:, 1].max() > e[:, 1].max() - 0.004 and loop[:, 1].min() < e[:, 1].min() + 0.003
+        # Behind the ear: within its height, behind its middle, and nearer the midline than its outer rim.
+        behind = ((loop[:, 1] < e[:, 1].max() - 0.01) & (loop[:, 1] > e[:, 1].min() + 0.01)
+                  & (loop[:, 2] < e[:, 2].mean()) & (np.abs(loop[:, 0]) < np.abs(e[:, 0]).max() - 0.005))
+        assert behind.sum() > 10, f"{ear}: the loop does not pass behind the ear"
+
+
+def test_ear_loops_join_the_mask_to_the_ear_in_profile(any_head):
+    """In profile (bald, no hat or glasses) the face-mask class reaches the near ear: one connected region
+    of FACEWEAR pixels holds the mask and pixels next to the ear (the loop), on either side and for two
+    identities with their expressions; without a mask no pixel is FACEWEAR."""
+    import cv2
+
+    from facebench.labels import SEG
+
+    r = FaceRenderer(any_head)
+    fac = _masked(any_head).index(torch.tensor([0, 0, 3, 3]))  # two identities and expressions
+    n = len(fac)
+    fac = dataclasses.replace(fac, pose=torch.tensor([[90.0, 0.0, 0.0], [-90.0, 0.0, 0.0]]).repeat(2, 1),
+                              hair=torch.zeros(n, dtype=torch.long),
+                              framing=torch.tensor([[0.75, 0.0, 0.0, 0.0]]).repeat(n, 1))
+    seg = r.render(fac, size=256, framing="wild").seg.numpy()
+    for s in seg:
+        ear = np.isin(s, [SEG["RIGHT_EAR"], SEG["LEFT_EAR"]]).astype(np.uint8)
+        assert ear.sum() > 200
+        near_ear = cv2.dilate(ear, np.ones((5, 5), np.uint8)) > 0
+        k, comp = cv2.connectedComponents((s == SEG["FACEWEAR"]).astype(np.uint8), connectivity=8)
+        sizes = np.bincount(comp.ravel())[1:]
+        mask = 1 + int(np.argmax(sizes))
+        assert sizes.max() > 1500
+        assert ((comp == mask) & near_ear).sum() >= 5, "the mask's region does not reach the ear"
+    fac = dataclasses.replace(fac, facewear=torch.zeros(n, dtype=torch.long))
+    assert not (r.render(fac, size=256, framing="wild").seg.numpy() == SEG["FACEWEAR"]).any()

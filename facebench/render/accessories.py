@@ -207,14 +207,37 @@ def headwear_shell(head: HeadModel, hair_thickness: np.ndarray) -> Shell:
                   paint=np.stack([np.zeros(len(v)), p, p]))
 
 
+def _facewear_borders(head: HeadModel, back: float = 0.012):
+    """The face mask's four borders (top, bottom, side, rear) as coordinates (V,) on the head's vertices that
+    are positive inside the mask (metres)."""
+    v, lm = head.template, head.template[head.landmarks[:68]]
+    return (lm[28, 1] - v[:, 1], v[:, 1] - (lm[8, 1] - 0.02), abs(lm[2, 0]) - np.abs(v[:, 0]),
+            v[:, 2] - (lm[2, 2] - back))
+
+
+def _facewear_cover(head: HeadModel, back: float = 0.012) -> np.ndarray:
+    """The face mask's coverage (V,) in [0, 1] on the head's vertices (its 0.5 level is the mask's border)."""
+    top, bottom, side, rear = _facewear_borders(head, back)
+    return _smooth(top, 0, 0.004) * _smooth(bottom, 0, 0.004) * _smooth(side, 0, 0.004) * _smooth(rear, 0, 0.01)
+
+
+def _facewear_paint(head: HeadModel, back: float = 0.012) -> np.ndarray:
+    """The face mask's painted field (V,) on the head's vertices (Shell.paint): each edge's level 0.5 3 mm
+    outside the mask's, over 16 mm ramps. At the sides, where the cheek runs nearly parallel to the x axis,
+    3 mm in x puts the painted edge 2-3 cm behind the shell's: the mask's visible side edge. The rear edge
+    too: without it the paint reached round the cheeks to the ears and down the neck (a neck gaiter whose
+    border zigzagged along the coarse mesh behind the face)."""
+    top, bottom, side, rear = _facewear_borders(head, back)
+    return (_smooth(top, -0.011, 0.005) * _smooth(bottom, -0.011, 0.005) * _smooth(side, -0.011, 0.005)
+            * _smooth(rear, -0.008, 0.008))
+
+
 def facewear_shell(head: HeadModel, back: float = 0.012) -> Shell:
     """The face mask: from the nose bridge to 2 cm below the chin, sideways to ``back`` metres behind the
     depth of jaw landmark 2 (the cheeks' front half) and no wider than the jaw there."""
     v, lm = head.template, head.template[head.landmarks[:68]]
-    # Each border as a coordinate that is positive inside the mask (metres).
-    top, bottom = lm[28, 1] - v[:, 1], v[:, 1] - (lm[8, 1] - 0.02)
-    side, rear = abs(lm[2, 0]) - np.abs(v[:, 0]), v[:, 2] - (lm[2, 2] - back)
-    m = _smooth(top, 0, 0.004) * _smooth(bottom, 0, 0.004) * _smooth(side, 0, 0.004) * _smooth(rear, 0, 0.01)
+    top, bottom, side, rear = _facewear_borders(head, back)
+    m = _facewear_cover(head, back)
     t = 0.003  # the fabric's clearance over the skin where it rests (it spans hollows: taut_offset)
     # Thickness ramps up over ~12 mm inside the border, several mesh edges wide: a ramp as narrow as the
     # mask's own 4 mm edge stood the shell's triangle-stepped border up off the skin (a saw-toothed rim).
@@ -222,11 +245,7 @@ def facewear_shell(head: HeadModel, back: float = 0.012) -> Shell:
     masks = np.stack([np.zeros(len(v)), m])
     thick = np.stack([np.zeros(len(v)), t * ramp * (m > 0.5)])
     parts = [P["SKIN"], P["NOSE"], P["LIP_TOP"], P["LIP_BOTTOM"], P["NECK"], P["MOUTH"]]
-    # The painted border: each edge's level 0.5 3 mm outside the mask's, over 16 mm ramps (see Shell.paint).
-    # The rear edge too: without it the paint reached round the cheeks to the ears and down the neck (a
-    # neck gaiter whose border zigzagged along the coarse mesh behind the face).
-    p = (_smooth(top, -0.011, 0.005) * _smooth(bottom, -0.011, 0.005) * _smooth(side, -0.011, 0.005)
-         * _smooth(rear, -0.008, 0.008))
+    p = _facewear_paint(head, back)
     shell = _shell(head, masks, thick, parts, P["FACEWEAR"], paint=np.stack([np.zeros(len(v)), p]))
     # Fabric stretched over the face rather than following it: spanning the hollows beside the nose and the
     # mouth from the nose to the chin, and the throat under the chin (see taut_offset).
@@ -345,6 +364,116 @@ def clothing_shell(head: HeadModel) -> Shell:
     shell.masks = np.concatenate([shell.masks, np.ones((S, n * k), np.float32)], 1)
     shell.thickness = np.concatenate([shell.thickness, np.zeros((S, n * k), np.float32)], 1)
     return shell
+
+
+# The face mask's ear loops: the cord's radius, its gap over the skin, the arc behind each ear (degrees around
+# the ear's root in the side view, 0 toward the face, 90 up: from the root's front-top over the top, round
+# the back to the lobe's bottom), and the heights of the mask corners they start from (m: the upper below the
+# nose bridge, landmark 28; the lower above the jaw's landmark 5).
+LOOP_RADIUS, LOOP_GAP = 0.0011, 0.0005
+_LOOP_ARC = (60.0, 255.0)
+_LOOP_CORNERS = ((-0.016, -0.006), (0.004, 0.014))
+
+
+def _lift_off(p: np.ndarray, tree, surf: np.ndarray, normals: np.ndarray, lift: float) -> np.ndarray:
+    """Points p (n, 3) moved out along the surface's normal to at least ``lift`` above it: above the tangent
+    planes of their 4 nearest surface vertices surf (distance-weighted; ``tree`` a cKDTree over surf)."""
+    d, k = tree.query(p, k=4)
+    w = 1 / np.maximum(d, 1e-4)
+    h = (((p[:, None] - surf[k]) * normals[k]).sum(-1) * w).sum(1) / w.sum(1)
+    nrm = (normals[k] * w[..., None]).sum(1)
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
+    return p + np.maximum(lift - h, 0)[:, None] * nrm
+
+
+def _taut_over(p0: np.ndarray, p1: np.ndarray, tree, surf: np.ndarray, normals: np.ndarray, lift: float,
+               step: float = 0.0025) -> np.ndarray:
+    """A cord pulled straight from p0 to p1 (3,) over a surface (its vertices surf, a cKDTree over them, their
+    unit normals): the polyline (n, 3) from p0 to p1 every ``step`` metres, each point at least ``lift``
+    above the surface (_lift_off): straight across hollows, on the skin over convex ground. Units: metres."""
+    n = max(int(np.ceil(np.linalg.norm(p1 - p0) / step)), 2)
+    p = np.linspace(p0, p1, n + 1)
+    for it in range(40):
+        p[1:-1] = _lift_off(p[1:-1], tree, surf, normals, lift)
+        if it < 39:  # taut: each point pulled toward its neighbours' midpoint, then pushed out again
+            p[1:-1] = 0.5 * p[1:-1] + 0.25 * (p[:-2] + p[2:])
+    return p
+
+
+def ear_loops_shell(head: HeadModel, back: float = 0.012) -> Shell:
+    """The face mask's elastic ear loops: per side a cord from the mask's upper side corner across the
+    cheek to the ear's root, over the root's top, down behind the ear, under the lobe and back to the
+    mask's lower side corner (a 1.1 mm tube, 0.5 mm over the skin; it ends on the mask's painted side edge).
+
+    A shell whose vertices ride on the head vertex nearest their ring's centre (vids, with Shell.offset the
+    rest of the way and no thickness): the loops follow each identity's cheeks and ears and the expressions, as the mask's border
+    does. Style 1 (the surgical mask) shows them; they cast no shadow. Units: metres, head frame."""
+    v, lm = head.template, head.template[head.landmarks[:68]]
+    normals = vertex_normals(v, head.faces)
+    vpart = vertex_parts(head)
+    surface = np.isin(vpart, [P[q] for q in ("SKIN", "SCALP", "NECK", "EAR_R", "EAR_L")])
+    paint = _facewear_paint(head, back)
+    lift = LOOP_RADIUS + LOOP_GAP
+    surf, surf_n = v[surface], normals[surface]
+    tree = cKDTree(surf)
+    verts, faces, centres, off, sides = [], [], [], 0, 5
+    for sign, ear in ((-1, P["EAR_R"]), (1, P["EAR_L"])):
+        side = surface & (sign * v[:, 0] > 0)
+        # The mask's side corners: in a band of height at each, the rearmost vertex well inside its painted
+        # edge (the visible side edge, behind the fabric shell's: _facewear_paint). The outermost vertex under
+        # the shell lay a few centimetres in front of it: the cord came out through the mask's side.
+        corners = []
+        for ref, (lo, hi) in ((lm[28, 1], _LOOP_CORNERS[0]), (lm[5, 1], _LOOP_CORNERS[1])):
+            band = np.nonzero(side & (paint > 0.7) & (v[:, 1] > ref + lo) & (v[:, 1] < ref + hi))[0]
+            if not len(band):
+                raise ValueError(f"ear_loops_shell: no mask corner at height {ref + lo:.3f}-{ref + hi:.3f} m")
+            i = band[np.argmin(v[band, 2])]
+            corners.append(v[i] + normals[i] * lift)
+        # The ear's root: the skin vertices of faces shared with the ear, by angle around their centre in
+        # the side view; per 15-degree bin over the arc their median (a few stray ones lie out on the
+        # helix), lifted along the skin's normal.
+        isear = vpart[head.faces] == ear
+        mixed = isear.any(1) & ~isear.all(1)
+        ring = np.unique(head.faces[mixed][~isear[mixed]])
+        ring = ring[surface[ring] & (vpart[ring] != ear)]
+        if len(ring) < 8:
+            raise ValueError(f"ear_loops_shell: the head has no ear root on the {'left' if sign > 0 else 'right'}")
+        c = v[ring, 1:].mean(0)
+        ang = np.degrees(np.arctan2(v[ring, 1] - c[0], v[ring, 2] - c[1])) % 360
+        arc = []
+        for a0 in np.arange(_LOOP_ARC[0], _LOOP_ARC[1], 15.0):
+            sel = ring[(ang >= a0) & (ang < a0 + 15)]
+            if len(sel):
+                nrm = normals[sel].mean(0)
+                arc.append(np.median(v[sel], 0) + lift * nrm / np.linalg.norm(nrm))
+        arc = np.array(arc)
+        # Smooth the arc (the root's vertices zigzag), keeping its ends, then lift it off the skin again
+        # (smoothing pulls a convex arc inward: on the procedural head into the ear's top).
+        for _ in range(2):
+            arc[1:-1] = 0.5 * arc[1:-1] + 0.25 * (arc[:-2] + arc[2:])
+        for _ in range(3):
+            arc = _lift_off(arc, tree, surf, surf_n, lift)
+        path = np.concatenate([_taut_over(corners[0], arc[0], tree, surf, surf_n, lift)[:-1], arc,
+                               _taut_over(arc[-1], corners[1], tree, surf, surf_n, lift)[1:]])
+        tv, tf = _tube(path, LOOP_RADIUS, sides)
+        verts.append(tv)
+        faces.append(tf + off)
+        off += len(tv)
+        centres.append(path)
+    verts, faces = np.concatenate(verts).astype(np.float64), np.concatenate(faces)
+    # Each ring of the tube rides on the head vertex nearest its centre (per vertex, a ring's vertices took
+    # different head vertices, which move apart with the identity and would squash the cord's section).
+    cand = np.nonzero(surface)[0]
+    vids = np.repeat(cand[cKDTree(v[cand]).query(np.concatenate(centres))[1]], sides)
+    n = len(verts)
+    # Each vertex's height over its head vertex goes along that vertex's normal (the shell's thickness),
+    # which turns with each identity's and expression's skin there; only the rest is a fixed offset. (All as
+    # a fixed offset, the cord sank up to 2 mm into the skin below the ears of some identities.)
+    height = ((verts - v[vids]) * normals[vids]).sum(-1)
+    return Shell(vids, faces, np.stack([np.zeros(n), np.ones(n)]).astype(np.float32),
+                 np.stack([np.zeros(n), height]).astype(np.float32), P["FACEWEAR"],
+                 offset=(verts - v[vids] - normals[vids] * height[:, None]).astype(np.float32),
+                 casts=np.zeros(len(faces), bool))
 
 
 def _parabolic_dilation(z: np.ndarray, c: float) -> np.ndarray:
@@ -694,6 +823,7 @@ class Rig:
     headwear: Shell
     facewear: Shell
     clothing: Shell
+    loops: Shell  # the face mask's ear loops
     glasses: RigidMesh
     brim: RigidMesh
     locks: RigidMesh
@@ -707,7 +837,7 @@ def build_rig(head: HeadModel) -> Rig:
     hair_t = np.zeros(head.num_vertices)
     hair_t[smooth.vids] = smooth.thickness.max(0) * 1.3
     return Rig(hair, beard_shell(head), headwear_shell(head, hair_t), facewear_shell(head), clothing_shell(head),
-               glasses_mesh(head), brim_mesh(head, tmax), hair_locks_mesh(head))
+               ear_loops_shell(head), glasses_mesh(head), brim_mesh(head, tmax), hair_locks_mesh(head))
 
 
 __all__ = ["build_rig", "Rig", "Shell", "RigidMesh", "HAIR_STYLES", "BEARD_STYLES",

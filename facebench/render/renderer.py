@@ -35,7 +35,8 @@ from facebench.render.shading import background, hash_noise, to_display
 FRAMINGS = ("aligned", "wild")
 _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
 _FABRIC_CLEARANCE = 0.001  # m: the least gap between a face mask and the skin under it
-SHELLS = ("hair", "headwear", "facewear", "clothing")  # offset copies of head patches (beards are painted on)
+# Offset copies of head patches (beards are painted on), and the face mask's ear loops riding on head vertices.
+SHELLS = ("hair", "headwear", "facewear", "clothing", "loops")
 RIGIDS = ("glasses", "brim", "locks")
 _SHADOW_SIZE = 160  # texels of the key light's shadow map (about 3 mm each over head and shoulders)
 _SHADOW_CELL = 0.008  # metres: vertex-cluster size of the head's copy in the shadow pass
@@ -139,7 +140,8 @@ def _majority(x: torch.Tensor, s: int) -> torch.Tensor:
 
 def _shell_styles(fac: FaceFactors) -> dict[str, torch.Tensor]:
     """The style index (B,) of each shell."""
-    return {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear, "clothing": fac.clothing}
+    return {"hair": fac.hair, "headwear": fac.headwear, "facewear": fac.facewear, "clothing": fac.clothing,
+            "loops": fac.facewear}
 
 
 def _per_identity(coef: torch.Tensor, fn) -> torch.Tensor:
@@ -223,11 +225,12 @@ class FaceRenderer:
         # past a shell's edge at a silhouette, the back-face-culled shell showed the background through
         # the gap between it and the head. The copies share the shell's vertices, so vertex normals are
         # computed from the faces before them (num_front_faces) and they share their originals' face masks.
+        # The ear loops are closed tubes: no inner side shows.
         self.num_front_faces = sum(len(f) for f in faces)
         starts = np.cumsum([0] + [len(f) for f in faces])
         blocks_in_order = ("head",) + SHELLS + RIGIDS
         back_src = np.concatenate([np.arange(starts[blocks_in_order.index(n)], starts[blocks_in_order.index(n) + 1])
-                                   for n in SHELLS])
+                                   for n in SHELLS if n != "loops"])
         all_faces = np.concatenate(faces)
         all_parts = np.concatenate(parts)
         self.faces = torch.from_numpy(np.concatenate([all_faces, all_faces[back_src][:, [0, 2, 1]]])).long().to(dev)
@@ -364,6 +367,8 @@ class FaceRenderer:
             a = self.offset[name][0]
             sh = getattr(r, name)
             cast = np.arange(len(sh.faces)) if sh.casts is None else np.nonzero(sh.casts)[0]
+            if not len(cast):
+                continue
             s_kept, s_coarse, s_src = vertex_clustering_lod(self._shell_rest[name].cpu().numpy(), sh.faces[cast],
                                                             np.zeros(len(sh.vids), np.int64),
                                                             np.full(len(sh.vids), _SHADOW_CELL), np.zeros(0, np.int64))
@@ -727,7 +732,7 @@ class FaceRenderer:
         blocks = [head]
         cols = {"hair": hair, "headwear": fac.accessory_rgb[:, 0], "facewear": fac.accessory_rgb[:, 1],
                 "glasses": fac.accessory_rgb[:, 2] * 0.5, "brim": fac.accessory_rgb[:, 0], "locks": hair,
-                "clothing": fac.cloth_rgb}
+                "clothing": fac.cloth_rgb, "loops": fac.accessory_rgb[:, 1]}
         for name in SHELLS + RIGIDS:
             a, b = self.offset[name]
             blocks.append(cols[name][:, None].expand(B, b - a, 3))
