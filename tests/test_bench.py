@@ -5,6 +5,9 @@ from facebench.bench import BenchConfig, bench_render, bench_train
 def test_bench_render_and_train_run(tmp_path):
     lines = bench_render(BenchConfig(batch=2, repeats=1, head="procedural", devices="cpu"))
     assert lines[0].startswith("render cpu 112x112 aligned: ") and lines[0].split(": ")[1].split()[1] == "img/s"
+    assert "supersample" not in lines[0]
+    (line, _) = bench_render(BenchConfig(batch=2, repeats=1, head="procedural", devices="cpu", supersample=1))
+    assert "(batch 2, head procedural, supersample 1; per batch best " in line
     line = bench_train(BenchConfig(what="train", batch=4, steps=1, source="memory", classes=10))
     assert line.startswith("train cpu tiny 32 batch 4 from memory: ")
     from facebench.generate import GenerateConfig, generate
