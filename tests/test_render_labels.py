@@ -116,6 +116,26 @@ def test_ict_ear_parts_are_the_ears(ict_head):
         assert outer in set(ear.ravel().tolist()), f"{name}: the most lateral vertex at the ear's height is not on the ear"
 
 
+def test_long_hair_leaves_the_cheek_in_profile(any_head):
+    """In profile, long hair (accessories.hair_locks_mesh) falls from about the ear back: the cheek in front
+    of it, at jaw landmarks 2 and 3, shows skin on at least half of 8 identities (with the sheet's front
+    edges 70-78 degrees from the front, as until this test, the hair covered them on every one)."""
+    r = FaceRenderer(any_head)
+    n = 8
+    fac = sample_factors(3, range(n), range(n), frozenset(FACTOR_GROUPS), any_head.num_identity)
+    fac.glasses.zero_(); fac.facewear.zero_(); fac.headwear.zero_(); fac.beard.zero_()
+    fac.hair.fill_(4)
+    fac.pose[:] = 0
+    fac.pose[:, 0] = torch.tensor([90.0, -90.0] * (n // 2))
+    fac.framing[:] = torch.tensor([0.75, 0.0, 0.0, 0.0])
+    o = r.render(fac, 256, "wild")
+    clear = 0
+    for k in range(n):
+        on = [int(o.seg[k, y, x]) for x, y in o.ldmk2d[k, [2, 3]].round().long().tolist()]
+        clear += all(c == SEG["SKIN"] for c in on)
+    assert clear >= n // 2, f"the cheek shows skin in profile on {clear} of {n}"
+
+
 def test_long_hair_falls_beside_the_jaw(any_head):
     """Long hair hangs from the head (accessories.hair_locks_mesh): seen from the front, hair pixels lie
     just outside the jaw at the height of jaw landmarks 4 and 12 on both sides; with the medium style (the

@@ -752,8 +752,9 @@ def brim_mesh(head: HeadModel, hair_max_thickness: float) -> RigidMesh:
 
 def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 0.018) -> RigidMesh:
     """Long hair falling from the head: a sheet round the back and the sides of the head from 2 cm above the
-    ear landmark (landmark 0) down to the shoulders, its front edges beside the cheeks (78 degrees from the
-    front at the top, 70 at the tips), drawn for the 'long' hair style (the shell alone hugs the head
+    ear landmark (landmark 0) down to the shoulders, its front edges at the ears (90 degrees from the front
+    at the top, 80 at the tips: at 78 and 70 the sheet covered the cheek in front of the ear in nearly every
+    profile), drawn for the 'long' hair style (the shell alone hugs the head
     and neck like a helmet). At each height it lies outside the widest the head is at or above that
     height (hair hangs; it does not follow the neck in), ``top_margin`` there at its top edge, which
     lies under the long style's shell (1.3 cm thick or more; over the ears, where the shell is cut away,
@@ -765,7 +766,7 @@ def hair_locks_mesh(head: HeadModel, top_margin: float = 0.006, margin: float = 
     zc = lm[0, 2] - 0.01  # the azimuth centre the hair and hat shells use
     y_top, y_bot = lm[0, 1] + 0.02, lm[8, 1] - 0.06
     ys = np.linspace(y_top, y_bot, 16)
-    front = np.radians(np.interp(ys, [y_bot, y_top], [70.0, 78.0]))
+    front = np.radians(np.interp(ys, [y_bot, y_top], [80.0, 90.0]))
     # The front edges uneven: strands falling forward or back by a few degrees from row to row.
     front = front + np.radians(3.0) * np.sin(np.arange(len(ys)) * 1.9) * np.clip((y_top - ys) / 0.03, 0, 1)
     cols = 64
