@@ -35,6 +35,7 @@ from facebench.render.shading import background, hash_noise, to_display
 FRAMINGS = ("aligned", "wild")
 _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
 _FABRIC_CLEARANCE = 0.001  # m: the least gap between a face mask and the skin under it
+_FABRIC_NORMAL_SMOOTHING = 3  # passes of neighbour averaging over the face mask's shading normals
 # Offset copies of head patches (beards are painted on), and the face mask's ear loops riding on head vertices.
 SHELLS = ("hair", "headwear", "facewear", "clothing", "loops")
 RIGIDS = ("glasses", "brim", "locks")
@@ -317,6 +318,18 @@ class FaceRenderer:
         vf = torch.full((len(fw.vids), int(deg.max())), -1, dtype=torch.long)
         vf[fw_faces.reshape(-1)[flat_order], slot] = flat_order // 3
         self._fabric_faces, self._fabric_vf = fw_faces.to(dev), vf.to(dev)
+        # The fabric's shading normals are averaged with their mesh neighbours' (_FABRIC_NORMAL_SMOOTHING
+        # times): where the taut fabric bends round the nose's wings and the mouth's corners its faces turn
+        # within a row of triangles, and those rows shaded as dark hairlines in close-ups.
+        # Each vertex's neighbourhood (itself and its mesh neighbours) as padded index rows (-1: none): a
+        # gather and a sum in a fixed order, the same in any batch on any device.
+        e = torch.cat([fw_faces[:, [0, 1]], fw_faces[:, [1, 2]], fw_faces[:, [2, 0]]])
+        e = torch.unique(torch.cat([e, e.flip(1), torch.arange(len(fw.vids))[:, None].repeat(1, 2)]), dim=0)
+        cnt = torch.bincount(e[:, 0], minlength=len(fw.vids))
+        slot = torch.arange(len(e)) - torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt)
+        nbr = torch.full((len(fw.vids), int(cnt.max())), -1, dtype=torch.long)
+        nbr[e[:, 0], slot] = e[:, 1]
+        self._fabric_nbr = nbr.to(dev)
         self._rigid_verts = torch.cat([self.rigid[n][0] for n in RIGIDS])
         # How far each rigid vertex scales with the head's width and depth (RigidMesh.follow_head).
         self._rigid_follow = torch.cat([f(getattr(r, n).follow_head).float() if getattr(r, n).follow_head is not None
@@ -492,7 +505,7 @@ class FaceRenderer:
             vn[:, :V] = F.normalize(pose_points(nh, self._pose_w[:V], Rs, torch.zeros_like(self.pivot)), dim=-1)
             sel = torch.nonzero(fac.facewear > 0).flatten()
             a, b = self.offset["facewear"]
-            vn[sel, a:b] = vn[sel, a:b][:, self._fabric_follow]
+            vn[sel, a:b] = self._fabric_normals(vn[sel, a:b])
             return v, vn, fmask, lm3
         vh = self.shape(fac)
         nh = self._normals(vh, "head")
@@ -521,8 +534,17 @@ class FaceRenderer:
                 n = _vertex_normals(q, self._fabric_faces)  # numba
             else:
                 n = gathered_vertex_normals(q, self._fabric_faces, self._fabric_vf)
-            vn[sel, a:b] = n[:, self._fabric_follow]
+            vn[sel, a:b] = self._fabric_normals(n)
         return v, vn, self._face_mask(fac), v[:, self.landmarks]
+
+    def _fabric_normals(self, n: torch.Tensor) -> torch.Tensor:
+        """The face mask's shading normals (B, n, 3) from its vertex normals n: smoothed over the fabric's
+        mesh, then each vertex takes the one of the vertex it follows (Shell.follow)."""
+        valid = (self._fabric_nbr >= 0)[None, ..., None].to(n.dtype)
+        idx = self._fabric_nbr.clamp(min=0)
+        for _ in range(_FABRIC_NORMAL_SMOOTHING):
+            n = (n[:, idx] * valid).sum(2) / valid.sum(2)
+        return F.normalize(n, dim=-1)[:, self._fabric_follow]
 
     def _fabric_unposed(self, fac: FaceFactors, vh: torch.Tensor, nh: torch.Tensor, thick: torch.Tensor) -> torch.Tensor:
         """The face mask's vertices (B, n, 3) before pose. Away from its border (Shell.still) they ride on the
