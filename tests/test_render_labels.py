@@ -119,7 +119,8 @@ def test_ict_ear_parts_are_the_ears(ict_head):
 def test_long_hair_leaves_the_cheek_in_profile(any_head):
     """In profile, long hair (accessories.hair_locks_mesh) falls from about the ear back: the cheek in front
     of it, at jaw landmarks 2 and 3, shows skin on at least half of 8 identities (with the sheet's front
-    edges 70-78 degrees from the front, as until this test, the hair covered them on every one)."""
+    edges 70-78 degrees from the front, as until this test, on 0 of 8 with the ICT head and 1 of 8 with the
+    procedural one; now 6 and 5)."""
     r = FaceRenderer(any_head)
     n = 8
     fac = sample_factors(3, range(n), range(n), frozenset(FACTOR_GROUPS), any_head.num_identity)
