@@ -37,13 +37,9 @@ def find_ict_file(path: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def _label_parts(v: np.ndarray, faces: np.ndarray, vreg: np.ndarray, names: list[str], lm: np.ndarray) -> np.ndarray:
-    """Part id per triangle from the neutral mesh (v) and its 68 landmark positions (lm)."""
-    R = {n: i for i, n in enumerate(names)}
-    vpart = np.full(len(v), P["SKIN"], np.int64)
-    skin = (vreg == R["face"]) | (vreg == R["head_neck"])
-    xy = v[:, :2]
-    front = v[:, 2] > lm[36, 2] - 0.02
+def _polygon_parts(lm: np.ndarray) -> list[tuple[int, np.ndarray, float]]:
+    """The parts drawn as polygons on the front of the face, in labelling order (a later one wins): part id,
+    polygon (M, 2) in the template's x-y plane, and the least depth z a vertex needs (metres)."""
     # Nose: polygon from the bridge top down around the nostrils, on the front of the face.
     eye_in = abs(lm[42, 0] - lm[39, 0])
     nose_poly = np.array([
@@ -51,13 +47,33 @@ def _label_parts(v: np.ndarray, faces: np.ndarray, vreg: np.ndarray, names: list
         [lm[35, 0] + 0.006, lm[35, 1] + 0.004], [lm[35, 0] + 0.004, lm[33, 1] - 0.003],
         [lm[31, 0] - 0.004, lm[33, 1] - 0.003], [lm[31, 0] - 0.006, lm[31, 1] + 0.004],
     ])
-    vpart[skin & front & points_in_polygon(xy, nose_poly)] = P["NOSE"]
     # Lips: between the outer and inner lip contours, split into top and bottom halves.
     top_poly = np.r_[lm[48:55], lm[[64, 63, 62, 61, 60]]][:, :2]
     bot_poly = np.r_[lm[[54, 55, 56, 57, 58, 59, 48]], lm[[60, 67, 66, 65, 64]]][:, :2]
-    lipfront = v[:, 2] > lm[48, 2] - 0.012
-    vpart[skin & lipfront & points_in_polygon(xy, top_poly)] = P["LIP_TOP"]
-    vpart[skin & lipfront & points_in_polygon(xy, bot_poly)] = P["LIP_BOTTOM"]
+    return [(P["NOSE"], nose_poly, lm[36, 2] - 0.02), (P["LIP_TOP"], top_poly, lm[48, 2] - 0.012),
+            (P["LIP_BOTTOM"], bot_poly, lm[48, 2] - 0.012)]
+
+
+def _polygon_label(pts: np.ndarray, polys) -> np.ndarray:
+    """Index (N,) into ``polys`` (_polygon_parts) plus one of the polygon part each point (N, 3) of skin lies
+    in, 0 for none."""
+    lab = np.zeros(len(pts), np.int64)
+    for k, (_, poly, zmin) in enumerate(polys, 1):
+        lab[(pts[:, 2] > zmin) & points_in_polygon(pts[:, :2], poly)] = k
+    return lab
+
+
+def _label_parts(v: np.ndarray, faces: np.ndarray, vreg: np.ndarray, names: list[str], lm: np.ndarray) -> np.ndarray:
+    """Part id per triangle from the neutral mesh (v) and its 68 landmark positions (lm)."""
+    R = {n: i for i, n in enumerate(names)}
+    vpart = np.full(len(v), P["SKIN"], np.int64)
+    skin = (vreg == R["face"]) | (vreg == R["head_neck"])
+    xy = v[:, :2]
+    front = v[:, 2] > lm[36, 2] - 0.02
+    polys = _polygon_parts(lm)
+    lab = _polygon_label(v, polys)
+    for k, (part, _, _) in enumerate(polys, 1):
+        vpart[skin & (lab == k)] = part
     # Brows: a band around the brow landmarks, slightly thicker toward the inner end.
     for part, idx in (("BROW_R", range(17, 22)), ("BROW_L", range(22, 27))):
         line = lm[list(idx)][:, :2]
@@ -90,6 +106,79 @@ def _label_parts(v: np.ndarray, faces: np.ndarray, vreg: np.ndarray, names: list
     fp = vpart[faces]
     maj = np.where(fp[:, 1] == fp[:, 2], fp[:, 1], fp[:, 0])
     return maj
+
+
+def _cut_polygon_parts(v, idb, expr, faces, fpart, skin, lm, margin: float = 0.25):
+    """Split the triangles that straddle a polygon part's border (_polygon_parts: nose, lips) so that part
+    labels follow the border instead of the mesh's edges (a triangle took the majority of its vertices'
+    labels: at 512 px the lips' and nose's classes had sawtooth borders of triangle size).
+
+    An edge of skin, nose or lip triangles whose ends lie on two sides gets a vertex where it crosses
+    (bisection of the label along the edge), unless that is within ``margin`` of the edge's length from an
+    end (slivers: the face mask's fabric, built on these faces, creased along them); the shape and
+    expression bases are interpolated there. Each triangle with cut edges is split into 2, 3 or 4 (every
+    triangle on a cut edge is split by it: no T-junctions), and every triangle of skin, nose or lips takes
+    the label of its centroid. The surface does not change: the new vertices lie on the old edges, and stay
+    there under any identity or expression (linear models).
+
+    v (V, 3), idb (K, V, 3), expr (E, V, 3), faces (F, 3), fpart (F,), skin (V,) bool, lm (68, 3) positions.
+    Returns v, idb, expr, faces, fpart with the new vertices appended."""
+    polys = _polygon_parts(lm)
+    part_of = np.array([P["SKIN"]] + [p for p, _, _ in polys])
+    lab = np.where(skin, _polygon_label(v, polys), -1)
+    cuttable = np.isin(fpart, part_of) & (lab[faces] >= 0).all(1)
+    # Candidate edges: ends on two sides, in cuttable faces; the crossing by bisection of the label.
+    fc = faces[cuttable]
+    edges = np.unique(np.sort(np.concatenate([fc[:, [0, 1]], fc[:, [1, 2]], fc[:, [2, 0]]]), 1), axis=0)
+    edges = edges[lab[edges[:, 0]] != lab[edges[:, 1]]]
+    a, b = v[edges[:, 0]].astype(np.float64), v[edges[:, 1]].astype(np.float64)
+    la = lab[edges[:, 0]]
+    lo, hi = np.zeros(len(edges)), np.ones(len(edges))
+    for _ in range(20):
+        mid = (lo + hi) / 2
+        same = _polygon_label(a + mid[:, None] * (b - a), polys) == la
+        lo, hi = np.where(same, mid, lo), np.where(same, hi, mid)
+    t = (lo + hi) / 2
+    ok = (t > margin) & (t < 1 - margin)
+    edges, t = edges[ok], t[ok].astype(np.float32)
+    lerp = lambda x: (1 - t)[:, None] * x[..., edges[:, 0], :] + t[:, None] * x[..., edges[:, 1], :]  # noqa: E731
+    new = len(v) + np.arange(len(edges))
+    v = np.concatenate([v, lerp(v)])
+    idb = np.concatenate([idb, lerp(idb)], 1)
+    expr = np.concatenate([expr, lerp(expr)], 1)
+    key = {e: n for e, n in zip(map(tuple, edges.tolist()), new.tolist())}
+    cut = lambda i, j: key.get((min(i, j), max(i, j)), -1)  # noqa: E731
+    out_f, out_cut = [], []
+    for f in np.nonzero(cuttable)[0]:
+        f0, f1, f2 = faces[f].tolist()
+        c = [cut(f0, f1), cut(f1, f2), cut(f2, f0)]
+        n = sum(x >= 0 for x in c)
+        if n == 0:
+            continue
+        if n == 1:  # rotate the cut edge to (f0, f1)
+            k = [x >= 0 for x in c].index(True)
+            f0, f1, f2 = [f0, f1, f2][k:] + [f0, f1, f2][:k]
+            p = cut(f0, f1)
+            tris = [(f0, p, f2), (p, f1, f2)]
+        elif n == 2:  # rotate the uncut edge to (f1, f2)
+            k = [x < 0 for x in c].index(True)
+            k = (k + 2) % 3
+            f0, f1, f2 = [f0, f1, f2][k:] + [f0, f1, f2][:k]
+            p, q = cut(f0, f1), cut(f2, f0)
+            tris = [(f0, p, q), (p, f1, f2), (p, f2, q)]
+        else:
+            p, q, r = c
+            tris = [(f0, p, r), (p, f1, q), (r, q, f2), (p, q, r)]
+        out_cut.append(f)
+        out_f += tris
+    keep = np.ones(len(faces), bool)
+    keep[out_cut] = False
+    faces = np.concatenate([faces[keep], np.array(out_f, np.int64).reshape(-1, 3)])
+    fpart = np.concatenate([fpart[keep], np.full(len(out_f), P["SKIN"])])
+    # Every skin, nose or lip triangle (split or not) takes its centroid's label.
+    mine = np.concatenate([cuttable[keep], np.ones(len(out_f), bool)])
+    fpart[mine] = part_of[_polygon_label(v[faces[mine]].mean(1), polys)]
+    return v, idb, expr, faces, fpart
 
 
 def _vertex_normals(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -212,7 +301,7 @@ def load_ict(path: str | os.PathLike, lod: str = "auto") -> HeadModel:
         fpart = fpart[fsel]
         remap = -np.ones(len(v), np.int64)
         remap[kept] = np.arange(len(kept))
-        v, idb, expr = v[kept], idb[:, kept], expr[:, kept]
+        v, idb, expr, vreg = v[kept], idb[:, kept], expr[:, kept], vreg[kept]
         landmarks = remap[landmarks]
         eyes = [remap[e][remap[e] >= 0] for e in eyes]
         # Recompute the centre offsets on the reduced eyes (the mean moves when vertices merge).
@@ -224,6 +313,8 @@ def load_ict(path: str | os.PathLike, lod: str = "auto") -> HeadModel:
         offsets = new_off
     elif lod != "full":
         raise ValueError(f"lod must be 'full', 'low' or 'auto', got {lod!r}")
+    skin = (vreg == R["face"]) | (vreg == R["head_neck"])
+    v, idb, expr, faces, fpart = _cut_polygon_parts(v, idb, expr, faces, fpart, skin, v[landmarks[:68]])
     return HeadModel(
         name="ict", template=v, id_basis=idb, expr_basis=expr, faces=faces, face_part=fpart,
         landmarks=landmarks, eye_vertices=(eyes[0], eyes[1]),
