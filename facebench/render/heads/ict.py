@@ -117,8 +117,8 @@ def _cut_polygon_parts(v, idb, expr, faces, fpart, skin, lm, margin: float = 0.2
     (bisection of the label along the edge), unless that is within ``margin`` of the edge's length from an
     end (slivers: the face mask's fabric, built on these faces, creased along them); the shape and
     expression bases are interpolated there. Each triangle with cut edges is split into 2, 3 or 4 (every
-    triangle on a cut edge is split by it: no T-junctions), and every triangle of skin, nose or lips takes
-    the label of its centroid. The surface does not change: the new vertices lie on the old edges, and stay
+    triangle on a cut edge is split by it, and no edge that a face of another part shares is cut: no
+    T-junctions), and every triangle of skin, nose or lips takes the label of its centroid. The surface does not change: the new vertices lie on the old edges, and stay
     there under any identity or expression (linear models).
 
     v (V, 3), idb (K, V, 3), expr (E, V, 3), faces (F, 3), fpart (F,), skin (V,) bool, lm (68, 3) positions.
@@ -131,6 +131,11 @@ def _cut_polygon_parts(v, idb, expr, faces, fpart, skin, lm, margin: float = 0.2
     fc = faces[cuttable]
     edges = np.unique(np.sort(np.concatenate([fc[:, [0, 1]], fc[:, [1, 2]], fc[:, [2, 0]]]), 1), axis=0)
     edges = edges[lab[edges[:, 0]] != lab[edges[:, 1]]]
+    # Not on an edge that a face left whole shares (brows, the mouth's inside): it would be a T-junction.
+    fo = faces[~cuttable]
+    other = np.unique(np.sort(np.concatenate([fo[:, [0, 1]], fo[:, [1, 2]], fo[:, [2, 0]]]), 1), axis=0)
+    V = np.int64(len(v))
+    edges = edges[~np.isin(edges[:, 0] * V + edges[:, 1], other[:, 0] * V + other[:, 1])]
     a, b = v[edges[:, 0]].astype(np.float64), v[edges[:, 1]].astype(np.float64)
     la = lab[edges[:, 0]]
     lo, hi = np.zeros(len(edges)), np.ones(len(edges))
