@@ -85,6 +85,8 @@ class Shell:
     smooth_identity: np.ndarray | None = None
     # Per face (F,): whether it casts the key light's shadow, or None: all do.
     casts: np.ndarray | None = None
+    # Whether the renderer draws its inner side too (a sheet seen past its edge); a closed tube has none.
+    inner_side: bool = True
 
 
 @dataclass
@@ -407,7 +409,8 @@ def ear_loops_shell(head: HeadModel, back: float = 0.012) -> Shell:
 
     A shell whose vertices ride on the head vertex nearest their ring's centre (vids, with Shell.offset the
     rest of the way and no thickness): the loops follow each identity's cheeks and ears and the expressions, as the mask's border
-    does. Style 1 (the surgical mask) shows them; they cast no shadow. Units: metres, head frame."""
+    does. Style 1 (the surgical mask) shows them; they cast no shadow and, closed tubes, have no inner side.
+    Units: metres, head frame."""
     v, lm = head.template, head.template[head.landmarks[:68]]
     normals = vertex_normals(v, head.faces)
     vpart = vertex_parts(head)
@@ -473,7 +476,7 @@ def ear_loops_shell(head: HeadModel, back: float = 0.012) -> Shell:
     return Shell(vids, faces, np.stack([np.zeros(n), np.ones(n)]).astype(np.float32),
                  np.stack([np.zeros(n), height]).astype(np.float32), P["FACEWEAR"],
                  offset=(verts - v[vids] - normals[vids] * height[:, None]).astype(np.float32),
-                 casts=np.zeros(len(faces), bool))
+                 casts=np.zeros(len(faces), bool), inner_side=False)
 
 
 def _parabolic_dilation(z: np.ndarray, c: float) -> np.ndarray:

@@ -226,12 +226,12 @@ class FaceRenderer:
         # past a shell's edge at a silhouette, the back-face-culled shell showed the background through
         # the gap between it and the head. The copies share the shell's vertices, so vertex normals are
         # computed from the faces before them (num_front_faces) and they share their originals' face masks.
-        # The ear loops are closed tubes: no inner side shows.
+        # Closed shells (the ear loops' tubes) have none (Shell.inner_side).
         self.num_front_faces = sum(len(f) for f in faces)
         starts = np.cumsum([0] + [len(f) for f in faces])
         blocks_in_order = ("head",) + SHELLS + RIGIDS
         back_src = np.concatenate([np.arange(starts[blocks_in_order.index(n)], starts[blocks_in_order.index(n) + 1])
-                                   for n in SHELLS if n != "loops"])
+                                   for n in SHELLS if getattr(r, n).inner_side])
         all_faces = np.concatenate(faces)
         all_parts = np.concatenate(parts)
         self.faces = torch.from_numpy(np.concatenate([all_faces, all_faces[back_src][:, [0, 2, 1]]])).long().to(dev)
