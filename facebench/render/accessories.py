@@ -217,12 +217,6 @@ def _facewear_borders(head: HeadModel, back: float = 0.012):
             v[:, 2] - (lm[2, 2] - back))
 
 
-def _facewear_cover(head: HeadModel, back: float = 0.012) -> np.ndarray:
-    """The face mask's coverage (V,) in [0, 1] on the head's vertices (its 0.5 level is the mask's border)."""
-    top, bottom, side, rear = _facewear_borders(head, back)
-    return _smooth(top, 0, 0.004) * _smooth(bottom, 0, 0.004) * _smooth(side, 0, 0.004) * _smooth(rear, 0, 0.01)
-
-
 def _facewear_paint(head: HeadModel, back: float = 0.012) -> np.ndarray:
     """The face mask's painted field (V,) on the head's vertices (Shell.paint): each edge's level 0.5 3 mm
     outside the mask's, over 16 mm ramps. At the sides, where the cheek runs nearly parallel to the x axis,
@@ -239,7 +233,7 @@ def facewear_shell(head: HeadModel, back: float = 0.012) -> Shell:
     depth of jaw landmark 2 (the cheeks' front half) and no wider than the jaw there."""
     v, lm = head.template, head.template[head.landmarks[:68]]
     top, bottom, side, rear = _facewear_borders(head, back)
-    m = _facewear_cover(head, back)
+    m = _smooth(top, 0, 0.004) * _smooth(bottom, 0, 0.004) * _smooth(side, 0, 0.004) * _smooth(rear, 0, 0.01)
     t = 0.003  # the fabric's clearance over the skin where it rests (it spans hollows: taut_offset)
     # Thickness ramps up over ~12 mm inside the border, several mesh edges wide: a ramp as narrow as the
     # mask's own 4 mm edge stood the shell's triangle-stepped border up off the skin (a saw-toothed rim).

@@ -81,6 +81,17 @@ def _vertex_normals(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     return F.normalize(n, dim=-1, eps=1e-12)
 
 
+def _padded_rows(rows: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
+    """values (M,) grouped by their row ids rows (M,) in [0, n) into an (n, max count) table padded with -1,
+    each row in the pairs' order (a stable sort)."""
+    count = torch.bincount(rows, minlength=n)
+    order = torch.argsort(rows, stable=True)
+    slot = torch.arange(len(order)) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+    table = torch.full((n, int(count.max())), -1, dtype=torch.long)
+    table[rows[order], slot] = values[order]
+    return table
+
+
 def gathered_vertex_normals(v: torch.Tensor, faces: torch.Tensor, vertex_faces: torch.Tensor) -> torch.Tensor:
     """Area-weighted unit vertex normals (B, V, 3) as _vertex_normals, by gathers and sums over each vertex's
     faces (vertex_faces (V, K), padded with -1) instead of a scatter-add, whose atomics on a GPU would make
@@ -312,11 +323,7 @@ class FaceRenderer:
         self._fabric_identity = f(fw.smooth_identity).double().reshape(head.num_identity, -1)  # float64, as shape()
         self._fabric_offset = f(fw.offset).float()
         fw_faces = torch.from_numpy(fw.faces).long()
-        deg = torch.bincount(fw_faces.reshape(-1), minlength=len(fw.vids))
-        flat_order = torch.argsort(fw_faces.reshape(-1), stable=True)
-        slot = torch.arange(len(flat_order)) - torch.repeat_interleave(torch.cumsum(deg, 0) - deg, deg)
-        vf = torch.full((len(fw.vids), int(deg.max())), -1, dtype=torch.long)
-        vf[fw_faces.reshape(-1)[flat_order], slot] = flat_order // 3
+        vf = _padded_rows(fw_faces.reshape(-1), torch.arange(fw_faces.numel()) // 3, len(fw.vids))
         self._fabric_faces, self._fabric_vf = fw_faces.to(dev), vf.to(dev)
         # The fabric's shading normals are averaged with their mesh neighbours' (_FABRIC_NORMAL_SMOOTHING
         # times): where the taut fabric bends round the nose's wings and the mouth's corners its faces turn
@@ -325,11 +332,7 @@ class FaceRenderer:
         # gather and a sum in a fixed order, the same in any batch on any device.
         e = torch.cat([fw_faces[:, [0, 1]], fw_faces[:, [1, 2]], fw_faces[:, [2, 0]]])
         e = torch.unique(torch.cat([e, e.flip(1), torch.arange(len(fw.vids))[:, None].repeat(1, 2)]), dim=0)
-        cnt = torch.bincount(e[:, 0], minlength=len(fw.vids))
-        slot = torch.arange(len(e)) - torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt)
-        nbr = torch.full((len(fw.vids), int(cnt.max())), -1, dtype=torch.long)
-        nbr[e[:, 0], slot] = e[:, 1]
-        self._fabric_nbr = nbr.to(dev)
+        self._fabric_nbr = _padded_rows(e[:, 0], e[:, 1], len(fw.vids)).to(dev)
         self._rigid_verts = torch.cat([self.rigid[n][0] for n in RIGIDS])
         # How far each rigid vertex scales with the head's width and depth (RigidMesh.follow_head).
         self._rigid_follow = torch.cat([f(getattr(r, n).follow_head).float() if getattr(r, n).follow_head is not None

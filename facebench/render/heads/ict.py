@@ -154,7 +154,7 @@ def _cut_polygon_parts(v, idb, expr, faces, fpart, skin, lm, margin: float = 0.2
     key = {e: n for e, n in zip(map(tuple, edges.tolist()), new.tolist())}
     cut = lambda i, j: key.get((min(i, j), max(i, j)), -1)  # noqa: E731
     out_f, out_cut = [], []
-    for f in np.nonzero(cuttable)[0]:
+    for f in np.nonzero(cuttable & (np.isin(faces, edges).sum(1) >= 2))[0]:  # faces that may hold a cut edge
         f0, f1, f2 = faces[f].tolist()
         c = [cut(f0, f1), cut(f1, f2), cut(f2, f0)]
         n = sum(x >= 0 for x in c)
