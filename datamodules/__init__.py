@@ -1,5 +1,3 @@
-"""LightningDataModules and dataset readers, one module per data family.
-
-Every reader exposes ``detect(path)`` and ``validate(path)`` and registers itself in
-:mod:`datamodules.formats`, which ``python -m facebench.check`` uses.
-"""
+"""Data for facebench: readers of on-disk formats (``readers/``), datasets that yield typed batches
+(``datasets/``, ``batches.py``) and one LightningDataModule per task on a shared base (``base.py``,
+``recognition.py``, ``landmarks.py``)."""

@@ -99,13 +99,15 @@ def bench_train(cfg: BenchConfig) -> str:
         batch = (torch.randn(cfg.batch, 3, 112, 112), torch.randint(0, cfg.classes, (cfg.batch,)))
         batches = itertools.repeat(batch)
     else:
-        from datamodules.render import LabelledImageDataset, RenderIdentityDataset
+        from datamodules.datasets.disk import LabelledImageDataset
+        from datamodules.datasets.render_identity import RenderIdentityDataset
+        from facebench.render.settings import RenderSettings
         from facebench.render.spec import DatasetSpec
 
         if cfg.source == "render":
             render_on_device = dev.type == "cuda"
             ds = RenderIdentityDataset(DatasetSpec(width=cfg.classes, depth=100), 112, "aligned",
-                                       {"head": cfg.head, "ict_path": cfg.ict_path or None}, render_on_device)
+                                       RenderSettings(cfg.head, cfg.ict_path or None), render_on_device)
         else:
             ds = LabelledImageDataset(cfg.source, 112)
         loader = DataLoader(ds, batch_size=cfg.batch, shuffle=True, num_workers=cfg.workers, drop_last=True,
@@ -115,16 +117,18 @@ def bench_train(cfg: BenchConfig) -> str:
     if render_on_device:
         from facebench.render.source import RenderSource
 
-        device_source = RenderSource(ds.spec, 112, "aligned", head=cfg.head, ict_path=cfg.ict_path or None, device=dev)
+        device_source = RenderSource.from_settings(ds.spec, 112, "aligned", ds.render, device=dev)
     scaler = torch.amp.GradScaler(enabled=amp is torch.float16)
 
     def step():
         b = next(batches)
-        if device_source is not None:
-            x = (device_source.render(b[0].numpy(), chunk=cfg.batch).image - 0.5) / 0.5
+        if device_source is not None:  # an IndexBatch: render it here
+            idx = b.index.numpy()
+            x = (device_source.render(idx, chunk=cfg.batch).image - 0.5) / 0.5
+            y = torch.as_tensor(ds.spec.identity_of(idx), device=dev) % cfg.classes
         else:
             x = b[0].to(dev, non_blocking=True)
-        y = b[1].to(dev) % cfg.classes
+            y = b[1].to(dev) % cfg.classes
         with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
             loss = torch.nn.functional.cross_entropy(head(net(x), y), y)
         opt.zero_grad(set_to_none=True)
@@ -230,4 +234,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from facebench.errors import run_command
+
+    run_command(main)

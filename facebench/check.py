@@ -33,8 +33,8 @@ class Report:
 
 
 def check(path: str | Path, progress: bool = True) -> tuple[str | None, Report]:
-    from datamodules.formats import detect_format
-    from datamodules.images import DatasetError
+    from datamodules.readers.formats import detect_format
+    from datamodules.readers.images import DatasetError
 
     path = Path(path)
     report = Report(progress=progress)
@@ -52,7 +52,7 @@ def check(path: str | Path, progress: bool = True) -> tuple[str | None, Report]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from datamodules.formats import FORMATS
+    from datamodules.readers.formats import FORMATS
 
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -75,4 +75,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from facebench.errors import run_command
+
+    run_command(main)

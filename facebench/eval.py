@@ -1,4 +1,6 @@
-"""Evaluate a trained model: verification accuracy, or the quality of an identity dataset.
+"""Evaluate a trained model. Each subcommand rebuilds the model and its data settings (image size,
+framing, head, landmark convention, held-out seed) from the training run's saved ``config.yaml``, so a model
+is tested the way it was trained unless a setting is overridden on the command line.
 
     python -m facebench.eval verify checkpoint=runs/.../checkpoints/last.ckpt data=lfw.bin
     python -m facebench.eval verify checkpoint=... data=pairs.txt image_root=/data/lfw_aligned
@@ -8,6 +10,8 @@
 
     python -m facebench.eval landmarks checkpoint=... data=/data/300W/ibug [ced=results/ced.png]
     python -m facebench.eval landmarks checkpoint=... data=render face_px=0,60,30,20 table=res.md   # ablation
+
+``verify`` prints the insightface 10-fold accuracy (mean +- std), TAR@FAR 1e-3 / 1e-4, AUC and EER.
 
 ``landmarks`` prints NME under each normaliser (inter-ocular, inter-pupil, box), failure rate and AUC at
 7% and writes the CED plot; ``data`` is a .pts folder, an AFLW2000-3D folder, a WFLW list (98 points,
@@ -23,9 +27,7 @@ that set's labels is selected on ``val`` and evaluated on ``data``, with and wit
 Vec2Face's measures: identity separability (no other identity centre above cosine 0.4), mean
 inter-identity similarity, intra-class spread and, with ``reference``, identity leakage.
 
-The model is rebuilt from the run's resolved ``config.yaml`` (next to ``checkpoints/``) and its weights
-are loaded with ``torch.load(weights_only=True)``. Prints the insightface 10-fold accuracy (mean +- std),
-TAR@FAR 1e-3 / 1e-4, AUC and EER.
+The model's weights are loaded with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
@@ -34,38 +36,63 @@ from pathlib import Path
 
 import torch
 
+from datamodules.readers.images import DatasetError
+
 
 @dataclass
-class VerifyConfig:
-    task: str = "verify"
+class EvalConfig:
+    """Arguments every subcommand takes. Empty / negative values mean "as the run was trained"."""
+
     checkpoint: str = ""
     data: str = ""
-    image_root: str = ""
     config: str = ""  # default: <run dir>/config.yaml
     batch: int = 64
     workers: int = 2
     device: str = "auto"
+    head: str = ""  # render head for data=render (default: the run's data.head)
+    ict_path: str = ""  # default: the run's data.ict_path, else $FACEBENCH_ICT_PATH
+    render_seed: int = -1  # data=render: the held-out seed (default: the run's seed + HELD_OUT_SEED_OFFSET)
+
+
+@dataclass
+class VerifyConfig(EvalConfig):
+    image_root: str = ""
+    size: int = 0  # input size (default: the run's data.size)
     render_pairs: int = 6000
     render_identities: int = 1000
-    render_seed: int = 7919
-    render_faces: int = 500  # landmarks on data=render: held-out rendered faces
+
+
+@dataclass
+class QualityConfig(EvalConfig):
+    size: int = 0  # input size (default: the run's data.size)
     reference: str = ""
     threshold: float = 0.4
     leak_threshold: float = 0.4
     max_images: int = 0  # 0 = all
-    ced: str = ""  # landmarks: CED plot path (default: <data name>_ced.png in the working directory)
-    box_noise: str = "0"  # landmarks: initial-box noise (fraction of the box), seeded per image; a comma list sweeps
-    face_px: str = "0"  # landmarks: downscale faces to this many pixels first (resolution ablation); comma list
-    table: str = ""  # landmarks: also write the markdown table of the settings here
+
+
+@dataclass
+class LandmarksConfig(EvalConfig):
+    render_faces: int = 500  # data=render: held-out rendered faces
+    render_size: int = 0  # data=render: rendered image size (default: the run's data.render_size)
+    ced: str = ""  # CED plot path (default: <data name>_ced.png in the working directory)
+    box_noise: str = "0"  # initial-box noise (fraction of the box), seeded per image; a comma list sweeps
+    face_px: str = "0"  # downscale faces to this many pixels first (resolution ablation); comma list
+    table: str = ""  # also write the markdown table of the settings here
     flip_test: bool = False
-    convention: str = ""  # landmarks on rendered data: 2d | 3d (default: the run's data.convention, else 3d)
-    train: str = ""  # adapt: the real training split
-    val: str = ""  # adapt: the real validation split
+    convention: str = ""  # 2d | 3d for rendered / generated data (default: the run's data.convention, else 3d)
+
+
+@dataclass
+class AdaptConfig(EvalConfig):
+    train: str = ""  # the real training split
+    val: str = ""  # the real validation split
     epochs: int = 600
-    normaliser: str = "inter_ocular"  # adapt: the NME that selects the adapter's epoch on val (box for profiles)
+    normaliser: str = "inter_ocular"  # the NME that selects the adapter's epoch on val (box for profiles)
+    convention: str = ""  # labels of rendered / generated splits (default 3d)
 
 
-def _device(cfg: VerifyConfig) -> torch.device:
+def _device(cfg: EvalConfig) -> torch.device:
     if cfg.device != "auto":
         return torch.device(cfg.device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -75,86 +102,126 @@ def run_config(checkpoint: str | Path, config: str | Path | None = None):
     """The resolved config of the run that wrote checkpoint (default: <run dir>/config.yaml)."""
     from omegaconf import OmegaConf
 
-    cfg_path = Path(config) if config else Path(checkpoint).parent.parent / "config.yaml"
+    ckpt = Path(checkpoint)
+    if not ckpt.is_file():
+        raise DatasetError(f"{ckpt}: checkpoint not found")
+    cfg_path = Path(config) if config else ckpt.parent.parent / "config.yaml"
     if not cfg_path.is_file():
-        raise SystemExit(f"{cfg_path}: run config not found; pass config=<run dir>/config.yaml")
-    return OmegaConf.load(cfg_path)
+        raise DatasetError(f"{cfg_path}: run config not found (expected beside checkpoints/); pass "
+                           "config=<run dir>/config.yaml")
+    try:
+        return OmegaConf.load(cfg_path)
+    except Exception as e:  # noqa: BLE001 - a torn or hand-edited YAML file
+        raise DatasetError(f"{cfg_path}: not a readable run config ({type(e).__name__})") from e
 
 
 def load_model(checkpoint: str | Path, config: str | Path | None = None):
     """The run's LightningModule with the checkpoint's weights (no pickled objects are executed)."""
     from hydra.utils import instantiate
 
-    ckpt = Path(checkpoint)
-    cfg = run_config(ckpt, config)
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    from facebench.checkpoints import load_state_dict
+
+    cfg = run_config(checkpoint, config)
+    state = load_state_dict(checkpoint)
     kwargs = {"num_classes": state["head.weight"].shape[0]} if "head.weight" in state else {}
     model = instantiate(cfg.model, **kwargs)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise DatasetError(f"{checkpoint}: weights do not fit the model of its run config "
+                           f"({str(e).splitlines()[0]})") from e
     return model.eval()
 
 
-def verify(cfg: VerifyConfig) -> dict[str, float]:
+class TrainedRun:
+    """A trained model with the data settings of its run; command-line values override the run's."""
+
+    def __init__(self, cfg: EvalConfig):
+        from facebench.render.settings import HELD_OUT_SEED_OFFSET, RenderSettings
+
+        self.cfg = run_config(cfg.checkpoint, cfg.config or None)
+        self.model = load_model(cfg.checkpoint, cfg.config or None)
+        self.device = _device(cfg)
+        self.model.to(self.device)
+        data = self.cfg.get("data") or {}
+        self.data = data
+        self.render = RenderSettings(head=cfg.head or str(data.get("head", "auto")),
+                                     ict_path=cfg.ict_path or data.get("ict_path") or None,
+                                     supersample=int(data.get("supersample", 2)))
+        self.held_out_seed = cfg.render_seed if cfg.render_seed >= 0 else int(self.cfg.get("seed", 0)) + HELD_OUT_SEED_OFFSET
+
+    def setting(self, key: str, override, default):
+        """``override`` when given (non-empty, non-zero), else the run's data.<key>, else ``default``."""
+        if override:
+            return override
+        return type(default)(self.data.get(key, default)) if self.data.get(key) is not None else default
+
+
+def _batches(ds, cfg: EvalConfig, what: str):
+    from rich.progress import track
     from torch.utils.data import DataLoader
 
-    from datamodules.render import HELD_OUT_OFFSET, RenderPairsDataset
-    from datamodules.verification import PairDataset, read_pairs
+    return track(DataLoader(ds, batch_size=cfg.batch, num_workers=cfg.workers), description=what)
+
+
+def verify(cfg: VerifyConfig) -> dict[str, float]:
+    from datamodules.datasets.disk import PairDataset
+    from datamodules.datasets.render_identity import RenderPairsDataset
+    from datamodules.readers.verification import read_pairs
     from facebench.metrics.verification import VerificationAccuracy
+    from facebench.render.settings import HELD_OUT_IDENTITY_OFFSET
     from facebench.render.spec import DatasetSpec
 
-    model = load_model(cfg.checkpoint, cfg.config or None)
-    dev = _device(cfg)
-    model.to(dev)
+    run = TrainedRun(cfg)
+    size = run.setting("size", cfg.size, 112)
     if cfg.data == "render":
-        spec = DatasetSpec(width=cfg.render_identities, depth=10, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
-        ds, name = RenderPairsDataset(spec, cfg.render_pairs, 112, "aligned", {"head": "auto"}), "render_heldout"
+        spec = DatasetSpec(width=cfg.render_identities, depth=10, seed=run.held_out_seed,
+                           identity_offset=HELD_OUT_IDENTITY_OFFSET)
+        framing = run.setting("framing", "", "aligned")
+        ds, name = RenderPairsDataset(spec, cfg.render_pairs, size, framing, run.render), "render_heldout"
+        where = f"{size}x{size} {framing} renders, seed {run.held_out_seed}"
     else:
         pairs = read_pairs(cfg.data, cfg.image_root or None)
-        ds, name = PairDataset(pairs), pairs.name
+        ds, name, where = PairDataset(pairs, size), pairs.name, f"{size}x{size}"
     metric = VerificationAccuracy()
-    loader = DataLoader(ds, batch_size=cfg.batch, num_workers=cfg.workers)
-    from rich.progress import track
-
     with torch.no_grad():
-        for x1, x2, same, idx in track(loader, description=f"verify {name}"):
-            x1, x2 = x1.to(dev), x2.to(dev)
-            metric.update(model._embed(x1).cpu(), model._embed(x2).cpu(), same, idx)
+        for b in _batches(ds, cfg, f"verify {name}"):
+            dev = run.device
+            metric.update(run.model.embed(b.image1.to(dev)).cpu(), run.model.embed(b.image2.to(dev)).cpu(),
+                          b.issame, b.index)
     r = {k: float(v) for k, v in metric.compute().items()}
     print(f"{name}: accuracy {100 * r['acc']:.2f} +- {100 * r['acc_std']:.2f} (10-fold, insightface protocol, "
-          f"{len(ds)} pairs)")
+          f"{len(ds)} pairs, {where})")
     print(f"  TAR@FAR=1e-3 {100 * r['tar@far=1e-3']:.2f}  TAR@FAR=1e-4 {100 * r['tar@far=1e-4']:.2f}  "
           f"AUC {100 * r['auc']:.2f}  EER {100 * r['eer']:.2f}")
     return r
 
 
-def _embed_set(model, path: str, cfg: VerifyConfig, dev):
-    from torch.utils.data import DataLoader, Subset
+def _embed_set(run: TrainedRun, path: str, cfg: QualityConfig, size: int):
+    from torch.utils.data import Subset
 
-    from datamodules.render import LabelledImageDataset
+    from datamodules.datasets.disk import LabelledImageDataset
 
-    ds = LabelledImageDataset(path, 112)
+    ds = LabelledImageDataset(path, size)
     if cfg.max_images and len(ds) > cfg.max_images:
         ds = Subset(ds, range(cfg.max_images))
     embs, labels = [], []
-    from rich.progress import track
-
     with torch.no_grad():
-        for x, y, _, _ in track(DataLoader(ds, batch_size=cfg.batch, num_workers=cfg.workers), description=f"embed {path}"):
-            embs.append(model._embed(x.to(dev)).cpu())
-            labels.append(y)
+        for b in _batches(ds, cfg, f"embed {path}"):
+            embs.append(run.model.embed(b.image.to(run.device)).cpu())
+            labels.append(b.label)
     return torch.cat(embs), torch.cat(labels)
 
 
-def quality(cfg: VerifyConfig) -> dict[str, float]:
+def quality(cfg: QualityConfig) -> dict[str, float]:
     from facebench.metrics.dataset_quality import dataset_quality, identity_centres
 
-    model = load_model(cfg.checkpoint, cfg.config or None)
-    dev = _device(cfg)
-    model.to(dev)
-    emb, labels = _embed_set(model, cfg.data, cfg, dev)
+    run = TrainedRun(cfg)
+    size = run.setting("size", cfg.size, 112)
+    emb, labels = _embed_set(run, cfg.data, cfg, size)
     ref = None
     if cfg.reference:
-        remb, rlab = _embed_set(model, cfg.reference, cfg, dev)
+        remb, rlab = _embed_set(run, cfg.reference, cfg, size)
         ref, _ = identity_centres(torch.nn.functional.normalize(remb.double(), dim=1), rlab)
     q = dataset_quality(emb, labels, cfg.threshold, ref, cfg.leak_threshold)
     print(f"{cfg.data}: {int(q['identities'])} identities, {int(q['images'])} images")
@@ -170,28 +237,31 @@ def _number_list(text: str, kind, key: str) -> list:
     try:
         return [kind(v) for v in str(text).split(",") if v.strip()] or [kind(0)]
     except ValueError:
-        raise SystemExit(f"{key}={text!r}: expected a number or a comma-separated list of numbers") from None
+        raise DatasetError(f"{key}={text!r}: expected a number or a comma-separated list of numbers") from None
 
 
-def landmarks(cfg: VerifyConfig) -> list[dict]:
+def landmarks(cfg: LandmarksConfig) -> list[dict]:
     """Evaluate a landmark model on one set, once per (face_px, box_noise) setting (comma lists: the
     resolution and box-noise ablations in one command); print each, and a table when there are several."""
-    from datamodules.landmarks import HELD_OUT_OFFSET, LandmarkSetDataset, RenderLandmarkDataset
-    from facebench.metrics.landmarks import NORMALISERS, LandmarkNME, auc, failure_rate, plot_ced
+    from datamodules.datasets.landmark_crops import LandmarkSetDataset, RenderLandmarkDataset
+    from datamodules.readers.landmark_sets import WFLW_ATTRIBUTES
+    from facebench.metrics.landmarks import (NORMALISERS, YAW_BINS, LandmarkNME, NMEBreakdown, auc, failure_rate,
+                                             yaw_membership)
+    from facebench.plots import plot_ced
+    from facebench.render.settings import HELD_OUT_IDENTITY_OFFSET
     from facebench.render.spec import DatasetSpec
 
-    model = load_model(cfg.checkpoint, cfg.config or None)
-    model.hparams.flip_test = cfg.flip_test
-    dev = _device(cfg)
-    model.to(dev)
-    convention = cfg.convention or str(run_config(cfg.checkpoint, cfg.config or None).data.get("convention", "3d"))
+    run = TrainedRun(cfg)
+    convention = cfg.convention or str(run.data.get("convention", "3d"))
+    render_size = run.setting("render_size", cfg.render_size, 256)
     settings = [(f, b) for f in _number_list(cfg.face_px, int, "face_px")
                 for b in _number_list(cfg.box_noise, float, "box_noise")]
     rows, curves = [], {}
     for face_px, box_noise in settings:
         if cfg.data == "render":
-            spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=cfg.render_seed, identity_offset=HELD_OUT_OFFSET)
-            ds = RenderLandmarkDataset(spec, 256, {"head": "auto"}, None, convention, box_noise=box_noise,
+            spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=run.held_out_seed,
+                               identity_offset=HELD_OUT_IDENTITY_OFFSET)
+            ds = RenderLandmarkDataset(spec, render_size, run.render, None, convention, box_noise=box_noise,
                                        face_px=face_px or None)
             name = "render_heldout"
         else:
@@ -199,36 +269,32 @@ def landmarks(cfg: VerifyConfig) -> list[dict]:
             name = ds.name
         setting = f"face_px={face_px or 'native'} box_noise={box_noise:g}"
         metrics = {n: LandmarkNME(n) for n in NORMALISERS}
-        pred, pts = _predict_landmarks(model, ds, cfg, dev, name)
+        pred, pts = _predict_landmarks(run, ds, cfg, name, cfg.flip_test)
         for metric in metrics.values():
             metric.update(pred, pts)
         out = {"data": name, "face_px": face_px, "box_noise": box_noise, "flip_test": cfg.flip_test}
         print(f"{name}: {len(ds)} images, 68 points, {ds.convention} labels"
-              + (f"  [{setting}]" if len(settings) > 1 else ""))
+              + (f"  [{setting}]" if len(settings) > 1 else "")
+              + (f"  [{render_size} px renders, seed {run.held_out_seed}]" if cfg.data == "render" else ""))
         for n, m in metrics.items():
             e = m.values()
             out[n] = {"nme": e.mean().item(), "fr@7": failure_rate(e, 0.07), "auc@7": auc(e, 0.07)}
             print(f"  NME ({n}) {100 * out[n]['nme']:.2f}%  failure rate@7% {100 * out[n]['fr@7']:.2f}%  "
                   f"AUC@7 {100 * out[n]['auc@7']:.2f}")
         if hasattr(ds, "yaw"):  # AFLW2000-3D and renders: the pose breakdown (box normaliser) and its balanced mean
-            from datamodules.landmark_sets import yaw_bin
-
             yaws = ds.yaws(range(len(ds))) if hasattr(ds, "yaws") else [ds.yaw(i) for i in range(len(ds))]
-            bins = [yaw_bin(y) for y in yaws]
-            e = metrics["box"].values()
-            per = {b: e[[k for k, bb in enumerate(bins) if bb == b]].mean().item()
-                   for b in ("[0,30)", "[30,60)", "[60,90]") if b in bins}
-            counts = {b: bins.count(b) for b in per}
+            by_yaw = NMEBreakdown(YAW_BINS)
+            by_yaw.update(metrics["box"].values(), yaw_membership(yaws))
+            res = by_yaw.compute()
+            per, counts = {b: v for b, (v, _) in res.items()}, {b: n for b, (_, n) in res.items()}
             print("  NME (box) by |yaw|: " + "  ".join(f"{b} {100 * v:.2f}% (n={counts[b]})" for b, v in per.items())
                   + (f"  balanced {100 * sum(per.values()) / len(per):.2f}%" if len(per) == 3 else ""))
             out["yaw_bins"], out["yaw_counts"] = per, counts
         if hasattr(ds, "attributes"):  # WFLW: NME (inter-ocular, WFLW's normaliser) on each attribute subset
-            from datamodules.landmark_sets import WFLW_ATTRIBUTES
-
-            attrs = [ds.attributes(i) for i in range(len(ds))]
-            e = metrics["inter_ocular"].values()
-            per = {a: e[[k for k, at in enumerate(attrs) if at[a]]].mean().item()
-                   for a in WFLW_ATTRIBUTES if any(at[a] for at in attrs)}
+            by_attr = NMEBreakdown(WFLW_ATTRIBUTES)
+            member = torch.tensor([[bool(ds.attributes(i)[a]) for a in WFLW_ATTRIBUTES] for i in range(len(ds))])
+            by_attr.update(metrics["inter_ocular"].values(), member)
+            per = {a: v for a, (v, _) in by_attr.compute().items()}
             print("  NME (inter_ocular) by WFLW attribute: " + "  ".join(f"{a} {100 * v:.2f}%" for a, v in per.items()))
             out["attributes"] = per
         rows.append(out)
@@ -277,31 +343,27 @@ def landmark_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _predict_landmarks(model, ds, cfg: VerifyConfig, dev, name: str):
+def _predict_landmarks(run: TrainedRun, ds, cfg: EvalConfig, name: str, flip_test: bool = False):
     """(predictions, ground truth), both (N, 68, 2) image pixels, of a landmark dataset."""
-    from rich.progress import track
-    from torch.utils.data import DataLoader
-
     preds, gts = [], []
     with torch.no_grad():
-        for x, _, pts, m in track(DataLoader(ds, batch_size=cfg.batch, num_workers=cfg.workers), description=f"landmarks {name}"):
-            preds.append(model.predict_points(x.to(dev), m.to(dev)).cpu())
-            gts.append(pts)
+        for b in _batches(ds, cfg, f"landmarks {name}"):
+            preds.append(run.model.predict_landmarks(b.image.to(run.device), b.hm_to_img.to(run.device),
+                                                     flip_test=flip_test).cpu())
+            gts.append(b.points_img)
     return torch.cat(preds), torch.cat(gts)
 
 
-def adapt(cfg: VerifyConfig) -> dict[str, float]:
-    from datamodules.landmarks import LandmarkSetDataset
+def adapt(cfg: AdaptConfig) -> dict[str, float]:
+    from datamodules.datasets.landmark_crops import LandmarkSetDataset
     from facebench.methods.label_adaptation import fit_label_adapter
     from facebench.metrics.landmarks import nme
 
     if not (cfg.train and cfg.val):
-        raise SystemExit("adapt needs train=<real training split> and val=<real validation split>")
-    model = load_model(cfg.checkpoint, cfg.config or None)
-    dev = _device(cfg)
-    model.to(dev)
+        raise DatasetError("adapt needs train=<real training split> and val=<real validation split>")
+    run = TrainedRun(cfg)
     # convention: the labels of rendered / generated splits (e.g. 2d, to adapt a 3D-FAN to the 2D convention).
-    splits = {k: _predict_landmarks(model, LandmarkSetDataset(p, convention=cfg.convention or "3d"), cfg, dev, k)
+    splits = {k: _predict_landmarks(run, LandmarkSetDataset(p, convention=cfg.convention or "3d"), cfg, k)
               for k, p in (("train", cfg.train), ("val", cfg.val), ("test", cfg.data))}
     adapter, info = fit_label_adapter(*splits["train"], *splits["val"], normaliser=cfg.normaliser, epochs=cfg.epochs)
     pred, gt = splits["test"]
@@ -315,17 +377,29 @@ def adapt(cfg: VerifyConfig) -> dict[str, float]:
     return out
 
 
-def main(argv=None):
+TASKS = {"verify": (verify, VerifyConfig), "quality": (quality, QualityConfig), "landmarks": (landmarks, LandmarksConfig),
+         "adapt": (adapt, AdaptConfig)}
+
+
+def main(argv=None) -> int:
+    import sys
+
     from facebench.cli_args import parse
 
-    cfg = parse(VerifyConfig(), argv, positional="task")
-    tasks = {"verify": verify, "quality": quality, "landmarks": landmarks, "adapt": adapt}
-    if cfg.task not in tasks:
-        raise SystemExit(f"unknown eval task {cfg.task!r}; available: {', '.join(tasks)}")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    task = argv[0] if argv and "=" not in argv[0] else ""
+    if task not in TASKS:
+        raise SystemExit(f"usage: python -m facebench.eval {{{'|'.join(TASKS)}}} checkpoint=CKPT data=PATH [key=value ...]"
+                         + (f"\nunknown eval task {task!r}" if task else ""))
+    fn, defaults = TASKS[task]
+    cfg = parse(defaults(), argv[1:])
     if not cfg.checkpoint or not cfg.data:
-        raise SystemExit(f"usage: python -m facebench.eval {'|'.join(tasks)} checkpoint=CKPT data=PATH [...]")
-    tasks[cfg.task](cfg)
+        raise SystemExit(f"usage: python -m facebench.eval {task} checkpoint=CKPT data=PATH [key=value ...]")
+    fn(cfg)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    from facebench.errors import run_command
+
+    run_command(main)

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from datamodules.facesynthetics import write_landmarks
-from datamodules.images import write_rgb
+from datamodules.readers.facesynthetics import write_landmarks
+from datamodules.readers.images import write_rgb
 from facebench.labels import EXPRESSIONS
 from facebench.render.spec import DatasetSpec
 
@@ -147,13 +147,14 @@ def generate_verification_bin(cfg: GenerateConfig) -> Path:
 
     import cv2
 
-    from datamodules.render import HELD_OUT_OFFSET, RenderPairsDataset
+    from datamodules.datasets.render_identity import RenderPairsDataset
+    from facebench.render.settings import HELD_OUT_IDENTITY_OFFSET as HELD_OUT_OFFSET
+    from facebench.render.settings import RenderSettings
 
     out = Path(cfg.out)
     width = cfg.width or max(2, cfg.n // 6)
     spec = DatasetSpec(width=width, depth=10, vary=cfg.vary, seed=cfg.seed, identity_offset=HELD_OUT_OFFSET)
-    ds = RenderPairsDataset(spec, cfg.n, 112, "aligned", {"head": cfg.head, "ict_path": cfg.ict_path or None,
-                                                          "supersample": cfg.supersample})
+    ds = RenderPairsDataset(spec, cfg.n, 112, "aligned", RenderSettings(cfg.head, cfg.ict_path or None, cfg.supersample))
     bins = []
     with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("pairs", total=cfg.n)
@@ -221,4 +222,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from facebench.errors import run_command
+
+    run_command(main)

@@ -145,4 +145,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from facebench.errors import run_command
+
+    run_command(main)

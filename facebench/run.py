@@ -48,6 +48,10 @@ def train(cfg: DictConfig) -> dict:
     # Plain containers (not OmegaConf nodes) so checkpoints hold only primitives and load with weights_only.
     dm = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.model, **dm.model_kwargs(), _convert_="all")
+    if cfg.get("init_from"):
+        from facebench.checkpoints import init_backbone_from
+
+        init_backbone_from(model, cfg.init_from)
     callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", save_last=True), RichProgressBar()]
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg), callbacks=callbacks)
     trainer.fit(model, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))

@@ -46,7 +46,7 @@ def wflw_release(tmp_path, fixtures_dir):
 
     import numpy as np
 
-    from datamodules.landmark_sets import PtsFolder
+    from datamodules.readers.landmark_sets import PtsFolder
     from facebench.labels import WFLW98_TO_IBUG68
 
     folder = PtsFolder(fixtures_dir / "300w")

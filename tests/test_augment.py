@@ -1,6 +1,7 @@
+from facebench.render.settings import RenderSettings
 import numpy as np
 
-from datamodules.render import RenderIdentityDataset
+from datamodules.datasets.render_identity import RenderIdentityDataset
 from facebench.render.augment import augment_batch
 from facebench.render.spec import DatasetSpec
 
@@ -18,8 +19,8 @@ def test_augmentation_is_seeded_per_sample():
 
 def test_render_dataset_with_digiface_augment_is_deterministic():
     spec = DatasetSpec(width=2, depth=2, seed=4)
-    plain = RenderIdentityDataset(spec, 48, "aligned", {"head": "procedural"}, False)
-    aug = RenderIdentityDataset(spec, 48, "aligned", {"head": "procedural"}, False, augment="digiface")
+    plain = RenderIdentityDataset(spec, 48, "aligned", RenderSettings("procedural"), False)
+    aug = RenderIdentityDataset(spec, 48, "aligned", RenderSettings("procedural"), False, augment="digiface")
     x1 = aug.__getitems__([0, 3])
     x2 = aug.__getitems__([3])
     assert np.allclose(x1[1][0].numpy(), x2[0][0].numpy())

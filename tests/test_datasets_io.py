@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from datamodules.facesynthetics import FaceSyntheticsFolder, read_landmarks
-from datamodules.identity_folders import IdentityFolder
-from datamodules.images import DatasetError
+from datamodules.readers.facesynthetics import FaceSyntheticsFolder, read_landmarks
+from datamodules.readers.identity_folders import IdentityFolder
+from datamodules.readers.images import DatasetError
 from facebench.check import check
 from facebench.generate import GenerateConfig, generate
 
@@ -143,10 +143,10 @@ def test_check_identity_folders_and_unknown(tmp_path):
 
 
 def test_recognition_datamodule_serves_a_generated_folder(tmp_path):
-    from datamodules.render import RenderRecognitionDataModule
+    from datamodules.recognition import RecognitionDataModule
 
     out = _gen(tmp_path / "ids", n=6, depth=2, layout="identity_folders", framing="aligned")
-    dm = RenderRecognitionDataModule(train_path=str(out), size=64, head="procedural", num_workers=0, batch_size=3,
+    dm = RecognitionDataModule(train_path=str(out), size=64, head="procedural", num_workers=0, batch_size=3,
                                      val_pairs=10, val_identities=4)
     dm.setup("fit")
     assert dm.num_classes == 3 and len(dm.train_set) == 6
@@ -160,7 +160,7 @@ def test_recognition_datamodule_serves_a_generated_folder(tmp_path):
 
 
 def test_generate_verification_bin_reads_back(tmp_path):
-    from datamodules.verification import read_bin
+    from datamodules.readers.verification import read_bin
 
     out = generate(GenerateConfig(layout="verification_bin", n=12, out=str(tmp_path / "held.bin"), head="procedural",
                                   batch=4))

@@ -1,8 +1,9 @@
+from facebench.render.settings import RenderSettings
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from datamodules.render import RenderIdentityDataset
+from datamodules.datasets.render_identity import RenderIdentityDataset
 from facebench.render.source import RenderSource
 from facebench.render.spec import DatasetSpec
 
@@ -29,7 +30,7 @@ def test_identity_factors_fixed_within_identity_only_when_not_varied():
 
 
 def test_dataloader_workers_and_batch_size_do_not_change_samples():
-    ds = RenderIdentityDataset(SPEC, 64, "aligned", {"head": "procedural"}, indices_only=False)
+    ds = RenderIdentityDataset(SPEC, 64, "aligned", RenderSettings("procedural"), indices_only=False)
     one = torch.cat([b[0] for b in DataLoader(ds, batch_size=4, num_workers=0)])
     two = torch.cat([b[0] for b in DataLoader(ds, batch_size=5, num_workers=2)])
     assert torch.equal(one, two)  # bitwise: a sample never depends on its batch or worker
@@ -43,9 +44,9 @@ def test_long_tail_spec_maps_indices_to_identities():
 
 
 def test_standin_test_side_is_labelled_and_shifted():
-    from datamodules.render import RenderRecognitionDataModule
+    from datamodules.recognition import RecognitionDataModule
 
-    dm = RenderRecognitionDataModule(width=4, depth=2, head="procedural", num_workers=0, val_pairs=4,
+    dm = RecognitionDataModule(width=4, depth=2, head="procedural", num_workers=0, val_pairs=4,
                                      val_identities=4, val_standin=True, size=48)
     dm.setup("fit")
     assert dm.val_set_names == ["render_heldout", "standin"]

@@ -34,7 +34,7 @@ def test_train_with_bin_val_set_then_eval_verify(tmp_path):
     r = subprocess.run([sys.executable, "-m", "facebench.eval", "verify", f"checkpoint={run / 'checkpoints' / 'last.ckpt'}",
                         f"data={tmp_path / 'toy_lfw.bin'}", "workers=0"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "toy_lfw: accuracy" in r.stdout and "(10-fold, insightface protocol, 20 pairs)" in r.stdout
+    assert "toy_lfw: accuracy" in r.stdout and "(10-fold, insightface protocol, 20 pairs, 112x112)" in r.stdout
     assert "TAR@FAR=1e-3" in r.stdout and "AUC" in r.stdout
 
 

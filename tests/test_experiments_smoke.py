@@ -39,7 +39,7 @@ def test_there_are_experiments():
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_smoke(name, tmp_path, baseline_checkpoint):
-    extra = [f"model.init_from={baseline_checkpoint}"] if name.endswith("finetune_real") else []
+    extra = [f"init_from={baseline_checkpoint}"] if name.endswith("finetune_real") else []
     metrics = _run(name, tmp_path, extra)
     assert (tmp_path / "csv" / "metrics.csv").is_file()
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()

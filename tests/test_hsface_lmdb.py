@@ -4,8 +4,8 @@ import msgpack
 import numpy as np
 import pytest
 
-from datamodules.hsface_lmdb import HSFaceLMDB
-from datamodules.images import DatasetError
+from datamodules.readers.hsface_lmdb import HSFaceLMDB
+from datamodules.readers.images import DatasetError
 from facebench.check import check
 
 

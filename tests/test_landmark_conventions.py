@@ -1,4 +1,5 @@
 """2D vs 3D landmark conventions (landmark marching) and 2D-to-3D-FAN depth targets."""
+from facebench.render.settings import RenderSettings
 import numpy as np
 import pytest
 import torch
@@ -79,7 +80,7 @@ def test_depth_in_pixels_recovers_an_orthographic_depth():
 
 
 def test_crop_sample_scales_and_flips_depth():
-    from datamodules.landmarks import HEATMAP, crop_sample
+    from datamodules.datasets.landmark_crops import HEATMAP, crop_sample
 
     rng = np.random.default_rng(1)
     pts = np.stack([rng.uniform(100, 200, 68), rng.uniform(120, 220, 68)], 1)
@@ -122,18 +123,18 @@ def generated_wild(tmp_path_factory):
 
 
 def test_generated_folder_serves_both_conventions_and_depth(generated_wild):
-    from datamodules.landmarks import LandmarkSetDataset, RenderLandmarkDataset
+    from datamodules.datasets.landmark_crops import LandmarkSetDataset, RenderLandmarkDataset
     from facebench.render.spec import DatasetSpec
 
     d3 = LandmarkSetDataset(str(generated_wild), convention="3d", depth=True)
     d2 = LandmarkSetDataset(str(generated_wild), convention="2d")
     # The folder holds exactly what the on-the-fly render source serves for the same seed and indices.
     spec = DatasetSpec(width=4, depth=1, seed=3)
-    live3 = RenderLandmarkDataset(spec, 128, {"head": "procedural"}, None, "3d", True)
-    live2 = RenderLandmarkDataset(spec, 128, {"head": "procedural"}, None, "2d")
+    live3 = RenderLandmarkDataset(spec, 128, RenderSettings("procedural"), None, "3d", True)
+    live2 = RenderLandmarkDataset(spec, 128, RenderSettings("procedural"), None, "2d")
     for i in range(4):
         a, b, c3, c2 = d3[i], d2[i], live3[i], live2[i]
-        assert len(a) == 5 and len(b) == 4
+        assert a.has_depth and not b.has_depth
         # ldmks.txt stores 3 decimals; a marched point may land one row over, where the silhouette differs.
         np.testing.assert_allclose(b[2][17:].numpy(), c2[2][17:].numpy(), atol=2e-3)
         np.testing.assert_allclose(b[2][:17].numpy(), c2[2][:17].numpy(), atol=3)
@@ -148,7 +149,7 @@ def test_generated_folder_serves_both_conventions_and_depth(generated_wild):
 def test_two_d_convention_without_meta_names_the_file(generated_wild, tmp_path):
     import shutil
 
-    from datamodules.landmarks import LandmarkSetDataset
+    from datamodules.datasets.landmark_crops import LandmarkSetDataset
 
     bare = tmp_path / "bare"
     shutil.copytree(generated_wild, bare)
@@ -160,7 +161,7 @@ def test_two_d_convention_without_meta_names_the_file(generated_wild, tmp_path):
 
 
 def test_depth_of_an_annotated_set_is_refused(fixtures_dir):
-    from datamodules.landmarks import LandmarkSetDataset
+    from datamodules.datasets.landmark_crops import LandmarkSetDataset
 
     with pytest.raises(ValueError, match="depth"):
         LandmarkSetDataset(str(fixtures_dir / "300w"), depth=True)

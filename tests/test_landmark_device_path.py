@@ -3,7 +3,8 @@ crop geometry and labels, the same image up to interpolation, and a working Ligh
 CPU here (the "device" is the CPU); on a GPU the same code renders and crops there."""
 import torch
 
-from datamodules.landmarks import RenderLandmarkDataset
+from datamodules.datasets.landmark_crops import RenderLandmarkDataset
+from facebench.render.settings import RenderSettings
 from facebench.render.spec import DatasetSpec
 
 AUG = {"box_noise": 0.2, "rotation": 30.0, "scale": 0.3, "flip": True}
@@ -11,7 +12,7 @@ AUG = {"box_noise": 0.2, "rotation": 30.0, "scale": 0.3, "flip": True}
 
 def _pair(colour: bool, depth: bool = False):
     spec = DatasetSpec(width=50, depth=1, seed=3)
-    kw = {"head": "procedural", "ict_path": None, "supersample": 2}
+    kw = RenderSettings("procedural")
     aug = dict(AUG, colour=colour)
     worker = RenderLandmarkDataset(spec, 128, kw, aug, depth=depth)
     device = RenderLandmarkDataset(spec, 128, kw, aug, depth=depth, indices_only=True)
@@ -22,7 +23,7 @@ def test_device_crops_match_the_worker_path():
     worker, device = _pair(colour=False, depth=True)
     idx = [0, 5, 7, 11, 23, 42]
     items = worker.__getitems__(idx)
-    assert device.__getitems__(idx) == [(i,) for i in idx]  # workers pass indices only
+    assert device.__getitems__(idx) == [(i,) for i in idx]  # IndexBatch items  # workers pass indices only
     batch = device.render_batch(torch.tensor(idx))
     ref = [torch.stack(col) for col in zip(*items)]
     assert len(batch) == len(ref) == 5

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.images import DatasetError
-from datamodules.landmark_sets import PtsFolder, read_aflw2000, read_pts, read_wflw_list, yaw_bin
+from datamodules.readers.images import DatasetError
+from datamodules.readers.landmark_sets import PtsFolder, read_aflw2000, read_pts, read_wflw_list
+from facebench.metrics.landmarks import yaw_bin
 from facebench.labels import FS70_FLIP, IBUG68_FLIP, WFLW98_TO_IBUG68
 from facebench.landmarks_ops import (apply_affine, decode_heatmaps, fan_crop_transform, flip_points, heatmaps,
                                      invert_affine, rescale_affine)
@@ -127,10 +128,10 @@ def test_nme_auc_failure_hand_computed():
 
 
 def test_crop_heatmap_decode_inverse_recovers_points(fixtures_dir):
-    from datamodules.landmarks import crop_sample
+    from datamodules.datasets.landmark_crops import crop_sample
 
     s = PtsFolder(fixtures_dir / "300w").sample(0)
-    x, pts_hm, pts_img, hm_to_img = crop_sample(s.image, s.points.astype(np.float64), None)
+    x, pts_hm, pts_img, hm_to_img, _ = crop_sample(s.image, s.points.astype(np.float64), None)
     assert x.shape == (3, 256, 256) and torch.allclose(pts_img, torch.from_numpy(s.points))
     dec = decode_heatmaps(heatmaps(pts_hm[None].double()))[0].float()
     back = dec @ hm_to_img[:, :2].T + hm_to_img[:, 2]
@@ -139,12 +140,12 @@ def test_crop_heatmap_decode_inverse_recovers_points(fixtures_dir):
 
 
 def test_augmented_crop_keeps_points_on_the_face(fixtures_dir):
-    from datamodules.landmarks import crop_sample
+    from datamodules.datasets.landmark_crops import crop_sample
 
     s = PtsFolder(fixtures_dir / "300w").sample(1)
     for seed in range(5):
         rng = np.random.default_rng(seed)
-        x, pts_hm, _, _ = crop_sample(s.image, s.points.astype(np.float64), rng, box_noise=0.2, rotation=30, scale=0.3,
+        x, pts_hm, _, _, _ = crop_sample(s.image, s.points.astype(np.float64), rng, box_noise=0.2, rotation=30, scale=0.3,
                                       flip=True)
         inside = ((pts_hm >= 0) & (pts_hm < 64)).all(1).float().mean()
         assert inside >= 0.8 and ((pts_hm[30] >= 0) & (pts_hm[30] < 64)).all()  # a few jaw points may leave
@@ -160,12 +161,12 @@ def test_augmented_crop_keeps_points_on_the_face(fixtures_dir):
 
 
 def test_resolution_ablation_expresses_truth_in_the_downscaled_image(fixtures_dir):
-    from datamodules.landmarks import LandmarkSetDataset
+    from datamodules.datasets.landmark_crops import LandmarkSetDataset
 
     full = LandmarkSetDataset(str(fixtures_dir / "300w"))
     small = LandmarkSetDataset(str(fixtures_dir / "300w"), face_px=30)
-    _, _, p_full, _ = full[0]
-    x, p_hm, p_small, m = small[0]
+    p_full = full[0].points_img
+    x, p_hm, p_small, m, _ = small[0]
     extent = (p_small.max(0).values - p_small.min(0).values).max()
     assert abs(extent - 30) < 1.0 and x.shape == (3, 256, 256)
     # Heatmap points map back onto the downscaled truth through the returned inverse.
@@ -176,7 +177,7 @@ def test_resolution_ablation_expresses_truth_in_the_downscaled_image(fixtures_di
 
 
 def test_wflw_list_in_the_release_layout_serves_68_points(wflw_release):
-    from datamodules.landmarks import LandmarkSetDataset
+    from datamodules.datasets.landmark_crops import LandmarkSetDataset
 
     path, pts68 = wflw_release
     ds = LandmarkSetDataset(str(path))
@@ -206,7 +207,10 @@ def test_coordinate_loss_is_added_and_differentiable():
     aux = LandmarkModule(FAN(1, 16), sigma=2.0, coord_weight=0.5)
     aux.load_state_dict(plain.state_dict())
     plain.log = aux.log = lambda *a, **k: None
-    l0, l1 = plain.training_step((x, pts), 0), aux.training_step((x, pts), 0)
+    from datamodules.batches import LandmarkBatch
+
+    batch = LandmarkBatch(x, pts, pts, torch.zeros(2, 2, 3), torch.zeros(2, 0))
+    l0, l1 = plain.training_step(batch, 0), aux.training_step(batch, 0)
     assert l1 > l0
     l1.backward()
     assert aux.net.heads[0].weight.grad.abs().sum() > 0

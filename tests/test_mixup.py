@@ -63,7 +63,9 @@ def test_domain_mixup_training_step_blends_pixels_and_losses(monkeypatch):
     torch.manual_seed(0)
     xs, xr = torch.rand(2, 3, 2, 2), torch.rand(2, 3, 2, 2)
     ys, yr = torch.tensor([0, 1]), torch.tensor([3, 4])  # real classes after the synthetic ones
-    batch = {"syn": (xs, ys, ys, torch.ones(2)), "real": (xr, yr, yr, torch.ones(2))}
+    from datamodules.batches import DomainMixupBatch, IdentityBatch
+
+    batch = DomainMixupBatch(IdentityBatch(xs, ys, ys, torch.ones(2)), IdentityBatch(xr, yr, yr, torch.ones(2)))
     loss = m.training_step(batch, 0)
     assert torch.allclose(m.backbone.seen, 0.3 * xs + 0.7 * xr)
     emb = m.backbone(0.3 * xs + 0.7 * xr)
@@ -80,4 +82,6 @@ def test_nan_loss_stops_with_a_clear_message():
     m.log_dict = lambda *a, **k: None
     x = torch.full((2, 3, 2, 2), float("nan"))
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
-        m.training_step((x, torch.tensor([0, 1]), torch.tensor([0, 1]), torch.ones(2)), 0)
+        from datamodules.batches import IdentityBatch
+
+        m.training_step(IdentityBatch(x, torch.tensor([0, 1]), torch.tensor([0, 1]), torch.ones(2)), 0)

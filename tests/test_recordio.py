@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from datamodules.images import DatasetError
-from datamodules.recordio import InsightfaceRec, RecordFile
+from datamodules.readers.images import DatasetError
+from datamodules.readers.recordio import InsightfaceRec, RecordFile
 from facebench.check import check
 
 MAGIC = struct.pack("<I", 0xCED7230A)
@@ -94,10 +94,10 @@ def test_check_recordio_and_corruption(tmp_path):
 
 
 def test_recognition_datamodule_trains_from_recordio(tmp_path):
-    from datamodules.render import RenderRecognitionDataModule
+    from datamodules.recognition import RecognitionDataModule
 
     make_rec(tmp_path / "rec", [0, 1, 1, 2])
-    dm = RenderRecognitionDataModule(train_path=str(tmp_path / "rec"), size=16, head="procedural", num_workers=0,
+    dm = RecognitionDataModule(train_path=str(tmp_path / "rec"), size=16, head="procedural", num_workers=0,
                                      val_pairs=10, val_identities=4)
     dm.setup("fit")
     assert dm.num_classes == 3 and len(dm.train_set) == 4

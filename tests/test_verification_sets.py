@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from datamodules.images import DatasetError
-from datamodules.verification import parse_lfw_pairs, parse_pair_list, read_bin, read_pairs
+from datamodules.readers.images import DatasetError
+from datamodules.readers.verification import parse_lfw_pairs, parse_pair_list, read_bin, read_pairs
 from facebench.check import check
 
 

@@ -1,4 +1,5 @@
-"""Landmark accuracy: NME under a named normaliser, failure rate, AUC of the CED curve, CED plots.
+"""Landmark accuracy: NME under a named normaliser, failure rate, AUC of the CED curve, breakdowns by pose
+bin or attribute (plots are in :mod:`facebench.plots`).
 
 Normalisers (always reported by name; papers mix them up):
 - ``inter_ocular``: distance between the outer eye corners (iBUG 36 and 45; WFLW 60 and 72);
@@ -57,29 +58,6 @@ def ced(nmes: torch.Tensor, threshold: float, steps: int = 1000) -> tuple[torch.
     return x, (nmes.double()[None] <= x[:, None]).double().mean(1)
 
 
-def plot_ced(curves: dict[str, torch.Tensor], path, threshold: float = 0.07, title: str = "") -> None:
-    """CED curves of several methods/sets (name -> per-image NMEs) into a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.5), dpi=150)
-    for name, e in curves.items():
-        x, y = ced(e, threshold)
-        ax.plot(100 * x, 100 * y, label=f"{name} (AUC@{100 * threshold:g} {100 * auc(e, threshold):.1f})")
-    ax.set_xlabel("NME (%)")
-    ax.set_ylabel("images (%)")
-    ax.set_xlim(0, 100 * threshold)
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 class LandmarkNME(Metric):
     """Per-image NMEs gathered across ranks; compute() gives NME, failure rate and AUC at thresholds."""
 
@@ -128,3 +106,55 @@ class LandmarkDepthError(Metric):
 
     def compute(self) -> torch.Tensor:
         return self.values().mean()
+
+
+YAW_BINS = ("[0,30)", "[30,60)", "[60,90]")
+
+
+def yaw_bin(yaw_deg: float) -> str:
+    """The AFLW2000-3D / LS3D-W pose bins: [0, 30), [30, 60), [60, 90] in |yaw| (degrees)."""
+    a = abs(yaw_deg)
+    return "[0,30)" if a < 30 else "[30,60)" if a < 60 else "[60,90]"
+
+
+class NMEBreakdown(Metric):
+    """Mean of per-image NMEs within named groups (an image may be in several, as WFLW's attribute subsets,
+    or in one, as yaw bins), gathered across ranks. compute() -> {group: (mean NME, count)} for the groups
+    that hold at least one image, in the order of ``groups``.
+
+    >>> m = NMEBreakdown(("a", "b"))
+    >>> m.update(torch.tensor([0.1, 0.3]), torch.tensor([[True, False], [True, True]]))
+    >>> {k: (round(v[0], 3), v[1]) for k, v in m.compute().items()}
+    {'a': (0.2, 2), 'b': (0.3, 1)}
+    """
+
+    full_state_update = False
+
+    def __init__(self, groups: tuple[str, ...], **kw):
+        super().__init__(**kw)
+        self.groups = tuple(groups)
+        self.add_state("nmes", default=[], dist_reduce_fx="cat")
+        self.add_state("member", default=[], dist_reduce_fx="cat")
+
+    def update(self, nmes: torch.Tensor, member: torch.Tensor) -> None:
+        """nmes (B,) per-image NMEs; member (B, G) bool, image b is in group g."""
+        if member.shape != (len(nmes), len(self.groups)):
+            raise ValueError(f"member must be (B, {len(self.groups)}), got {tuple(member.shape)}")
+        self.nmes.append(nmes.double())
+        self.member.append(member.bool())
+
+    def compute(self) -> dict[str, tuple[float, int]]:
+        e = torch.cat(self.nmes) if isinstance(self.nmes, list) else self.nmes
+        m = torch.cat(self.member) if isinstance(self.member, list) else self.member
+        out = {}
+        for g, name in enumerate(self.groups):
+            n = int(m[:, g].sum())
+            if n:
+                out[name] = (e[m[:, g]].mean().item(), n)
+        return out
+
+
+def yaw_membership(yaws) -> torch.Tensor:
+    """(B, 3) one-hot membership of yaws (degrees) in :data:`YAW_BINS`."""
+    bins = [YAW_BINS.index(yaw_bin(y)) for y in yaws]
+    return torch.nn.functional.one_hot(torch.tensor(bins, dtype=torch.long), len(YAW_BINS)).bool()

@@ -28,8 +28,9 @@ def load_head(kind: str = "auto", ict_path: str | Path | None = None, lod: str =
         raise ValueError(f"head must be 'auto', 'ict' or 'procedural', got {kind!r}")
     path = find_ict_file(ict_path) if kind in ("auto", "ict") else None
     if kind == "ict" and path is None:
-        raise FileNotFoundError("head=ict but no ICT-FaceKit file: set render.ict_path or $FACEBENCH_ICT_PATH "
-                                "(see README: python -m facebench.render.import_ict)")
+        raise FileNotFoundError("head=ict but no ICT-FaceKit file: set data.ict_path (ict_path= for generate, "
+                                "bench and eval) or $FACEBENCH_ICT_PATH (see README: python -m "
+                                "facebench.render.import_ict)")
     if path is not None:
         head = load_ict(path, lod=lod)
     else:
@@ -47,6 +48,11 @@ class RenderSource:
         self.spec, self.size, self.framing, self.supersample = spec, size, framing, supersample
         self.head = load_head(head, ict_path)
         self.renderer = FaceRenderer(self.head, device, backend)
+
+    @classmethod
+    def from_settings(cls, spec: DatasetSpec, size: int, framing: str, settings, device="cpu") -> "RenderSource":
+        """A source rendering ``spec`` with :class:`facebench.render.settings.RenderSettings`."""
+        return cls(spec, size, framing, device=device, **settings.kwargs())
 
     def __len__(self) -> int:
         return len(self.spec)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datamodules.batches import LandmarkBatch
 from facebench.landmarks_ops import heatmaps
 from facebench.metrics.landmarks import LandmarkDepthError
 from facebench.tasks.landmarks import landmark_optimizer, val_set_names
@@ -34,17 +35,23 @@ class LandmarkDepthModule(pl.LightningModule):
         z = self.net(x, heatmaps(pts_hm, 64, self.hparams.sigma))
         return z - z.mean(1, keepdim=True)
 
-    def training_step(self, batch, batch_idx):
-        x, pts_hm, z = batch[0], batch[1], batch[4]
-        loss = F.mse_loss(self(x, pts_hm), z - z.mean(1, keepdim=True))
+    def training_step(self, batch: LandmarkBatch, batch_idx):
+        z = self._depth(batch)
+        loss = F.mse_loss(self(batch.image, batch.points_hm), z - z.mean(1, keepdim=True))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {self.global_step}")
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        x, pts_hm, z = batch[0], batch[1], batch[4]
-        self.val_metrics[dataloader_idx].update(self(x, pts_hm), z, pts_hm)
+    def validation_step(self, batch: LandmarkBatch, batch_idx, dataloader_idx: int = 0):
+        self.val_metrics[dataloader_idx].update(self(batch.image, batch.points_hm), self._depth(batch),
+                                                batch.points_hm)
+
+    @staticmethod
+    def _depth(batch: LandmarkBatch) -> torch.Tensor:
+        if not batch.has_depth:
+            raise ValueError("2D-to-3D-FAN needs depth targets: set data.depth=true")
+        return batch.depth
 
     def on_validation_epoch_end(self):
         for name, m in zip(self.val_names, self.val_metrics):

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datamodules.batches import LandmarkBatch
 from facebench.labels import IBUG68_FLIP
 from facebench.landmarks_ops import decode_heatmaps, heatmaps, soft_argmax
 from facebench.metrics.landmarks import LandmarkNME
@@ -49,22 +50,29 @@ class LandmarkModule(pl.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Final-stack heatmaps (B, N, 64, 64); with flip_test, averaged with the flipped image's."""
+        return self.heatmaps(x, self.hparams.flip_test)
+
+    def heatmaps(self, x: torch.Tensor, flip_test: bool) -> torch.Tensor:
+        """Final-stack heatmaps (B, N, 64, 64), averaged with the mirrored crop's when ``flip_test``."""
         hm = self.net(x)[-1]
-        if self.hparams.flip_test:
+        if flip_test:
             hf = self.net(torch.flip(x, dims=[3]))[-1]
             hm = (hm + torch.flip(hf, dims=[3])[:, IBUG68_FLIP]) / 2
         return hm
 
-    def predict_points(self, x: torch.Tensor, hm_to_img: torch.Tensor) -> torch.Tensor:
-        """Landmarks in image pixels (B, N, 2)."""
-        p = decode_heatmaps(self(x))
+    def predict_landmarks(self, x: torch.Tensor, hm_to_img: torch.Tensor, flip_test: bool | None = None) -> torch.Tensor:
+        """Landmarks (B, N, 2) in image pixels of crops x (B, 3, 256, 256) in [-1, 1]: FAN's argmax decoding
+        with the quarter-pixel shift, mapped through ``hm_to_img`` (B, 2, 3). ``flip_test`` (None: the
+        module's setting) averages the heatmaps with the mirrored crop's."""
+        hm = self.heatmaps(x, self.hparams.flip_test if flip_test is None else flip_test)
+        p = decode_heatmaps(hm)
         return p @ hm_to_img[:, :, :2].transpose(1, 2) + hm_to_img[:, None, :, 2]
 
-    def training_step(self, batch, batch_idx):
-        x, pts_hm = batch[0], batch[1]
+    def training_step(self, batch: LandmarkBatch, batch_idx):
+        pts_hm = batch.points_hm
         hp = self.hparams
         target = heatmaps(pts_hm, 64, hp.sigma)
-        outs = self.net(x)
+        outs = self.net(batch.image)
         loss = sum(F.mse_loss(o, target) for o in outs)
         if hp.coord_weight:
             coord = sum((soft_argmax(o, hp.coord_beta) - pts_hm).abs().mean() for o in outs) / target.shape[-1]
@@ -75,11 +83,10 @@ class LandmarkModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        x, _, pts_img, hm_to_img = batch
-        pred = self.predict_points(x, hm_to_img)
+    def validation_step(self, batch: LandmarkBatch, batch_idx, dataloader_idx: int = 0):
+        pred = self.predict_landmarks(batch.image, batch.hm_to_img)
         for m in self.val_metrics[dataloader_idx].values():
-            m.update(pred, pts_img)
+            m.update(pred, batch.points_img)
 
     def on_validation_epoch_end(self):
         for name, metrics in zip(self.val_names, self.val_metrics):

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from datamodules.batches import DomainMixupBatch, IdentityBatch, PairBatch
 from facebench.methods.mixup import domain_mixup_weight, mixed_margin_loss
 from facebench.metrics.verification import VerificationAccuracy
 from facebench.models.margin_heads import margin_head
@@ -15,13 +16,10 @@ from facebench.models.margin_heads import margin_head
 class RecognitionModule(pl.LightningModule):
     def __init__(self, backbone: nn.Module, num_classes: int, lr: float = 0.1, weight_decay: float = 5e-4,
                  optimizer: str = "sgd", margin: str = "cosface", margin_s: float = 64.0, margin_m: float = 0.4,
-                 warmup_steps: int = 0, seed: int = 0, init_from: str | None = None):
+                 warmup_steps: int = 0, seed: int = 0):
         super().__init__()
         self.save_hyperparameters(ignore=["backbone"])
         self.backbone = backbone
-        if init_from:  # fine-tuning: start from another run's backbone (its classifier is not reused)
-            state = torch.load(init_from, map_location="cpu", weights_only=True)["state_dict"]
-            self.backbone.load_state_dict({k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")})
         self.head = margin_head(margin, backbone.embedding_dim, num_classes, margin_s, margin_m)
         self.val_metrics = nn.ModuleList()
 
@@ -35,19 +33,21 @@ class RecognitionModule(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
 
-    def training_step(self, batch, batch_idx):
-        """Batches are (x, label, partner, r) (Identity Mixup when r < 1) or, with Domain Mixup, a dict of a
-        synthetic and a real such batch, blended in pixels with one weight per step."""
-        if isinstance(batch, dict):
-            (xs, y, y2, r), (xr, yr, _, _) = batch["syn"], batch["real"]
+    def training_step(self, batch: IdentityBatch | DomainMixupBatch, batch_idx):
+        """An :class:`IdentityBatch` (Identity Mixup where weight < 1) or, with Domain Mixup, a synthetic and a
+        real batch blended in pixels with one weight per step."""
+        if isinstance(batch, DomainMixupBatch):
+            syn, real = batch.syn, batch.real
             lam = domain_mixup_weight(self.hparams.seed, self.global_step)
-            emb = self.backbone(lam * xs + (1 - lam) * xr)
-            loss_syn, logits = mixed_margin_loss(self.head, emb, y, y2, r.float())
-            loss = lam * loss_syn + (1 - lam) * F.cross_entropy(self.head(emb, yr), yr)
+            emb = self.backbone(lam * syn.image + (1 - lam) * real.image)
+            loss_syn, logits = mixed_margin_loss(self.head, emb, syn.label, syn.partner, syn.weight.float())
+            loss = lam * loss_syn + (1 - lam) * F.cross_entropy(self.head(emb, real.label), real.label)
             self.log("train/dm_lambda", lam, on_step=True)
+            y = syn.label
         else:
-            x, y, y2, r = batch
-            loss, logits = mixed_margin_loss(self.head, self.backbone(x), y, y2, r.float())
+            y = batch.label
+            loss, logits = mixed_margin_loss(self.head, self.backbone(batch.image), y, batch.partner,
+                                             batch.weight.float())
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {self.global_step}: lower the learning "
                                      "rate, enable gradient clipping or use bf16 instead of fp16")
@@ -55,12 +55,14 @@ class RecognitionModule(pl.LightningModule):
         self.log_dict({"train/loss": loss, "train/acc": acc}, prog_bar=True, on_step=True, on_epoch=False)
         return loss
 
-    def _embed(self, x):
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The verification embedding of images (B, 3, S, S) in [-1, 1]: the sum of the image's and its
+        horizontal mirror's embeddings, unnormalised (insightface's protocol; the metric normalises)."""
         return self.backbone(x) + self.backbone(torch.flip(x, dims=[3]))
 
-    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        x1, x2, same, pair = batch
-        self.val_metrics[dataloader_idx].update(self._embed(x1), self._embed(x2), same, pair)
+    def validation_step(self, batch: PairBatch, batch_idx, dataloader_idx: int = 0):
+        self.val_metrics[dataloader_idx].update(self.embed(batch.image1), self.embed(batch.image2), batch.issame,
+                                                batch.index)
 
     def on_validation_epoch_end(self):
         for name, m in zip(self.val_names, self.val_metrics):

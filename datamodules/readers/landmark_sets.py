@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.images import IMAGE_EXTS, DatasetError, read_rgb
+from datamodules.readers.images import IMAGE_EXTS, DatasetError, read_rgb
 
 SPLITS_300W = {
     "common": ("lfpw/testset", "helen/testset"),
@@ -128,12 +128,6 @@ def read_aflw2000(mat_path: str | Path) -> LandmarkSample:
     return LandmarkSample(read_rgb(img), pts, meta={"pts3d": p3.T.copy(), "yaw_deg": float(yaw),
                                                     "pitch_deg": float(pitch), "roll_deg": float(roll),
                                                     "file": str(img)})
-
-
-def yaw_bin(yaw_deg: float) -> str:
-    """The AFLW2000-3D / LS3D-W pose bins: [0, 30), [30, 60), [60, 90] in |yaw|."""
-    a = abs(yaw_deg)
-    return "[0,30)" if a < 30 else "[30,60)" if a < 60 else "[60,90]"
 
 
 WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "make-up", "occlusion", "blur")

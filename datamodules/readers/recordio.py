@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.images import DatasetError, check_labelled, decode_rgb
+from datamodules.readers.images import DatasetError, check_labelled, decode_rgb
 
 MAGIC = 0xCED7230A
 _HEADER = struct.Struct("<IfQQ")

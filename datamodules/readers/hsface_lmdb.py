@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.images import DatasetError, check_labelled, decode_rgb
+from datamodules.readers.images import DatasetError, check_labelled, decode_rgb
 
 
 _ENVS: dict[tuple[str, int], object] = {}

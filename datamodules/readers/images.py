@@ -9,8 +9,7 @@ import numpy as np
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-class DatasetError(ValueError):
-    """A dataset file is missing or malformed; the message names the file."""
+from facebench.errors import DatasetError  # noqa: F401 - the one error type of bad input, re-exported here
 
 
 def check_labelled(ds, report, what: str, where) -> list[int]:

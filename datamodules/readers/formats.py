@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from datamodules import facesynthetics, hsface_lmdb, identity_folders, landmark_sets, recordio, verification
+from datamodules.readers import facesynthetics, hsface_lmdb, identity_folders, landmark_sets, recordio, verification
 
 
 @dataclass(frozen=True)

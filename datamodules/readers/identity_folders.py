@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.images import IMAGE_EXTS, DatasetError, read_rgb
+from datamodules.readers.images import IMAGE_EXTS, DatasetError, read_rgb
 
 
 class IdentityFolder:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.images import DatasetError, read_gray_exact, read_rgb
+from datamodules.readers.images import DatasetError, read_gray_exact, read_rgb
 from facebench.labels import NUM_LANDMARKS_FS, NUM_SEG_CLASSES, SEG_IGNORE
 
 _NAME = re.compile(r"^(\d{6})\.png$")

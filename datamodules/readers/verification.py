@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.images import DatasetError, decode_rgb, read_rgb
+from datamodules.readers.images import DatasetError, decode_rgb, read_rgb
 
 
 class SafeBinUnpickler(pickle.Unpickler):
@@ -212,30 +212,3 @@ def validate_pairs(path: Path, report) -> None:
         report.problem(f"... and {len(missing) - 50} more missing images")
     _validate_pairset(_image_pairs(lst.stem, [pp for pp in pairs if pp[0] in present and pp[1] in present], root),
                       report, lst.name)
-
-
-class PairDataset:
-    """Torch-style dataset over a :class:`PairSet`: item i -> (image1, image2, same, i), images (3, S, S)
-    in [-1, 1]. Images must already be aligned squares (as the .bin sets are); they are resized to S."""
-
-    def __init__(self, pairs: PairSet, size: int = 112):
-        self.pairs, self.size = pairs, size
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def _prep(self, img: np.ndarray, k: int):
-        import cv2
-        import torch
-
-        h, w = img.shape[:2]
-        if h != w:
-            raise DatasetError(f"{self.pairs.name} image {k}: {w}x{h} is not an aligned square face crop; "
-                               "verification needs the same 112x112 ArcFace alignment as training")
-        if h != self.size:
-            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        return (torch.from_numpy(img).permute(2, 0, 1).float() / 255 - 0.5) / 0.5
-
-    def __getitem__(self, i: int):
-        a, b, same = self.pairs.pair(i)
-        return self._prep(a, 2 * i), self._prep(b, 2 * i + 1), same, i
