@@ -20,13 +20,16 @@ def _bin(path, n_pairs=20):
         pickle.dump((bins, [i % 2 == 0 for i in range(n_pairs)]), fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def test_train_with_bin_val_set_then_eval_verify(tmp_path):
+def test_train_with_bin_val_set_then_eval_verify(tmp_path, capsys):
+    """A model trained at 128 px is evaluated at 128 px (renders and .bin images) without an override: eval
+    builds its data from the run's saved config."""
     _bin(tmp_path / "toy_lfw.bin")
     with initialize_config_dir(config_dir=str(ROOT / "facebench" / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=[
             "experiment=synface/render_baseline", "trainer=smoke", "trainer.max_epochs=1", "logger=csv",
             "data.num_workers=0", "data.batch_size=8", "data.width=8", "data.val_pairs=20",
-            "data.val_identities=10", "data.head=procedural", f"data.val_sets=[{tmp_path / 'toy_lfw.bin'}]"])
+            "data.val_identities=10", "data.head=procedural", "data.size=128", "seed=3",
+            f"data.val_sets=[{tmp_path / 'toy_lfw.bin'}]"])
     run = tmp_path / "run"
     cfg.output_dir = str(run)
     metrics = train(cfg)
@@ -34,8 +37,15 @@ def test_train_with_bin_val_set_then_eval_verify(tmp_path):
     r = subprocess.run([sys.executable, "-m", "facebench.eval", "verify", f"checkpoint={run / 'checkpoints' / 'last.ckpt'}",
                         f"data={tmp_path / 'toy_lfw.bin'}", "workers=0"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "toy_lfw: accuracy" in r.stdout and "(10-fold, insightface protocol, 20 pairs, 112x112)" in r.stdout
+    assert "toy_lfw: accuracy" in r.stdout and "(10-fold, insightface protocol, 20 pairs, 128x128)" in r.stdout
     assert "TAR@FAR=1e-3" in r.stdout and "AUC" in r.stdout
+    from facebench.eval import VerifyConfig, verify
+
+    out = verify(VerifyConfig(checkpoint=str(run / "checkpoints" / "last.ckpt"), data="render", workers=0,
+                              render_pairs=20, render_identities=4, batch=20))
+    assert 0 <= out["acc"] <= 1
+    said = capsys.readouterr().out
+    assert "render_heldout: accuracy" in said and "128x128 aligned renders, seed 7922" in said  # 3 + 7919
 
 
 def test_eval_quality_on_generated_set(tmp_path):
