@@ -50,13 +50,16 @@ class LandmarkBatch(NamedTuple):
     """FAN crops (B, 3, 256, 256). ``points_hm`` (B, N, 2) landmarks in heatmap pixels (64 x 64, pixel
     centres at integers); ``points_img`` (B, N, 2) the same landmarks in the original image's pixels;
     ``hm_to_img`` (B, 2, 3) the affine from heatmap to image pixels; ``depth`` (B, N) each landmark's depth
-    in heatmap pixels (2D-to-3D-FAN), or (B, 0) when the dataset does not serve depths."""
+    in heatmap pixels (2D-to-3D-FAN), or (B, 0) when the dataset does not serve depths; ``index`` (B,) the
+    sample's position in its dataset (-1 when unknown), which lets metrics drop the repeats a
+    DistributedSampler pads with."""
 
     image: torch.Tensor
     points_hm: torch.Tensor
     points_img: torch.Tensor
     hm_to_img: torch.Tensor
     depth: torch.Tensor
+    index: torch.Tensor | int = -1
 
     @property
     def has_depth(self) -> bool:

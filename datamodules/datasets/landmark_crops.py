@@ -220,7 +220,7 @@ class RenderLandmarkDataset(Dataset):
             plans.append(plan)
             labels.append(crop_labels(plan, p, z))
         x = crop_batch_on_device(r.image, plans, colour=colour and bool(self.augment))
-        return LandmarkBatch(x, *(torch.stack(col).to(dev) for col in zip(*labels)))
+        return LandmarkBatch(x, *(torch.stack(col).to(dev) for col in zip(*labels)), index=indices)
 
     def __len__(self) -> int:
         return len(self.spec)
@@ -243,11 +243,11 @@ class RenderLandmarkDataset(Dataset):
             p, z = self._labels(host, j)
             if self.augment:
                 rng = np.random.default_rng([self.spec.seed, 6, int(i)])
-                out.append(crop_sample(imgs[j], p, rng, depth=z, **self.augment))
+                out.append(crop_sample(imgs[j], p, rng, depth=z, **self.augment)._replace(index=int(i)))
             else:
                 rng = np.random.default_rng([self.spec.seed, 7, int(i)]) if self.box_noise else None
                 out.append(crop_sample(imgs[j], p, rng, box_noise=self.box_noise, colour=False, face_px=self.face_px,
-                                       depth=z))
+                                       depth=z)._replace(index=int(i)))
         return out
 
     def yaw(self, i: int) -> float:
@@ -342,6 +342,7 @@ class LandmarkSetDataset(Dataset):
                 vis = np.asarray(meta["landmarks_visible"], bool)[FS70_TO_IBUG68]
                 pts = contour_to_2d(pts, vis, sample["seg"])
         if self.augment:
-            return crop_sample(img, pts, np.random.default_rng([self.seed, 6, i]), depth=z, **self.augment)
+            return crop_sample(img, pts, np.random.default_rng([self.seed, 6, i]), depth=z, **self.augment)._replace(index=i)
         rng = np.random.default_rng([self.seed, 7, i]) if self.box_noise else None
-        return crop_sample(img, pts, rng, box_noise=self.box_noise, colour=False, face_px=self.face_px, depth=z)
+        return crop_sample(img, pts, rng, box_noise=self.box_noise, colour=False, face_px=self.face_px,
+                           depth=z)._replace(index=i)

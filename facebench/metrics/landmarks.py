@@ -69,12 +69,28 @@ class LandmarkNME(Metric):
             raise ValueError(f"normaliser must be one of {NORMALISERS}, got {normaliser!r}")
         self.kind, self.thresholds = normaliser, tuple(thresholds)
         self.add_state("nmes", default=[], dist_reduce_fx="cat")
+        self.add_state("index", default=[], dist_reduce_fx="cat")
 
-    def update(self, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> None:
-        self.nmes.append(nme(pred, gt, self.kind, mask).float())
+    def update(self, pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None,
+               index: torch.Tensor | None = None) -> None:
+        """``index`` (B,): the samples' positions in their dataset. Where given (>= 0), a sample seen twice
+        counts once: a DistributedSampler pads the last batches of the ranks with repeated samples."""
+        e = nme(pred, gt, self.kind, mask).float()
+        self.nmes.append(e)
+        self.index.append(torch.full_like(e, -1, dtype=torch.long) if index is None
+                          else torch.as_tensor(index, device=e.device).long().reshape(-1))
 
     def values(self) -> torch.Tensor:
-        return torch.cat(self.nmes) if isinstance(self.nmes, list) else self.nmes
+        """Per-image NMEs (one per distinct sample index; every unindexed image counts)."""
+        e = torch.cat(self.nmes) if isinstance(self.nmes, list) else self.nmes
+        idx = torch.cat(self.index) if isinstance(self.index, list) else self.index
+        if (idx < 0).all():
+            return e
+        order = torch.argsort(idx, stable=True)
+        e, idx = e[order], idx[order]
+        keep = torch.ones_like(idx, dtype=torch.bool)
+        keep[1:] = (idx[1:] != idx[:-1]) | (idx[1:] < 0)
+        return e[keep]
 
     def compute(self) -> dict[str, torch.Tensor]:
         e = self.values()

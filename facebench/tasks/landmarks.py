@@ -86,7 +86,7 @@ class LandmarkModule(pl.LightningModule):
     def validation_step(self, batch: LandmarkBatch, batch_idx, dataloader_idx: int = 0):
         pred = self.predict_landmarks(batch.image, batch.hm_to_img)
         for m in self.val_metrics[dataloader_idx].values():
-            m.update(pred, batch.points_img)
+            m.update(pred, batch.points_img, index=batch.index)
 
     def on_validation_epoch_end(self):
         for name, metrics in zip(self.val_names, self.val_metrics):
