@@ -7,6 +7,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from facebench.errors import ConfigError
 from datamodules.batches import IndexBatch
 from datamodules.readers.images import DatasetError
 from facebench.render.settings import RenderSettings
@@ -37,9 +38,9 @@ class FaceDataModule(pl.LightningDataModule):
                  supersample: int):
         super().__init__()
         if render_on not in RENDER_ON:
-            raise ValueError(f"render_on must be one of {RENDER_ON}, got {render_on!r}")
+            raise ConfigError(f"render_on must be one of {RENDER_ON}, got {render_on!r}")
         if batch_size < 1 or num_workers < 0:
-            raise ValueError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
+            raise ConfigError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
         self.render = RenderSettings(head=head, ict_path=ict_path, supersample=supersample)
         self.batch_size, self.num_workers, self.render_on = batch_size, num_workers, render_on
         self.val_set_names: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from facebench.errors import ConfigError
 from datamodules.base import FaceDataModule
 from datamodules.batches import IndexBatch, LandmarkBatch
 from datamodules.datasets.landmark_crops import LandmarkSetDataset, RenderLandmarkDataset
@@ -23,9 +24,9 @@ class LandmarkDataModule(FaceDataModule):
                  convention: str = "3d", depth: bool = False, render_on: str = "auto"):
         super().__init__(batch_size, num_workers, render_on, head, ict_path, supersample)
         if convention not in CONVENTIONS:
-            raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+            raise ConfigError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
         if depth and convention != "3d":
-            raise ValueError("depth (2D-to-3D-FAN) pairs each depth with its 3D point's projection: use convention=3d")
+            raise ConfigError("depth (2D-to-3D-FAN) pairs each depth with its 3D point's projection: use convention=3d")
         self.save_hyperparameters()
         self.augment = {"box_noise": box_noise, "rotation": rotation, "scale": scale, "flip": flip}
         self.val_paths = [str(p) for p in (val_sets or [])]

@@ -6,6 +6,7 @@ import logging
 
 from torch.utils.data import ConcatDataset
 
+from facebench.errors import ConfigError
 from datamodules.base import FaceDataModule, set_name
 from datamodules.batches import DomainMixupBatch, IndexBatch
 from datamodules.datasets.disk import LabelledImageDataset, PairDataset
@@ -45,13 +46,13 @@ class RecognitionDataModule(FaceDataModule):
         super().__init__(batch_size, num_workers, render_on, head, ict_path, supersample)
         self.save_hyperparameters()
         if real_use not in REAL_USES:
-            raise ValueError(f"real_use must be one of {REAL_USES}, got {real_use!r}")
+            raise ConfigError(f"real_use must be one of {REAL_USES}, got {real_use!r}")
         self.train_spec = DatasetSpec(width=width, depth=depth, long_tail_alpha=long_tail_alpha, vary=vary, seed=seed)
         self.val_spec = DatasetSpec(width=val_identities, depth=10, vary="all", seed=seed + HELD_OUT_SEED_OFFSET,
                                     identity_offset=HELD_OUT_IDENTITY_OFFSET)
         self.val_paths = [str(p) for p in (val_sets or [])]
         if not val_render and not self.val_paths and not val_standin:
-            raise ValueError("no validation set: keep val_render=true or give val_sets")
+            raise ConfigError("no validation set: keep val_render=true or give val_sets")
         self.val_set_names = (["render_heldout"] if val_render else []) + (["standin"] if val_standin else []) \
             + [set_name(p) for p in self.val_paths]
         self._folder = None
@@ -103,7 +104,7 @@ class RecognitionDataModule(FaceDataModule):
             self.train_set = self.real_set
         else:
             if self._on_device():
-                raise ValueError("real_use=mixed renders in DataLoader workers: use render_on=worker")
+                raise ConfigError("real_use=mixed renders in DataLoader workers: use render_on=worker")
             self.train_set = ConcatDataset([syn, self.real_set])
         self.val_datasets = [RenderPairsDataset(self.val_spec, hp.val_pairs, hp.size, hp.framing, self.render)] \
             if hp.val_render else []

@@ -5,6 +5,25 @@ from pathlib import Path
 import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+# The slow tier (each ~2 s or more on the 2-core CI machine): full renders on both backends, trainings,
+# subprocess commands. `pytest -m "not slow"` leaves them out while developing; CI runs everything.
+SLOW = ("test_backends.py::test_full_render_numba_matches_torch", "test_cuda_kernels.py",
+        "test_appearance_models.py::test_hair_hat_and_mask_paint_cover", "test_eval_landmarks.py",
+        "test_eval_verify.py", "test_render_labels.py::test_cutting_the_nose_and_lip_borders",
+        "test_appearance_models.py::test_hair_shell_thins_to_nothing", "test_experiments_smoke.py::test_experiment_smoke",
+        "test_bench.py", "test_render_geometry_quality.py::test_ict_lod_surface_has_no_holes",
+        "test_datasets_io.py::test_shards_partition_the_chunks", "test_render_labels.py::test_far_jaw_visibility",
+        "test_backends.py::test_painted_accessory_borders", "test_appearance_models.py::test_hats_ride_on_the_hair",
+        "test_augment.py::test_render_dataset_with_digiface_augment", "test_face_mask.py::test_mask_fabric_shows_no",
+        "test_render_labels.py::test_nose_and_lip_classes_have_smooth", "test_determinism.py::test_standin_test_side",
+        "test_datasets_io.py::test_resume_after_killed_generation", "test_bad_inputs.py::test_run_")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(s in item.nodeid for s in SLOW):
+            item.add_marker(pytest.mark.slow)
 ICT_FILE = SHARED / "assets" / "ict_facekit" / "ict_facekit_light.npz"
 FIXTURES = SHARED / "fixtures"
 

@@ -25,9 +25,10 @@ def test_device_crops_match_the_worker_path():
     items = worker.__getitems__(idx)
     assert device.__getitems__(idx) == [(i,) for i in idx]  # IndexBatch items  # workers pass indices only
     batch = device.render_batch(torch.tensor(idx))
-    ref = [torch.stack(col) for col in zip(*items)]
-    assert len(batch) == len(ref) == 5
-    for got, want in zip(batch[1:], ref[1:]):  # heatmap points, image points, affine, depths: same draws
+    ref = [torch.stack(col) for col in list(zip(*items))[:5]] + [torch.tensor([it.index for it in items])]
+    assert len(batch) == len(ref) == 6
+    assert torch.equal(torch.as_tensor(batch.index), ref[5])
+    for got, want in zip(batch[1:5], ref[1:5]):  # heatmap points, image points, affine, depths: same draws
         assert torch.allclose(got, want, atol=1e-5)
     d = (batch[0] - ref[0]).abs()
     # The worker path warps a uint8 image with OpenCV's fixed-point bilinear weights; the device path warps

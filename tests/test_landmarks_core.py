@@ -131,7 +131,7 @@ def test_crop_heatmap_decode_inverse_recovers_points(fixtures_dir):
     from datamodules.datasets.landmark_crops import crop_sample
 
     s = PtsFolder(fixtures_dir / "300w").sample(0)
-    x, pts_hm, pts_img, hm_to_img, _ = crop_sample(s.image, s.points.astype(np.float64), None)
+    x, pts_hm, pts_img, hm_to_img, _, _ = crop_sample(s.image, s.points.astype(np.float64), None)
     assert x.shape == (3, 256, 256) and torch.allclose(pts_img, torch.from_numpy(s.points))
     dec = decode_heatmaps(heatmaps(pts_hm[None].double()))[0].float()
     back = dec @ hm_to_img[:, :2].T + hm_to_img[:, 2]
@@ -145,7 +145,7 @@ def test_augmented_crop_keeps_points_on_the_face(fixtures_dir):
     s = PtsFolder(fixtures_dir / "300w").sample(1)
     for seed in range(5):
         rng = np.random.default_rng(seed)
-        x, pts_hm, _, _, _ = crop_sample(s.image, s.points.astype(np.float64), rng, box_noise=0.2, rotation=30, scale=0.3,
+        x, pts_hm, _, _, _, _ = crop_sample(s.image, s.points.astype(np.float64), rng, box_noise=0.2, rotation=30, scale=0.3,
                                       flip=True)
         inside = ((pts_hm >= 0) & (pts_hm < 64)).all(1).float().mean()
         assert inside >= 0.8 and ((pts_hm[30] >= 0) & (pts_hm[30] < 64)).all()  # a few jaw points may leave
@@ -166,7 +166,7 @@ def test_resolution_ablation_expresses_truth_in_the_downscaled_image(fixtures_di
     full = LandmarkSetDataset(str(fixtures_dir / "300w"))
     small = LandmarkSetDataset(str(fixtures_dir / "300w"), face_px=30)
     p_full = full[0].points_img
-    x, p_hm, p_small, m, _ = small[0]
+    x, p_hm, p_small, m, _, _ = small[0]
     extent = (p_small.max(0).values - p_small.min(0).values).max()
     assert abs(extent - 30) < 1.0 and x.shape == (3, 256, 256)
     # Heatmap points map back onto the downscaled truth through the returned inverse.

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from facebench.errors import ConfigError, DatasetError
 from facebench.labels import FS70_TO_IBUG68, IBUG68_FLIP, WFLW98_TO_IBUG68
 from facebench.landmark_conventions import contour_to_2d, depth_in_pixels
 from facebench.landmarks_ops import apply_affine, fan_crop_transform, flip_points, invert_affine, rescale_affine
@@ -169,9 +170,9 @@ class RenderLandmarkDataset(Dataset):
     def __init__(self, spec: DatasetSpec, size: int, render: RenderSettings, augment: dict | None, convention: str = "3d",
                  depth: bool = False, box_noise: float = 0.0, face_px: int | None = None, indices_only: bool = False):
         if convention not in ("2d", "3d"):
-            raise ValueError(f"convention must be '2d' or '3d', got {convention!r}")
+            raise ConfigError(f"convention must be '2d' or '3d', got {convention!r}")
         if indices_only and (box_noise or face_px):
-            raise ValueError("the on-device path serves training crops: box_noise / face_px are evaluation ablations")
+            raise ConfigError("the on-device path serves training crops: box_noise / face_px are evaluation ablations")
         if not isinstance(render, RenderSettings):
             raise TypeError(f"render must be RenderSettings, got {type(render).__name__}")
         self.spec, self.size, self.render, self.augment = spec, size, render, augment
@@ -288,7 +289,7 @@ class LandmarkSetDataset(Dataset):
         fmt = detect_format(p)
         name = fmt.name if fmt else None
         if convention not in ("2d", "3d"):
-            raise ValueError(f"convention must be '2d' or '3d', got {convention!r}")
+            raise ConfigError(f"convention must be '2d' or '3d', got {convention!r}")
         self.convention, self.depth = convention, depth
         if name == "pts_landmarks":
             ds = PtsFolder(p)
@@ -313,12 +314,12 @@ class LandmarkSetDataset(Dataset):
                 self.yaw = lambda i: _meta_yaw(ds.paths(i)["meta"])  # noqa: E731
             self._paths = ds.paths
         else:
-            raise ValueError(f"{path}: not a landmark set this DataModule reads (.pts folder, AFLW2000-3D, "
+            raise DatasetError(f"{path}: not a landmark set this DataModule reads (.pts folder, AFLW2000-3D, "
                              f"WFLW list, FaceSynthetics); detected {name}")
         if name != "facesynthetics":
             self.convention = "annotated"  # the set's own labels, whatever was asked
         if depth and name != "facesynthetics":
-            raise ValueError(f"{path}: depth targets need 3D landmarks in the render's frame, which only a "
+            raise ConfigError(f"{path}: depth targets need 3D landmarks in the render's frame, which only a "
                              f"facebench-generated FaceSynthetics-layout folder carries ({name} does not)")
         self.augment, self.seed, self.name = augment, seed, p.name
         self.box_noise, self.face_px = box_noise, face_px  # evaluation-time ablations (no augmentation)
@@ -329,12 +330,12 @@ class LandmarkSetDataset(Dataset):
     def __getitem__(self, i):
         img, pts, sample = self._get(i)
         if pts.shape[0] != 68:
-            raise ValueError(f"{self.name} sample {i}: {pts.shape[0]} points; map it to iBUG 68 with a table first")
+            raise DatasetError(f"{self.name} sample {i}: {pts.shape[0]} points; map it to iBUG 68 with a table first")
         pts, z = pts.astype(np.float64), None
         if sample is not None and (self.convention == "2d" or self.depth):
             meta = sample.get("meta")
             if meta is None or "landmarks_visible" not in meta or "landmarks_3d_m" not in meta:
-                raise ValueError(f"{self._paths(i)['meta']}: missing or without landmarks_visible / landmarks_3d_m "
+                raise DatasetError(f"{self._paths(i)['meta']}: missing or without landmarks_visible / landmarks_3d_m "
                                  f"(needed for convention=2d or depth)")
             if self.depth:
                 z = depth_in_pixels(pts, np.asarray(meta["landmarks_3d_m"], np.float64)[FS70_TO_IBUG68])

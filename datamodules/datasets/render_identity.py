@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from facebench.errors import ConfigError
 from datamodules.batches import IdentityBatch, IndexBatch, PairBatch
 from facebench.render.settings import RenderSettings
 from facebench.render.spec import DatasetSpec
@@ -42,7 +43,7 @@ class RenderBacked(Dataset):
         from facebench.render.augment import AUGMENTATIONS
 
         if augment not in AUGMENTATIONS:
-            raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
+            raise ConfigError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
         if not isinstance(render, RenderSettings):
             raise TypeError(f"render must be RenderSettings, got {type(render).__name__}")
         self.spec, self.size, self.framing, self.render = spec, size, framing, render

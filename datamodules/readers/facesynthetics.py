@@ -36,7 +36,11 @@ def read_landmarks(path: str | Path, n_points: int = NUM_LANDMARKS_FS) -> np.nda
             raise DatasetError(f"{path}:{ln}: non-numeric landmark {line!r}") from None
     if len(rows) != n_points:
         raise DatasetError(f"{path}: expected {n_points} landmarks, found {len(rows)}")
-    return np.asarray(rows, np.float32)
+    out = np.asarray(rows, np.float32)
+    bad = ~np.isfinite(out).all(1)
+    if bad.any():
+        raise DatasetError(f"{path}: landmark {int(np.argmax(bad))} is not finite")
+    return out
 
 
 def write_landmarks(path: str | Path, pts: np.ndarray) -> None:
@@ -69,9 +73,16 @@ class FaceSyntheticsFolder:
         img, seg = read_rgb(p["image"]), read_gray_exact(p["seg"])
         if seg.shape != img.shape[:2]:
             raise DatasetError(f"{p['seg']}: size {seg.shape} differs from image {img.shape[:2]}")
+        bad = (seg >= NUM_SEG_CLASSES) & (seg != SEG_IGNORE)
+        if bad.any():
+            raise DatasetError(f"{p['seg']}: class ids {sorted(set(np.unique(seg[bad]).tolist()))} out of range "
+                               f"(0-{NUM_SEG_CLASSES - 1}, {SEG_IGNORE} ignore)")
         out = {"image": img, "seg": seg, "ldmks": read_landmarks(p["ldmks"])}
         if p["meta"].is_file():
-            out["meta"] = json.loads(p["meta"].read_text())
+            try:
+                out["meta"] = json.loads(p["meta"].read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise DatasetError(f"{p['meta']}: not valid JSON ({e})") from None
         return out
 
 
@@ -89,9 +100,6 @@ def validate(path: Path, report) -> None:
             report.problem(str(e))
             continue
         seg = s["seg"]
-        bad = (seg >= NUM_SEG_CLASSES) & (seg != SEG_IGNORE)
-        if bad.any():
-            report.problem(f"{ds.paths(i)['seg']}: class ids {sorted(set(np.unique(seg[bad]).tolist()))} out of range")
         counts += np.bincount(seg.ravel(), minlength=256)
         h, w = seg.shape
         l = s["ldmks"]

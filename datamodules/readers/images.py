@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".pgm", ".tif", ".tiff")
 
 
 from facebench.errors import DatasetError  # noqa: F401 - the one error type of bad input, re-exported here
@@ -29,28 +29,61 @@ def check_labelled(ds, report, what: str, where) -> list[int]:
     return labels
 
 
+def _complete(buf: bytes, where: str) -> None:
+    """Refuse empty and truncated JPEG / PNG data. OpenCV decodes a truncated JPEG, filling the rest with grey
+    (it only prints "Premature end of JPEG file", naming nothing), so completeness is checked on the bytes:
+    a JPEG's last scan (SOS marker) must be followed by its end marker (EOI; inside entropy-coded data 0xFF
+    is always stuffed, so EOI cannot occur by chance), and a PNG must hold its IEND chunk after the last IDAT."""
+    if not buf:
+        raise DatasetError(f"{where}: empty image (0 bytes)")
+    if buf[:3] == b"\xff\xd8\xff":
+        sos, eoi = buf.rfind(b"\xff\xda"), buf.rfind(b"\xff\xd9")
+        if sos < 0 or eoi < sos:
+            raise DatasetError(f"{where}: truncated JPEG (no end-of-image marker after the last scan)")
+    elif buf[:8] == b"\x89PNG\r\n\x1a\n":
+        if buf.rfind(b"IEND") < buf.rfind(b"IDAT"):
+            raise DatasetError(f"{where}: truncated PNG (no IEND chunk after the image data)")
+
+
+def decode_rgb(buf: bytes, where: str) -> np.ndarray:
+    """Decode image bytes to RGB uint8 (H, W, 3), refusing empty, truncated or undecodable data."""
+    buf = bytes(buf)
+    _complete(buf, where)
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DatasetError(f"{where}: image bytes do not decode")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _read_bytes(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot be read ({e.strerror or e})") from None
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """Read an image file fully (truncation is an error) as RGB uint8 (H, W, 3)."""
+    buf = _read_bytes(path)
+    _complete(buf, str(path))
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise DatasetError(f"{path}: not a readable image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def read_gray_exact(path: str | Path) -> np.ndarray:
-    """Read a single-channel label map without any conversion."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    """Read a single-channel label map without any conversion (truncation is an error)."""
+    buf = _read_bytes(path)
+    _complete(buf, str(path))
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DatasetError(f"{path}: not a readable image")
     if img.ndim != 2:
         raise DatasetError(f"{path}: label map must be single-channel, got shape {img.shape}")
     return img
-
-
-def decode_rgb(buf: bytes, where: str) -> np.ndarray:
-    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise DatasetError(f"{where}: image bytes do not decode")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def write_rgb(path: str | Path, img: np.ndarray, quality: int = 95) -> None:

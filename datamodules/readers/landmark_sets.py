@@ -62,7 +62,11 @@ def read_pts(path: str | Path) -> np.ndarray:
         raise DatasetError(f"{path}: missing closing brace '}}'")
     if len(pts) != n:
         raise DatasetError(f"{path}: n_points is {n} but {len(pts)} points are listed")
-    return np.asarray(pts, np.float32)
+    out = np.asarray(pts, np.float32)
+    bad = ~np.isfinite(out).all(1)
+    if bad.any():
+        raise DatasetError(f"{path}: point {int(np.argmax(bad))} is not finite ({lines[i + 1 + int(np.argmax(bad))]!r})")
+    return out
 
 
 @dataclass
@@ -76,7 +80,8 @@ class LandmarkSample:
 class PtsFolder:
     """Images with same-stem ``.pts`` files below a root (recursively), optionally restricted to a 300-W split."""
 
-    def __init__(self, root: str | Path, split: str | None = None):
+    def __init__(self, root: str | Path, split: str | None = None, strict: bool = True):
+        """strict: a ``.pts`` file without its image is an error (else it is listed in ``self.unpaired``)."""
         self.root = Path(root)
         dirs = [self.root]
         if split:
@@ -86,12 +91,15 @@ class PtsFolder:
             missing = [str(d) for d in dirs if not d.is_dir()]
             if missing:
                 raise DatasetError(f"{self.root}: split {split!r} needs the folders {missing}")
-        self.items = []
+        self.items, self.unpaired = [], []
         for d in dirs:
             for pts in sorted(d.rglob("*.pts")):
                 img = next((pts.with_suffix(e) for e in IMAGE_EXTS if pts.with_suffix(e).is_file()), None)
                 if img is None:
-                    raise DatasetError(f"{pts}: no image with the same name beside it")
+                    if strict:
+                        raise DatasetError(f"{pts}: no image with the same name beside it ({', '.join(IMAGE_EXTS)})")
+                    self.unpaired.append(pts)
+                    continue
                 self.items.append((img, pts))
         if not self.items:
             raise DatasetError(f"{self.root}: no .pts files")
@@ -119,6 +127,8 @@ def read_aflw2000(mat_path: str | Path) -> LandmarkSample:
     p3 = np.asarray(m["pt3d_68"], np.float32)
     if p3.shape != (3, 68):
         raise DatasetError(f"{mat_path}: pt3d_68 has shape {p3.shape}, expected (3, 68)")
+    if not np.isfinite(p3).all():
+        raise DatasetError(f"{mat_path}: pt3d_68 holds non-finite values")
     pose = np.asarray(m["Pose_Para"], np.float64).reshape(-1)
     if pose.size != 7:
         raise DatasetError(f"{mat_path}: Pose_Para has {pose.size} values, expected 7")
@@ -160,6 +170,8 @@ def read_wflw_list(path: str | Path, image_root: str | Path | None = None):
             nums = np.array(parts[:206], np.float32)
         except ValueError:
             raise DatasetError(f"{path}:{ln}: non-numeric coordinate, box or attribute field") from None
+        if not np.isfinite(nums[:200]).all():
+            raise DatasetError(f"{path}:{ln}: a coordinate or box value is not finite")
         attrs = nums[200:206]
         if not np.isin(attrs, (0, 1)).all():
             raise DatasetError(f"{path}:{ln}: attribute flags must be 0 or 1")
@@ -173,13 +185,18 @@ def detect_pts(path: Path) -> bool:
 
 
 def validate_pts(path: Path, report) -> None:
-    ds = PtsFolder(path)
+    ds = PtsFolder(path, strict=False)
+    for p in ds.unpaired:
+        report.problem(f"{p}: no image with the same name beside it ({', '.join(IMAGE_EXTS)})")
     counts = {}
     for i in report.progress(range(len(ds)), ".pts landmarks"):
         try:
             s = ds.sample(i)
             h, w = s.image.shape[:2]
             counts[len(s.points)] = counts.get(len(s.points), 0) + 1
+            if len(s.points) != 68:
+                report.problem(f"{ds.items[i][1]}: {len(s.points)} points, not the iBUG 68-point layout the "
+                               "landmark tasks read")
             if ((s.points < -0.05 * w) | (s.points > 1.05 * max(h, w))).any():
                 report.problem(f"{ds.items[i][1]}: points outside the {w}x{h} image")
         except DatasetError as e:

@@ -29,9 +29,9 @@ class RenderSettings:
 
     def __post_init__(self):
         if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+            raise ConfigError(f"head must be one of {HEADS}, got {self.head!r}")
         if not isinstance(self.supersample, int) or self.supersample < 1:
-            raise ValueError(f"supersample must be an integer >= 1, got {self.supersample!r}")
+            raise ConfigError(f"supersample must be an integer >= 1, got {self.supersample!r}")
         if self.ict_path is not None:
             object.__setattr__(self, "ict_path", str(self.ict_path))
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from facebench.errors import ConfigError
 from facebench.render.factors import FACTOR_GROUPS
 
 
@@ -33,10 +34,10 @@ class DatasetSpec:
             vary = FACTOR_GROUPS if vary == "all" else () if vary == "none" else tuple(vary.split("+"))
         bad = set(vary) - set(FACTOR_GROUPS)
         if bad:
-            raise ValueError(f"unknown factor groups {sorted(bad)}; choose from {FACTOR_GROUPS}, 'all' or 'none'")
+            raise ConfigError(f"unknown factor groups {sorted(bad)}; choose from {FACTOR_GROUPS}, 'all' or 'none'")
         object.__setattr__(self, "vary", tuple(vary))
         if self.width < 1 or self.depth < 1:
-            raise ValueError(f"width and depth must be >= 1, got {self.width} x {self.depth}")
+            raise ConfigError(f"width and depth must be >= 1, got {self.width} x {self.depth}")
         object.__setattr__(self, "_cum", np.cumsum(self.depths()))
 
     def depths(self) -> np.ndarray:
