@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.progress import track
 
 
+MAX_LISTED = 200  # problems printed one per line; the rest are counted
+
+
 class Report:
     """Collects counts and problems (each naming its file) while a format validates a path."""
 
@@ -46,7 +49,7 @@ def check(path: str | Path, progress: bool = True) -> tuple[str | None, Report]:
         return None, report
     try:
         fmt.validate(path, report)
-    except DatasetError as e:
+    except DatasetError as e:  # a whole-set problem (its index or header): what was found so far is kept
         report.problem(str(e))
     return fmt.name, report
 
@@ -60,15 +63,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, report = check(argv[0])
     if name is None and not report.problems:
-        print(f"{argv[0]}: format not recognised (known: {', '.join(f.name for f in FORMATS)})")
+        print(f"{argv[0]}: format not recognised (known: {', '.join(f.name for f in FORMATS)})", file=sys.stderr)
         return 2
+    if name is None:  # the path itself is the problem (missing)
+        for p in report.problems:
+            print(f"error: {p}", file=sys.stderr)
+        return 1
     print(f"{argv[0]}: format {name}")
     for k, v in report.counts.items():
         print(f"  {k}: {v}")
     if report.problems:
         print(f"{len(report.problems)} problem(s):")
-        for p in report.problems:
+        for p in report.problems[:MAX_LISTED]:
             print(f"  - {p}")
+        if len(report.problems) > MAX_LISTED:
+            print(f"  ... and {len(report.problems) - MAX_LISTED} more")
         return 1
     print("OK: no problems found")
     return 0

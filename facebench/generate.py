@@ -177,6 +177,46 @@ def generate_verification_bin(cfg: GenerateConfig) -> Path:
     return out
 
 
+def render_code_version() -> str:
+    """SHA-1 (16 hex digits) of the renderer's source files: two runs render the same faces for the same
+    settings only when it matches."""
+    root = Path(__file__).resolve().parent / "render"
+    h = hashlib.sha1()
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def resolved_settings(cfg: GenerateConfig, source) -> dict:
+    """What ``auto`` and defaults resolved to: the head actually used, its file's SHA-1, the renderer."""
+    from facebench.render.settings import RenderSettings
+
+    ict = RenderSettings(cfg.head, cfg.ict_path or None, cfg.supersample).resolved_ict_path()
+    used_ict = source.head.name.startswith("ict")
+    return {"head_used": source.head.name, "head_file_sha1": _sha1(ict) if used_ict and ict else None,
+            "renderer_version": render_code_version()}
+
+
+def check_resume(sfile: Path, settings: dict) -> None:
+    """Record the settings of a new folder; refuse to add to a folder generated with other settings."""
+    from facebench.errors import ConfigError, DatasetError
+
+    if not sfile.is_file():
+        tmp = sfile.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(settings, indent=1))
+        os.replace(tmp, sfile)
+        return
+    try:
+        prev = json.loads(sfile.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DatasetError(f"{sfile}: not valid JSON; it records how the folder was generated") from None
+    if prev != settings:
+        diff = {k: (prev.get(k), v) for k, v in settings.items() if prev.get(k) != v}
+        raise ConfigError(f"{sfile.parent} was generated with other settings (recorded, now): {diff}; use another "
+                          "out= or the same settings")
+
+
 def generate(cfg: GenerateConfig) -> Path:
     from facebench.render.source import RenderSource
 
@@ -190,21 +230,15 @@ def generate(cfg: GenerateConfig) -> Path:
                        seed=cfg.seed, identity_offset=cfg.identity_offset)
     if cfg.n > len(spec):
         raise SystemExit(f"n={cfg.n} exceeds the spec's {len(spec)} samples (width x depth); raise width or depth")
+    source = RenderSource(spec, size=cfg.size, framing=cfg.framing, head=cfg.head, ict_path=cfg.ict_path or None,
+                          supersample=cfg.supersample, device=cfg.device)
     settings = {k: v for k, v in vars(cfg).items() if k not in ("shard", "device", "batch", "out")}
-    sfile = out / "generate_config.json"
-    if sfile.is_file():
-        prev = json.loads(sfile.read_text())
-        if prev != settings:
-            diff = {k: (prev.get(k), v) for k, v in settings.items() if prev.get(k) != v}
-            raise SystemExit(f"{out} was generated with other settings {diff}; use another out= or the same settings")
-    else:
-        sfile.write_text(json.dumps(settings, indent=1))
+    settings.update(resolved_settings(cfg, source))
+    check_resume(out / "generate_config.json", settings)
     rank, world = _shard(cfg.shard)
     n_chunks = -(-cfg.n // cfg.chunk)
     mine = [c for c in range(n_chunks) if c % world == rank]
     todo = [c for c in mine if not chunk_done(out, c)]
-    source = RenderSource(spec, size=cfg.size, framing=cfg.framing, head=cfg.head, ict_path=cfg.ict_path or None,
-                          supersample=cfg.supersample, device=cfg.device)
     with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("chunks", total=len(mine), completed=len(mine) - len(todo))
         for c in todo:

@@ -1,4 +1,6 @@
 import shutil
+
+from facebench.errors import ConfigError
 import subprocess
 import sys
 from pathlib import Path
@@ -85,8 +87,18 @@ def test_shards_partition_the_chunks(tmp_path):
 
 def test_changed_settings_refuse_to_mix(tmp_path):
     _gen(tmp_path / "mix", n=4)
-    with pytest.raises(SystemExit, match="other settings"):
+    with pytest.raises(ConfigError, match="other settings"):
         _gen(tmp_path / "mix", n=4, seed=1)
+    # The resolved head and the renderer's code are recorded: a resume under another renderer is refused.
+    import json
+
+    sfile = tmp_path / "mix" / "generate_config.json"
+    rec = json.loads(sfile.read_text())
+    assert rec["head_used"] == "procedural" and rec["head_file_sha1"] is None and len(rec["renderer_version"]) == 16
+    rec["renderer_version"] = "0" * 16
+    sfile.write_text(json.dumps(rec))
+    with pytest.raises(ConfigError, match="renderer_version"):
+        _gen(tmp_path / "mix", n=4)
 
 
 def test_fixture_facesynthetics_reader(fixtures_dir):

@@ -28,10 +28,19 @@ def _open_env(path: Path):
         if not path.exists():
             raise DatasetError(f"{path}: does not exist")
         try:
-            _ENVS[key] = lmdb.open(str(path), subdir=path.is_dir(), readonly=True, lock=False, readahead=False,
-                                   meminit=False)
+            env = lmdb.open(str(path), subdir=path.is_dir(), readonly=True, lock=False, readahead=False,
+                            meminit=False)
+            # A torn file (copy cut short) is memory-mapped beyond its end: touching those pages kills the
+            # process with SIGBUS. The meta page says how far the data reaches; compare with the file.
+            data = path / "data.mdb" if path.is_dir() else path
+            need = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+            have = data.stat().st_size
         except lmdb.Error as e:
             raise DatasetError(f"{path}: not an LMDB database ({e})") from e
+        if have < need:
+            env.close()
+            raise DatasetError(f"{data}: torn LMDB file ({have} bytes, its pages reach {need}): copy it again")
+        _ENVS[key] = env
     return _ENVS[key]
 
 
@@ -78,10 +87,18 @@ class HSFaceLMDB:
         if raw is None:
             raise DatasetError(f"{self.path}: key {key!r} listed in __keys__ is missing")
         try:
-            img, label = msgpack.unpackb(raw)
+            rec = msgpack.unpackb(raw)
         except Exception as e:  # noqa: BLE001
-            raise DatasetError(f"{self.path}: record {key!r} is not msgpack([jpeg, label]) ({e})") from e
-        return key, img, int(label)
+            raise DatasetError(f"{self.path} record {key!r}: not msgpack ({type(e).__name__})") from e
+        if not isinstance(rec, (list, tuple)) or len(rec) != 2:
+            raise DatasetError(f"{self.path} record {key!r}: expected msgpack [image bytes, label], got "
+                               f"{type(rec).__name__}{' of ' + str(len(rec)) if isinstance(rec, (list, tuple, dict)) else ''}")
+        img, label = rec
+        if not isinstance(img, (bytes, bytearray)):
+            raise DatasetError(f"{self.path} record {key!r}: image is {type(img).__name__}, not encoded bytes")
+        if isinstance(label, bool) or not isinstance(label, int) or label < 0:
+            raise DatasetError(f"{self.path} record {key!r}: label {label!r} is not a class id (an integer >= 0)")
+        return key, bytes(img), label
 
     def label(self, i: int) -> int:
         return self._record(i)[2]
@@ -102,6 +119,7 @@ def validate(path: Path, report) -> None:
     labels = check_labelled(ds, report, "HSFace LMDB", lambda i: f"{path} record {ds.keys[i]!r}")
     report.count("images", len(ds))
     report.count("classes (__classnum__)", ds.num_classes)
+    labels = [lab for lab in labels if lab is not None]
     if labels:
         depth = np.bincount(labels)
         report.count("images per identity (min/median/max)", f"{depth[depth > 0].min()}/{int(np.median(depth[depth > 0]))}/{depth.max()}")

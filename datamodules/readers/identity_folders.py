@@ -14,17 +14,28 @@ from datamodules.readers.images import IMAGE_EXTS, DatasetError, read_rgb
 class IdentityFolder:
     """Sorted (path, label) list of an identity-folder dataset."""
 
-    def __init__(self, root: str | Path, min_images: int = 1):
+    def __init__(self, root: str | Path, strict: bool = True):
+        """strict: an identity folder without images is an error (class ids are positions in the sorted
+        folder list, so skipping one would shift every later label); else it is listed in ``self.empty``."""
+        from datamodules.readers.other_kinds import detect_expression_folders, detect_parsing_set
+
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"{self.root}: not a directory")
+        if detect_expression_folders(self.root) or detect_parsing_set(self.root):
+            kind = "an expression set (class folders)" if detect_expression_folders(self.root) else "a parsing set"
+            raise DatasetError(f"{self.root}: {kind}, not identity folders")
         dirs = sorted(p for p in self.root.iterdir() if p.is_dir())
         if not dirs:
             raise DatasetError(f"{self.root}: no identity sub-folders (expected root/<identity>/<image>)")
-        self.classes, self.items = [], []
+        self.classes, self.items, self.empty = [], [], []
         for d in dirs:
             files = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-            if len(files) < min_images:
+            if not files:
+                if strict:
+                    raise DatasetError(f"{d}: identity folder without images ({', '.join(IMAGE_EXTS)}); remove it "
+                                       "or add its images (class ids follow the sorted folder names)")
+                self.empty.append(d)
                 continue
             label = len(self.classes)
             self.classes.append(d.name)
@@ -54,7 +65,9 @@ def detect(path: Path) -> bool:
 
 
 def validate(path: Path, report) -> None:
-    ds = IdentityFolder(path)
+    ds = IdentityFolder(path, strict=False)
+    for d in ds.empty:
+        report.problem(f"{d}: identity folder without images (training refuses it: later class ids would shift)")
     stray = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
     for p in stray[:20]:
         report.problem(f"{p}: image at the top level belongs to no identity")

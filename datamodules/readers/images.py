@@ -12,16 +12,18 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".pgm", ".tif", 
 from facebench.errors import DatasetError  # noqa: F401 - the one error type of bad input, re-exported here
 
 
-def check_labelled(ds, report, what: str, where) -> list[int]:
+def check_labelled(ds, report, what: str, where) -> list[int | None]:
     """Decode every sample of a labelled reader (``sample(i)`` -> (image, label), ``num_classes``),
-    reporting undecodable images and labels outside [0, num_classes); returns the labels read.
-    ``where(i)`` names sample i in messages."""
-    labels = []
+    reporting undecodable images and labels outside [0, num_classes); returns the label of each sample by
+    index, None where the sample could not be read (so later checks stay aligned and add no follow-on
+    errors). ``where(i)`` names sample i in messages."""
+    labels: list[int | None] = []
     for i in report.progress(range(len(ds)), what):
         try:
             _, lab = ds.sample(i)
         except DatasetError as e:
             report.problem(str(e))
+            labels.append(None)
             continue
         labels.append(lab)
         if ds.num_classes is not None and not 0 <= lab < ds.num_classes:

@@ -123,13 +123,19 @@ class InsightfaceRec:
         key = self.keys[i]
         return key, unpack(self.file.read(key), f"{self.file.rec} record {key}")
 
+    def _class_id(self, key: int, label) -> int:
+        v = float(label[0] if isinstance(label, np.ndarray) and label.size else label)
+        if not np.isfinite(v) or v != int(v) or v < 0:
+            raise DatasetError(f"{self.file.rec} record {key}: label {v} is not a class id (a whole number >= 0)")
+        return int(v)
+
     def label(self, i: int) -> int:
-        _, (_, label, *_rest) = self._record(i)
-        return int(label[0] if isinstance(label, np.ndarray) else label)
+        key, (_, label, *_rest) = self._record(i)
+        return self._class_id(key, label)
 
     def sample(self, i: int) -> tuple[np.ndarray, int]:
         key, (_, label, _, _, img) = self._record(i)
-        lab = int(label[0] if isinstance(label, np.ndarray) else label)
+        lab = self._class_id(key, label)
         return decode_rgb(img, f"{self.file.rec} record {key}"), lab
 
 
@@ -149,11 +155,12 @@ def validate(path: Path, report) -> None:
                 report.problem(str(e))
                 continue
             s, e = (int(x) for x in np.atleast_1d(rng)[:2])
-            bad = [lab for lab in labels[s - 1:e - 1] if lab != key - a]
+            # Unreadable images (None) were reported already: not counted again against their identity.
+            bad = [lab for lab in labels[s - 1:e - 1] if lab is not None and lab != key - a]
             if not (1 <= s <= e <= a) or bad:
                 report.problem(f"{ds.file.rec} identity record {key}: range ({s}, {e}) does not hold exactly "
                                f"the images of class {key - a}")
     report.count("images", len(ds))
     report.count("classes", ds.num_classes)
-    if labels:
-        report.count("classes seen in records", len(set(labels)))
+    if any(lab is not None for lab in labels):
+        report.count("classes seen in records", len({lab for lab in labels if lab is not None}))

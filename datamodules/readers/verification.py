@@ -141,7 +141,7 @@ def _image_pairs(name, pairs, root: Path) -> PairSet:
         f = Path(files[k])
         return read_rgb(f if f.is_absolute() else root / f)
 
-    return PairSet(name, np.array([s for _, _, s in pairs]), load)
+    return PairSet(name, np.array([s for _, _, s in pairs], bool), load)
 
 
 def read_pairs(path: str | Path, image_root: str | Path | None = None) -> PairSet:
@@ -210,5 +210,9 @@ def validate_pairs(path: Path, report) -> None:
         report.problem(f"{root / p}: listed in {lst.name} but missing")
     if len(missing) > 50:
         report.problem(f"... and {len(missing) - 50} more missing images")
-    _validate_pairset(_image_pairs(lst.stem, [pp for pp in pairs if pp[0] in present and pp[1] in present], root),
-                      report, lst.name)
+    complete = [pp for pp in pairs if pp[0] in present and pp[1] in present]
+    if not complete:
+        report.count("pairs", len(pairs))
+        report.problem(f"{lst}: none of its {len(pairs)} pairs has both images under {root}")
+        return
+    _validate_pairset(_image_pairs(lst.stem, complete, root), report, lst.name)

@@ -90,6 +90,11 @@ class VerificationAccuracy(Metric):
         dist, same, order = dist[srt], same[srt], order[srt]
         keep = torch.ones_like(order, dtype=torch.bool)
         keep[1:] = order[1:] != order[:-1]  # DistributedSampler pads with repeats
+        if int(keep.sum()) < self.n_folds:
+            from facebench.errors import ConfigError
+
+            raise ConfigError(f"verification saw {int(keep.sum())} pairs, fewer than the protocol's {self.n_folds} "
+                              "folds: raise trainer.limit_val_batches, data.batch_size or the set's pair count")
         mean, std, th = kfold_accuracy(dist[keep], same[keep], self.n_folds)
         out = {"acc": mean, "acc_std": std, "threshold": th, **roc_metrics(dist[keep], same[keep])}
         return {k: torch.tensor(v) for k, v in out.items()}
