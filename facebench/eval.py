@@ -124,7 +124,10 @@ def load_model(checkpoint: str | Path, config: str | Path | None = None):
     cfg = run_config(checkpoint, config)
     state = load_state_dict(checkpoint)
     kwargs = {"num_classes": state["head.weight"].shape[0]} if "head.weight" in state else {}
-    model = instantiate(cfg.model, **kwargs)
+    model_cfg = cfg.model.copy()
+    if "init_from" in model_cfg:  # runs before the key moved to the top level (its weights are in the state)
+        del model_cfg["init_from"]
+    model = instantiate(model_cfg, **kwargs)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

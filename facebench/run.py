@@ -47,13 +47,42 @@ def validate_config(cfg: DictConfig) -> None:
             else isinstance(v, (int, float)) and not isinstance(v, bool)
         if not ok:
             raise ConfigError(f"trainer.{key}={v!r}: expected {'an integer' if key in _TRAINER_INTS else 'a number'}")
-    data = cfg.get("data") or {}
-    for key in ("batch_size", "num_workers", "width", "depth", "size", "n_train", "render_size", "supersample"):
-        v = data.get(key)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "num_workers" else 1)):
-            raise ConfigError(f"data.{key}={v!r}: expected an integer >= {0 if key == 'num_workers' else 1}")
-    if not isinstance(cfg.get("seed", 0), int):
+    for group in ("data", "model"):
+        _check_types(cfg.get(group) or {}, group)
+    if not isinstance(cfg.get("seed", 0), int) or isinstance(cfg.get("seed", 0), bool):
         raise ConfigError(f"seed={cfg.seed!r}: expected an integer")
+
+
+def _check_types(node, prefix: str) -> None:
+    """Values of a ``_target_`` node against its constructor's annotations (int, float, bool, str, their
+    optional forms), recursively; a wrong type names the key (``data.batch_size='x'``)."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    target = node.get("_target_") if isinstance(node, (dict, DictConfig)) else None
+    if target is None:
+        return
+    try:
+        params = inspect.signature(get_object(target)).parameters
+    except Exception:  # noqa: BLE001 - an unimportable target fails with Hydra's own message later
+        return
+    for key in node:
+        if key == "_target_" or key not in params:
+            continue
+        value = node.get(key)
+        if isinstance(value, (dict, DictConfig)) and value.get("_target_") is not None:
+            _check_types(value, f"{prefix}.{key}")
+            continue
+        ann = str(params[key].annotation).replace(" ", "")
+        base = ann.removesuffix("|None")
+        if value is None:  # null, or ??? filled in later (num_classes from the DataModule)
+            continue
+        ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+              "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+              "bool": isinstance(value, bool), "str": isinstance(value, str)}.get(base, True)
+        if not ok:
+            raise ConfigError(f"{prefix}.{key}={value!r}: expected {'a number' if base == 'float' else base}")
 
 
 def _job() -> tuple[str | None, str | None]:

@@ -246,3 +246,34 @@ def test_run_with_fewer_samples_than_a_batch_says_why(tmp_path):
              "data.val_identities=4")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "4 samples, fewer than one batch of 8" in r.stderr
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.max_epochs=abc", "trainer.max_epochs='abc': expected an integer"),
+    ("data.batch_size=abc", "data.batch_size='abc': expected int"),
+    ("model.lr=fast", "model.lr='fast': expected a number"),
+    ("model.backbone.width=1.5", "model.backbone.width=1.5: expected int"),
+])
+def test_config_values_are_checked_against_their_constructors(override, message):
+    from hydra import compose, initialize_config_dir
+
+    from facebench.errors import ConfigError
+    from facebench.run import validate_config
+
+    with initialize_config_dir(config_dir=str(ROOT / "facebench" / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[override])
+    with pytest.raises(ConfigError) as e:
+        validate_config(cfg)
+    assert str(e.value) == message
+
+
+def test_every_experiment_passes_the_config_check():
+    from hydra import compose, initialize_config_dir
+
+    from facebench.run import validate_config
+
+    for exp in sorted((ROOT / "experiments").rglob("*.yaml")):
+        name = exp.relative_to(ROOT / "experiments").with_suffix("").as_posix()
+        with initialize_config_dir(config_dir=str(ROOT / "facebench" / "conf"), version_base="1.3"):
+            cfg = compose("config", overrides=[f"experiment={name}", "init_from=x"])
+        validate_config(cfg)
