@@ -199,10 +199,9 @@ def bench_landmark_data(cfg: BenchConfig) -> str:
 
     def step():
         b = next(batches)
-        b = [x.to(dev, non_blocking=True) for x in b]
-        if render_on == "device":
-            b = dm.train_set.render_batch(b[0])
-        return b
+        if render_on == "device":  # an IndexBatch: render, crop and augment it here
+            return dm.train_set.render_batch(b.index.to(dev))
+        return type(b)(*(x.to(dev, non_blocking=True) for x in b))
 
     for _ in range(2):  # warm-up: workers start, kernels compile
         step()

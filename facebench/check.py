@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, report = check(argv[0])
     if name is None and not report.problems:
-        print(f"{argv[0]}: format not recognised (known: {', '.join(f.name for f in FORMATS)})", file=sys.stderr)
+        print(f"{argv[0]}: format not recognised (known: {', '.join(f.name for f in FORMATS)})")
         return 2
     if name is None:  # the path itself is the problem (missing)
         for p in report.problems:

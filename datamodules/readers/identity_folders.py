@@ -11,6 +11,11 @@ import numpy as np
 from datamodules.readers.images import IMAGE_EXTS, DatasetError, read_rgb
 
 
+def _bookkeeping(root: Path, d: Path) -> bool:
+    """Folders that are not identities: hidden ones, and the ``manifest/`` of a ``facebench.generate`` folder."""
+    return d.name.startswith(".") or (d.name == "manifest" and (root / "generate_config.json").is_file())
+
+
 class IdentityFolder:
     """Sorted (path, label) list of an identity-folder dataset."""
 
@@ -25,7 +30,7 @@ class IdentityFolder:
         if detect_expression_folders(self.root) or detect_parsing_set(self.root):
             kind = "an expression set (class folders)" if detect_expression_folders(self.root) else "a parsing set"
             raise DatasetError(f"{self.root}: {kind}, not identity folders")
-        dirs = sorted(p for p in self.root.iterdir() if p.is_dir())
+        dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not _bookkeeping(self.root, p))
         if not dirs:
             raise DatasetError(f"{self.root}: no identity sub-folders (expected root/<identity>/<image>)")
         self.classes, self.items, self.empty = [], [], []
