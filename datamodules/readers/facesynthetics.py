@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.readers.images import DatasetError, read_gray_exact, read_rgb
+from datamodules.readers.images import DatasetError, first_non_finite, read_gray_exact, read_rgb
 from facebench.labels import NUM_LANDMARKS_FS, NUM_SEG_CLASSES, SEG_IGNORE
 
 _NAME = re.compile(r"^(\d{6})\.png$")
@@ -37,9 +37,8 @@ def read_landmarks(path: str | Path, n_points: int = NUM_LANDMARKS_FS) -> np.nda
     if len(rows) != n_points:
         raise DatasetError(f"{path}: expected {n_points} landmarks, found {len(rows)}")
     out = np.asarray(rows, np.float32)
-    bad = ~np.isfinite(out).all(1)
-    if bad.any():
-        raise DatasetError(f"{path}: landmark {int(np.argmax(bad))} is not finite")
+    if (k := first_non_finite(out)) is not None:
+        raise DatasetError(f"{path}: landmark {k} is not finite")
     return out
 
 

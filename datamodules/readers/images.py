@@ -47,14 +47,25 @@ def _complete(buf: bytes, where: str) -> None:
             raise DatasetError(f"{where}: truncated PNG (no IEND chunk after the image data)")
 
 
+def _decode(buf: bytes, where: str, flags: int, what: str) -> np.ndarray:
+    """Complete-and-decode of image bytes (``cv2.imdecode`` flags); ``what`` ends the undecodable message."""
+    _complete(buf, where)
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), flags)
+    if img is None:
+        raise DatasetError(f"{where}: {what}")
+    return img
+
+
 def decode_rgb(buf: bytes, where: str) -> np.ndarray:
     """Decode image bytes to RGB uint8 (H, W, 3), refusing empty, truncated or undecodable data."""
-    buf = bytes(buf)
-    _complete(buf, where)
-    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise DatasetError(f"{where}: image bytes do not decode")
+    img = _decode(bytes(buf), where, cv2.IMREAD_COLOR, "image bytes do not decode")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def first_non_finite(points: np.ndarray) -> int | None:
+    """Index of the first row of ``points`` (N, D) holding a NaN or infinity, None when all are finite."""
+    bad = ~np.isfinite(points).all(1)
+    return int(np.argmax(bad)) if bad.any() else None
 
 
 def _read_bytes(path: str | Path) -> bytes:
@@ -68,21 +79,13 @@ def _read_bytes(path: str | Path) -> bytes:
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """Read an image file fully (truncation is an error) as RGB uint8 (H, W, 3)."""
-    buf = _read_bytes(path)
-    _complete(buf, str(path))
-    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise DatasetError(f"{path}: not a readable image")
+    img = _decode(_read_bytes(path), str(path), cv2.IMREAD_COLOR, "not a readable image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def read_gray_exact(path: str | Path) -> np.ndarray:
     """Read a single-channel label map without any conversion (truncation is an error)."""
-    buf = _read_bytes(path)
-    _complete(buf, str(path))
-    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise DatasetError(f"{path}: not a readable image")
+    img = _decode(_read_bytes(path), str(path), cv2.IMREAD_UNCHANGED, "not a readable image")
     if img.ndim != 2:
         raise DatasetError(f"{path}: label map must be single-channel, got shape {img.shape}")
     return img

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.readers.images import IMAGE_EXTS, DatasetError, read_rgb
+from datamodules.readers.images import IMAGE_EXTS, DatasetError, first_non_finite, read_rgb
 
 SPLITS_300W = {
     "common": ("lfpw/testset", "helen/testset"),
@@ -63,9 +63,8 @@ def read_pts(path: str | Path) -> np.ndarray:
     if len(pts) != n:
         raise DatasetError(f"{path}: n_points is {n} but {len(pts)} points are listed")
     out = np.asarray(pts, np.float32)
-    bad = ~np.isfinite(out).all(1)
-    if bad.any():
-        raise DatasetError(f"{path}: point {int(np.argmax(bad))} is not finite ({lines[i + 1 + int(np.argmax(bad))]!r})")
+    if (k := first_non_finite(out)) is not None:
+        raise DatasetError(f"{path}: point {k} is not finite ({lines[i + 1 + k]!r})")
     return out
 
 
