@@ -64,3 +64,15 @@ class LandmarkBatch(NamedTuple):
     @property
     def has_depth(self) -> bool:
         return self.depth.shape[-1] > 0
+
+
+class ParsingBatch(NamedTuple):
+    """Face-parsing crops (B, 3, S, S) in [-1, 1]; ``label`` (B, S, S) int64 class ids of the dataset's class
+    set (255 = unlabelled, also outside the image); ``crop_to_img`` (B, 2, 3) the affine from crop pixels to
+    the original image's pixels (pixel centres at integers), which maps predictions back for evaluation;
+    ``index`` (B,) the sample's position in its dataset."""
+
+    image: torch.Tensor
+    label: torch.Tensor
+    crop_to_img: torch.Tensor
+    index: torch.Tensor | int = -1

@@ -10,6 +10,11 @@ from datamodules.readers.images import DatasetError
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The ``state_dict`` of a Lightning checkpoint; no pickled object is executed."""
+    return load_checkpoint(path)[0]
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(``state_dict``, ``hyper_parameters``) of a Lightning checkpoint; no pickled object is executed."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: checkpoint not found")
@@ -19,7 +24,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise DatasetError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise DatasetError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
-    return ckpt["state_dict"]
+    return ckpt["state_dict"], dict(ckpt.get("hyper_parameters") or {})
 
 
 def init_backbone_from(model: torch.nn.Module, path: str | Path) -> None:

@@ -115,19 +115,27 @@ def run_config(checkpoint: str | Path, config: str | Path | None = None):
         raise DatasetError(f"{cfg_path}: not a readable run config ({type(e).__name__})") from e
 
 
-def load_model(checkpoint: str | Path, config: str | Path | None = None):
-    """The run's LightningModule with the checkpoint's weights (no pickled objects are executed)."""
+# Module arguments a run takes from its DataModule (not in its config): restored from the checkpoint.
+_DATA_KWARGS = ("class_set",)
+
+
+def load_model(checkpoint: str | Path, config: str | Path | None = None, **extra):
+    """The run's LightningModule with the checkpoint's weights (no pickled objects are executed). ``extra``:
+    constructor arguments that are modules (the frozen parser of a label-adaptation run)."""
     from hydra.utils import instantiate
 
-    from facebench.checkpoints import load_state_dict
+    from facebench.checkpoints import load_checkpoint
 
     cfg = run_config(checkpoint, config)
-    state = load_state_dict(checkpoint)
+    state, hparams = load_checkpoint(checkpoint)
     kwargs = {"num_classes": state["head.weight"].shape[0]} if "head.weight" in state else {}
+    kwargs.update({k: hparams[k] for k in _DATA_KWARGS if k in hparams})
     model_cfg = cfg.model.copy()
     if "init_from" in model_cfg:  # runs before the key moved to the top level (its weights are in the state)
         del model_cfg["init_from"]
-    model = instantiate(model_cfg, **kwargs)
+    if cfg.get("parser_from") and "parser" not in extra:  # a label-adaptation run: rebuild its frozen parser
+        extra["parser"] = load_model(cfg.parser_from)
+    model = instantiate(model_cfg, **kwargs, **extra, _convert_="all")
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

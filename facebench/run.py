@@ -150,12 +150,22 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     # Plain containers (not OmegaConf nodes) so checkpoints hold only primitives and load with weights_only.
     dm = instantiate(cfg.data, _convert_="all")
-    model = instantiate(cfg.model, **dm.model_kwargs(), _convert_="all")
+    extra = {}
+    if cfg.get("parser_from"):  # label adaptation: the frozen parser, rebuilt from its own run
+        from facebench.eval import load_model
+
+        extra["parser"] = load_model(cfg.parser_from)
+    model = instantiate(cfg.model, **dm.model_kwargs(), **extra, _convert_="all")
     if cfg.get("init_from"):
         from facebench.checkpoints import init_backbone_from
 
         init_backbone_from(model, cfg.init_from)
-    callbacks = [ModelCheckpoint(dirpath=out / "checkpoints", save_last=True), RichProgressBar()]
+    # With checkpoint_monitor, best.ckpt is the epoch selected on that validation metric (label adaptation
+    # selects on the real validation split); last.ckpt is always the final state.
+    monitor = cfg.get("checkpoint_monitor")
+    ckpt = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, monitor=monitor,
+                           mode=cfg.get("checkpoint_mode", "max"), filename="best" if monitor else None)
+    callbacks = [ckpt, RichProgressBar()]
     loggers = build_loggers(cfg)
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks)
     try:

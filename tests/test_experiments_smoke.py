@@ -16,6 +16,8 @@ SMOKE = {  # per experiment family: tiny data and models
                 "data.real_width=4", "data.real_depth=4"],
     "fan": ["data.batch_size=2", "data.n_train=8", "data.val_render=4", "data.render_size=96", "model.net.width=32",
             "model.net.stacks=1"],
+    "fakeit": ["data.batch_size=2", "data.n_train=4", "data.val_render=2", "data.standin_size=2", "data.size=64",
+               "data.render_size=64"],
 }
 
 
@@ -37,13 +39,33 @@ def test_there_are_experiments():
     assert {"synface/render_baseline", "synface/identity_mixup", "synface/domain_mixup"} <= set(EXPERIMENTS)
 
 
+@pytest.fixture(scope="module")
+def parser_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("parser")
+    _run("fakeit/parsing_render", out, ["model.net.width=8", "model.net.depths=[1,1,1,1]"])
+    return out / "checkpoints" / "last.ckpt"
+
+
+def _extra(name, request) -> list[str]:
+    """Paths an experiment requires: a trained model to start from, a dataset on disk."""
+    if name.endswith("finetune_real"):
+        return [f"init_from={request.getfixturevalue('baseline_checkpoint')}"]
+    if name == "fakeit/label_adaptation":
+        return [f"parser_from={request.getfixturevalue('parser_checkpoint')}", "data.val_render=0"]
+    if name == "fakeit/facesynthetics_release":
+        return [f"data.train_path={request.getfixturevalue('fixtures_dir') / 'facesynthetics'}"]
+    return []
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_experiment_smoke(name, tmp_path, baseline_checkpoint):
-    extra = [f"init_from={baseline_checkpoint}"] if name.endswith("finetune_real") else []
-    metrics = _run(name, tmp_path, extra)
+def test_experiment_smoke(name, tmp_path, request):
+    metrics = _run(name, tmp_path, _extra(name, request))
     assert (tmp_path / "csv" / "metrics.csv").is_file()
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
-    assert any(k.endswith("/acc") or "nme_" in k for k in metrics)
+    assert any(k.endswith("/acc") or "nme_" in k or k.endswith("/mean_f1") for k in metrics)
+    if name == "fakeit/label_adaptation":  # both sides of the comparison, and the epoch selected on validation
+        assert {"val/standin_helen11/mean_f1", "val/standin_helen11/mean_f1_table"} <= set(metrics)
+        assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
     if name.endswith("domain_mixup"):
         assert "train/dm_lambda" in (tmp_path / "csv" / "metrics.csv").read_text()
 

@@ -25,6 +25,7 @@ from facebench.labels import FS70_TO_IBUG68, IBUG68_FLIP, WFLW98_TO_IBUG68
 from facebench.landmark_conventions import contour_to_2d, depth_in_pixels
 from facebench.landmarks_ops import apply_affine, fan_crop_transform, flip_points, invert_affine, rescale_affine
 from datamodules.batches import IndexBatch, LandmarkBatch
+from datamodules.datasets.device_ops import jitter_on_device, warp_batch
 from facebench.render.settings import RenderSettings
 from facebench.render.spec import DatasetSpec
 
@@ -116,14 +117,6 @@ def crop_sample(img: np.ndarray, pts: np.ndarray, rng: np.random.Generator | Non
     return LandmarkBatch(x, *crop_labels(plan, pts, depth))
 
 
-def _blur_kernel(k: int, device) -> torch.Tensor:
-    """1D Gaussian of odd size k with OpenCV's default sigma for that size (as albumentations' GaussianBlur)."""
-    sigma = 0.3 * ((k - 1) * 0.5 - 1) + 0.8
-    x = torch.arange(k, device=device, dtype=torch.float32) - (k - 1) / 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    return g / g.sum()
-
-
 def crop_batch_on_device(img: torch.Tensor, plans: list[CropPlan], colour: bool = True) -> torch.Tensor:
     """FAN crops (B, 3, 256, 256) in [-1, 1] of images (B, 3, H, W) in [0, 1] on their own device: one
     batched bilinear warp (grid_sample, zero border, as cv2.warpAffine), mirroring, and the photometric
@@ -132,33 +125,13 @@ def crop_batch_on_device(img: torch.Tensor, plans: list[CropPlan], colour: bool 
 
     The photometric draws differ from the worker path's (albumentations seeds its own generator), so the
     two paths apply the same distribution of jitter, not the same jitter to a given sample."""
-    B, _, H, W = img.shape
-    dev = img.device
+    B, dev = img.shape[0], img.device
     Minv = torch.from_numpy(np.stack([invert_affine(plan.M) for plan in plans])).float().to(dev)  # crop -> image
-    u = torch.arange(CROP, device=dev, dtype=torch.float32)
-    gy, gx = torch.meshgrid(u, u, indexing="ij")
-    grid = torch.stack([gx, gy, torch.ones_like(gx)], -1).view(1, CROP * CROP, 3)
-    src = (grid @ Minv.transpose(1, 2)).view(B, CROP, CROP, 2)  # image pixels, centres at integers
-    norm = torch.tensor([2.0 / W, 2.0 / H], device=dev)
-    crop = F.grid_sample(img, (src + 0.5) * norm - 1, mode="bilinear", padding_mode="zeros", align_corners=False)
+    crop = warp_batch(img, Minv, CROP)
     flip = torch.tensor([plan.flip for plan in plans], device=dev)
     crop = torch.where(flip.view(B, 1, 1, 1), crop.flip(-1), crop)
     if colour and all(plan.rng is not None for plan in plans):
-        draws = np.array([[r.uniform(0.7, 1.3), r.uniform(0.7, 1.3), r.uniform(0.7, 1.3), r.uniform(), r.integers(3)]
-                          for r in (plan.rng for plan in plans)])
-        b, c, sat = (torch.from_numpy(draws[:, k]).float().to(dev).view(B, 1, 1, 1) for k in range(3))
-        luma = torch.tensor([0.299, 0.587, 0.114], device=dev).view(1, 3, 1, 1)
-        crop = (crop * b).clamp(0, 1)
-        mean = (crop * luma).sum(1, keepdim=True).mean((2, 3), keepdim=True)
-        crop = (mean + c * (crop - mean)).clamp(0, 1)
-        grey = (crop * luma).sum(1, keepdim=True)
-        crop = (grey + sat * (crop - grey)).clamp(0, 1)
-        for j in np.nonzero(draws[:, 3] < 0.2)[0]:
-            k = 3 + 2 * int(draws[j, 4])
-            g = _blur_kernel(k, dev)
-            x = F.pad(crop[j:j + 1], (k // 2, k // 2, k // 2, k // 2), mode="reflect")
-            x = F.conv2d(x, g.view(1, 1, 1, k).expand(3, 1, 1, k), groups=3)
-            crop[j] = F.conv2d(x, g.view(1, 1, k, 1).expand(3, 1, k, 1), groups=3)[0]
+        crop = jitter_on_device(crop, [plan.rng for plan in plans])
     return (crop - 0.5) / 0.5
 
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from datamodules.readers import (facesynthetics, hsface_lmdb, identity_folders, landmark_sets, other_kinds, recordio,
-                                 verification)
+from datamodules.readers import (facesynthetics, hsface_lmdb, identity_folders, landmark_sets, other_kinds, parsing_sets,
+                                 recordio, verification)
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ FORMATS: list[Format] = [
     Format("pts_landmarks", landmark_sets.detect_pts, landmark_sets.validate_pts),
     # Kinds with folder layouts that also look like identity folders: recognised first, by their own evidence.
     Format("expression_folders", other_kinds.detect_expression_folders, other_kinds.validate_expression_folders),
-    Format("parsing_set", other_kinds.detect_parsing_set, other_kinds.validate_parsing_set),
+    Format("parsing_set", parsing_sets.detect, parsing_sets.validate),
     Format("identity_folders", identity_folders.detect, identity_folders.validate),
 ]
 

@@ -22,7 +22,8 @@ class IdentityFolder:
     def __init__(self, root: str | Path, strict: bool = True):
         """strict: an identity folder without images is an error (class ids are positions in the sorted
         folder list, so skipping one would shift every later label); else it is listed in ``self.empty``."""
-        from datamodules.readers.other_kinds import detect_expression_folders, detect_parsing_set
+        from datamodules.readers.other_kinds import detect_expression_folders
+        from datamodules.readers.parsing_sets import detect as detect_parsing_set
 
         self.root = Path(root)
         if not self.root.is_dir():

@@ -96,3 +96,32 @@ def write_rgb(path: str | Path, img: np.ndarray, quality: int = 95) -> None:
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
     if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params):
         raise OSError(f"{path}: could not write image")
+
+
+def read_label_map(path: str | Path) -> np.ndarray:
+    """Read a label map as (H, W) uint8 class ids: a single-channel PNG's values, or a palette PNG's *indices*
+    (OpenCV would return the palette colours). Truncation is an error; colour images are refused."""
+    import io
+
+    from PIL import Image
+
+    buf = _read_bytes(path)
+    _complete(buf, str(path))
+    try:
+        with Image.open(io.BytesIO(buf)) as im:
+            im.load()
+            mode = im.mode
+            arr = np.asarray(im)
+    except Exception as e:  # noqa: BLE001 - PIL raises several types for bad data
+        raise DatasetError(f"{path}: not a readable label map ({type(e).__name__})") from None
+    if mode not in ("L", "P", "I;16", "I"):
+        raise DatasetError(f"{path}: label map must be single-channel or palette, got a {mode} image")
+    if arr.max(initial=0) > 255:
+        raise DatasetError(f"{path}: label ids above 255")
+    return arr.astype(np.uint8)
+
+
+def read_part_mask(path: str | Path) -> np.ndarray:
+    """A binary part mask (any channel layout) as (H, W) bool: pixels brighter than half."""
+    img = _decode(_read_bytes(path), str(path), cv2.IMREAD_GRAYSCALE, "not a readable mask")
+    return img > 127

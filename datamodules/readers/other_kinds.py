@@ -1,4 +1,4 @@
-"""Datasets facebench recognises but has no task reader for yet (expression and face-parsing sets), so that
+"""Datasets facebench recognises but has no task reader for yet (expression sets), so that
 ``facebench.check`` names what a folder is instead of mistaking it for another kind (an expression set's
 class folders look like identity folders)."""
 from __future__ import annotations
@@ -11,7 +11,6 @@ from datamodules.readers.images import IMAGE_EXTS
 # the RAF-DB / AffectNet folder exports): lower-cased, some sets abbreviate.
 EXPRESSION_CLASSES = {"angry", "anger", "disgust", "disgusted", "fear", "fearful", "happy", "happiness", "sad",
                       "sadness", "surprise", "surprised", "neutral", "contempt"}
-PARSING_FOLDERS = ({"images", "labels"}, {"images", "masks"}, {"CelebA-HQ-img", "CelebAMask-HQ-mask-anno"})
 
 
 def _subdirs(path: Path) -> list[Path]:
@@ -31,16 +30,6 @@ def detect_expression_folders(path: Path) -> bool:
     return bool(subs) and all(_is_class_layout(s) for s in subs)
 
 
-def detect_parsing_set(path: Path) -> bool:
-    """LaPa (``{train,val,test}/{images,labels,landmarks}`` or one split), Helen (``images/``, ``labels/``),
-    CelebAMask-HQ (``CelebA-HQ-img/``, ``CelebAMask-HQ-mask-anno/``) and its image/mask derivatives."""
-    names = {p.name for p in _subdirs(path)}
-    if any(req <= names for req in PARSING_FOLDERS):
-        return True
-    subs = _subdirs(path)
-    return bool(subs) and all(any(req <= {q.name for q in _subdirs(s)} for req in PARSING_FOLDERS) for s in subs)
-
-
 def _count_images(path: Path) -> int:
     return sum(1 for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
 
@@ -51,9 +40,3 @@ def validate_expression_folders(path: Path, report) -> None:
                                                     and p.name.lower() in EXPRESSION_CLASSES})))
     report.problem(f"{path}: an expression set (class folders), not an identity set; facebench has no expression "
                    "reader yet, so it cannot be used for training or evaluation")
-
-
-def validate_parsing_set(path: Path, report) -> None:
-    report.count("images", _count_images(path))
-    report.problem(f"{path}: a face-parsing set (images with label maps), not an identity set; facebench has no "
-                   "parsing reader yet, so it cannot be used for training or evaluation")
