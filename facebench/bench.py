@@ -4,6 +4,7 @@
     python -m facebench.bench train [backbone=iresnet50 precision=bf16-mixed batch=256 source=render steps=20]
     python -m facebench.bench landmarks [batches=1,64 stacks=1,4 precision=bf16-mixed]
     python -m facebench.bench landmark_data [render_on=auto|worker|device batch=64 workers=2 steps=10]
+    python -m facebench.bench parsing [batches=1,64 parsing_sizes=256,512 precision=bf16-mixed]
 
 ``render`` prints one line per setting, e.g. ``render cpu 112x112 aligned: 640 img/s``, on the CPU and on
 CUDA when available; rendering includes every label. ``train`` prints training images/s (forward,
@@ -11,7 +12,8 @@ backward, SGD step with a CosFace head) fed from ``source``: ``memory`` (one ran
 ceiling), ``render`` (on-the-fly rendering: in DataLoader workers on the CPU, on the device on a GPU) or a
 dataset path (identity folders, RecordIO, HSFace LMDB). ``landmarks`` prints FAN inference images/s at
 256x256 for each number of stacks and batch size (width 256; bf16/fp16 autocast on CUDA when asked).
-``landmark_data`` prints the landmark DataModule's training images/s (render, crop, augment; no model).
+``parsing`` prints inference images/s of each parser (UNet-ResNet and BiSeNet, full and tiny) per input side
+and batch. ``landmark_data`` prints the landmark DataModule's training images/s (render, crop, augment; no model).
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class BenchConfig:
     stacks: str = "1,4"
     widths: str = "256"  # landmarks: FAN channel widths (the network-size ablation spans stacks x width)
     render_on: str = "auto"  # landmark_data: worker | device (auto: device on CUDA)
+    parsing_sizes: str = "256,512"  # parsing: input sides
 
 
 def bench_render(cfg: BenchConfig) -> list[str]:
@@ -152,6 +155,45 @@ def bench_train(cfg: BenchConfig) -> str:
     return line
 
 
+def _timed_inference(net, x, dev: str, repeats: int, amp) -> float:
+    """Images/s of ``net`` on batch ``x`` (one warm-up call; CUDA synchronised around the timed calls)."""
+    use_amp = amp is not None and dev == "cuda"
+    with torch.no_grad(), torch.autocast(dev, dtype=amp or torch.float32, enabled=use_amp):
+        net(x)
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            net(x)
+        if dev == "cuda":
+            torch.cuda.synchronize()
+    return repeats * x.shape[0] / (time.perf_counter() - t0)
+
+
+def bench_parsing(cfg: BenchConfig) -> list[str]:
+    """Inference images/s of each parser (UNet-ResNet, BiSeNet; full and tiny) at ``parsing_sizes``."""
+    from facebench.models.bisenet import BiSeNet
+    from facebench.models.unet_resnet import UNetResNet
+
+    devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if cfg.devices == "auto" else [cfg.devices]
+    amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
+    nets = {"unet_resnet w64": lambda: UNetResNet(19), "unet_resnet tiny": lambda: UNetResNet(19, width=8, depths=(1,) * 4),
+            "bisenet w64": lambda: BiSeNet(19), "bisenet tiny": lambda: BiSeNet(19, width=8, depths=(1,) * 4)}
+    lines = []
+    for dev in devs:
+        for name, build in nets.items():
+            net = build().to(dev).eval()
+            params = sum(p.numel() for p in net.parameters()) / 1e6
+            for size in (int(v) for v in cfg.parsing_sizes.split(",")):
+                for b in (int(x) for x in cfg.batches.split(",")):
+                    rate = _timed_inference(net, torch.randn(b, 3, size, size, device=dev), dev, cfg.repeats, amp)
+                    prec = cfg.precision if amp is not None and dev == "cuda" else "32"
+                    line = f"parsing {dev} {name} ({params:.2f}M params) {size}px {prec} batch {b}: {rate:.1f} img/s"
+                    print(line, flush=True)
+                    lines.append(line)
+    return lines
+
+
 def bench_landmarks(cfg: BenchConfig) -> list[str]:
     from facebench.models.fan import FAN
 
@@ -163,19 +205,8 @@ def bench_landmarks(cfg: BenchConfig) -> list[str]:
             net = FAN(stacks, width).to(dev).eval()
             params = sum(p.numel() for p in net.parameters()) / 1e6
             for b in (int(x) for x in cfg.batches.split(",")):
-                x = torch.randn(b, 3, 256, 256, device=dev)
-                use_amp = amp is not None and dev == "cuda"
-                with torch.no_grad(), torch.autocast(dev, dtype=amp or torch.float32, enabled=use_amp):
-                    net(x)
-                    if dev == "cuda":
-                        torch.cuda.synchronize()
-                    t0 = time.perf_counter()
-                    for _ in range(cfg.repeats):
-                        net(x)
-                    if dev == "cuda":
-                        torch.cuda.synchronize()
-                rate = cfg.repeats * b / (time.perf_counter() - t0)
-                prec = cfg.precision if use_amp else "32"
+                rate = _timed_inference(net, torch.randn(b, 3, 256, 256, device=dev), dev, cfg.repeats, amp)
+                prec = cfg.precision if amp is not None and dev == "cuda" else "32"
                 line = (f"landmarks {dev} FAN {stacks} stack(s) width {width} ({params:.2f}M params) {prec} batch {b}: "
                         f"{rate:.1f} img/s")
                 print(line, flush=True)
@@ -226,7 +257,7 @@ def main(argv=None):
     print(f"# machine: {platform.node()} {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     benches = {"render": bench_render, "train": bench_train, "landmarks": bench_landmarks,
-               "landmark_data": bench_landmark_data}
+               "landmark_data": bench_landmark_data, "parsing": bench_parsing}
     if cfg.what not in benches:
         raise SystemExit(f"unknown benchmark {cfg.what!r}; available: {', '.join(benches)}")
     benches[cfg.what](cfg)

@@ -23,6 +23,14 @@ evaluated through the WFLW->iBUG 68 table; per-attribute NME), a FaceSynthetics 
 ``adapt`` is Fake It's label adaptation: the model stays frozen; an MLP from its predictions on ``train`` to
 that set's labels is selected on ``val`` and evaluated on ``data``, with and without it.
 
+    python -m facebench.eval parsing checkpoint=... data=/data/helen [split=test adapter=CKPT flip_test=true]
+
+``parsing`` scores a parser at each image's original resolution (predictions warped back through the crop)
+on a Helen / LaPa / CelebAMask-HQ / FaceSynthetics folder, ``render`` (held-out renders) or ``standin``, in
+that set's classes through the explicit class table; prints per-class F1, mean F1 (its classes named), the
+pooled overall F1 and mIoU, and writes a sheet of images with true and predicted labels. With ``adapter``
+(a label-adaptation run on this parser) both columns, without and with adaptation.
+
 ``quality`` embeds every image of an identity dataset (folders, RecordIO or HSFace LMDB) and prints
 Vec2Face's measures: identity separability (no other identity centre above cosine 0.4), mean
 inter-identity similarity, intra-class spread and, with ``reference``, identity leakage.
@@ -90,6 +98,21 @@ class AdaptConfig(EvalConfig):
     epochs: int = 600
     normaliser: str = "inter_ocular"  # the NME that selects the adapter's epoch on val (box for profiles)
     convention: str = ""  # labels of rendered / generated splits (default 3d)
+
+
+@dataclass
+class ParsingEvalConfig(EvalConfig):
+    adapter: str = ""  # a label-adaptation checkpoint trained on `checkpoint`'s parser: scored with and without it
+    split: str = "test"  # the split of a parsing set on disk (train | val | test | all)
+    render_faces: int = 200  # data=render / data=standin: held-out faces
+    size: int = 0  # crop side (default: the run's data.size)
+    render_size: int = 0  # rendered image side (default: the run's data.render_size)
+    crop_scale: float = 0.0  # default: the run's data.crop_scale
+    standin_classes: str = "helen11"  # data=standin: its class set
+    flip_test: bool = False
+    sheet: str = ""  # image sheet (default: <data name>_parsing.png in the working directory)
+    sheet_images: int = 8
+    table: str = ""  # also write the markdown table here
 
 
 def _device(cfg: EvalConfig) -> torch.device:
@@ -388,8 +411,127 @@ def adapt(cfg: AdaptConfig) -> dict[str, float]:
     return out
 
 
+def _parsing_dataset(run: TrainedRun, cfg: ParsingEvalConfig):
+    from datamodules.datasets.parsing_crops import ParsingSetDataset, RenderParsingDataset
+    from facebench.parsing_classes import mapping
+    from facebench.render.settings import (HELD_OUT_IDENTITY_OFFSET, STANDIN_IDENTITY_OFFSET,
+                                           STANDIN_TEST_SEED_OFFSET)
+    from facebench.render.spec import DatasetSpec
+
+    size = run.setting("size", cfg.size, 256)
+    crop_scale = run.setting("crop_scale", cfg.crop_scale, 1.5)
+    if cfg.data in ("render", "standin"):
+        render_size = run.setting("render_size", cfg.render_size, 256)
+        if cfg.data == "render":
+            spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=run.held_out_seed,
+                               identity_offset=HELD_OUT_IDENTITY_OFFSET)
+            return RenderParsingDataset(spec, render_size, size, run.render, None, crop_scale, name="render_heldout")
+        spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=int(run.cfg.get("seed", 0)) + STANDIN_TEST_SEED_OFFSET,
+                           vary="all", identity_offset=STANDIN_IDENTITY_OFFSET + HELD_OUT_IDENTITY_OFFSET)
+        return RenderParsingDataset(spec, render_size, size, run.render, None, crop_scale,
+                                    mapping("facesynthetics19", cfg.standin_classes),
+                                    name=f"standin_{cfg.standin_classes}")
+    return ParsingSetDataset(cfg.data, cfg.split, size, crop_scale)
+
+
+def _overlay(img, label, palette):
+    import numpy as np
+
+    out = img.astype(np.float32)
+    known = label != 255
+    out[known] = 0.45 * out[known] + 0.55 * palette[label[known]]
+    return out.astype(np.uint8)
+
+
+def parsing(cfg: ParsingEvalConfig) -> dict:
+    """Score a parser (and, with ``adapter``, its label adaptation) on one set at the original image
+    resolution: each crop's class probabilities are warped back through the crop into the image (outside the
+    crop: background), mapped into the set's classes through the explicit table, and counted in one
+    confusion matrix over the set."""
+    import cv2
+    import numpy as np
+
+    from datamodules.datasets.device_ops import warp_batch
+    from facebench.landmarks_ops import invert_affine
+    from facebench.metrics.parsing import ParsingConfusion, parsing_scores
+    from facebench.parsing_classes import mapping
+    from facebench.tasks.parsing import map_probs
+
+    run = TrainedRun(cfg)
+    parser = run.model
+    if not hasattr(parser, "predict_probs") or not hasattr(parser, "classes"):
+        raise DatasetError(f"{cfg.checkpoint}: not a parsing checkpoint")
+    ds = _parsing_dataset(run, cfg)
+    models = {"parser": parser}
+    if cfg.adapter:
+        models["adapted"] = load_model(cfg.adapter, parser=parser).to(run.device)
+    tables = {k: mapping(m.classes, ds.classes) for k, m in models.items()}
+    metrics = {k: ParsingConfusion(ds.classes.num_classes) for k in models}
+    palette = (np.random.default_rng(7).integers(40, 255, (256, 3))).astype(np.float32)
+    palette[0] = 0
+    sheet_rows = []
+    with torch.no_grad():
+        for b in _batches(ds, cfg, f"parse {ds.name}"):
+            x = b.image.to(run.device)
+            probs = {"parser": parser.predict_probs(x, flip_test=cfg.flip_test)}
+            if "adapted" in models:
+                probs["adapted"] = models["adapted"].adapter(probs["parser"]).softmax(1)
+            for j, i in enumerate(b.index.tolist()):
+                orig = ds.original(i)
+                H, W = orig.label.shape
+                img_to_crop = torch.from_numpy(invert_affine(b.crop_to_img[j].numpy())).float()[None].to(run.device)
+                preds = {}
+                for k, p in probs.items():
+                    back = warp_batch(map_probs(p[j:j + 1], tables[k]), img_to_crop, (H, W))
+                    preds[k] = back.argmax(1)[0].cpu()
+                    metrics[k].update(preds[k][None], torch.from_numpy(orig.label.astype(np.int64))[None])
+                if len(sheet_rows) < cfg.sheet_images:
+                    shown = preds.get("adapted", preds["parser"]).numpy().astype(np.uint8)
+                    row = [orig.image, _overlay(orig.image, orig.label, palette), _overlay(orig.image, shown, palette)]
+                    sheet_rows.append(np.concatenate([cv2.resize(r, (160, round(160 * H / W))) for r in row], 1))
+    out = {"data": ds.name, "images": len(ds), "classes": ds.classes.name}
+    for k, m in metrics.items():
+        tgt = ds.classes
+        out[k] = parsing_scores(m.compute(), tgt.classes, tables[k].shared, [tgt.index(c) for c in tgt.overall])
+    print(f"{ds.name}: {len(ds)} images, {ds.classes.name} labels, scored at the original resolution; model classes "
+          f"{parser.classes.name}" + (f" through the table {parser.classes.name}->{ds.classes.name}"
+                                      if parser.classes.name != ds.classes.name else ""))
+    for s in {parser.classes, ds.classes}:
+        if not s.sides_checked:
+            print(f"  note: which side 'left' means in {s.name} was not checked on its files; left/right classes "
+                  "rely on the assumption in facebench/parsing_classes.py")
+    table = parsing_table(out, list(models))
+    print(table)
+    sheet = cfg.sheet or f"{ds.name}_parsing.png"
+    if sheet_rows:
+        w = max(r.shape[1] for r in sheet_rows)
+        rows = [np.pad(r, ((0, 0), (0, w - r.shape[1]), (0, 0))) for r in sheet_rows]
+        cv2.imwrite(sheet, cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+        print(f"  sheet (image | labels | {'adapted ' if cfg.adapter else ''}prediction): {sheet}")
+    if cfg.table:
+        Path(cfg.table).write_text(_provenance() + table)
+    return out
+
+
+def parsing_table(out: dict, models: list[str]) -> str:
+    """Markdown table: per-class F1 (%) and the summary scores, one column per model (parser, adapted)."""
+    names = {"parser": "parser" if len(models) == 1 else "without adaptation (table)", "adapted": "with adaptation"}
+    first = out[models[0]]
+    lines = ["| " + " | ".join(["class"] + [names[m] for m in models]) + " |", "|" + "---|" * (len(models) + 1)]
+    fmt = lambda v: "-" if v != v else f"{100 * v:.2f}"  # noqa: E731 - NaN: the class is in neither
+    for c in first["f1"]:
+        lines.append(f"| F1 {c} | " + " | ".join(fmt(out[m]["f1"][c]) for m in models) + " |")
+    lines.append(f"| mean F1 ({len(first['mean_classes'])} classes) | "
+                 + " | ".join(fmt(out[m]["mean_f1"]) for m in models) + " |")
+    if "overall_f1" in first:
+        lines.append("| overall F1 (components pooled) | " + " | ".join(fmt(out[m]["overall_f1"]) for m in models) + " |")
+    lines.append("| mIoU | " + " | ".join(fmt(out[m]["miou"]) for m in models) + " |")
+    lines.append("| pixel accuracy | " + " | ".join(fmt(out[m]["pixel_accuracy"]) for m in models) + " |")
+    return "\n".join(lines) + "\n\nmean F1 over: " + ", ".join(first["mean_classes"]) + "\n"
+
+
 TASKS = {"verify": (verify, VerifyConfig), "quality": (quality, QualityConfig), "landmarks": (landmarks, LandmarksConfig),
-         "adapt": (adapt, AdaptConfig)}
+         "adapt": (adapt, AdaptConfig), "parsing": (parsing, ParsingEvalConfig)}
 
 
 def main(argv=None) -> int:

@@ -35,3 +35,12 @@ def test_bench_landmark_data_runs_both_ways():
         line = bench_landmark_data(BenchConfig(what="landmark_data", batch=2, steps=1, workers=0, head="procedural",
                                                devices="cpu", render_on=render_on))
         assert line.startswith(f"landmark_data cpu render_on={render_on} batch 2 workers 0: ")
+
+
+def test_bench_parsing_runs():
+    from facebench.bench import bench_parsing
+
+    lines = bench_parsing(BenchConfig(what="parsing", batches="1", parsing_sizes="64", repeats=1, devices="cpu"))
+    assert [ln.split(" (")[0] for ln in lines] == ["parsing cpu unet_resnet w64", "parsing cpu unet_resnet tiny",
+                                                   "parsing cpu bisenet w64", "parsing cpu bisenet tiny"]
+    assert all(ln.endswith(" img/s") and "64px 32 batch 1: " in ln for ln in lines)

@@ -7,15 +7,17 @@ import torch
 import torch.nn.functional as F
 
 
-def warp_batch(img: torch.Tensor, crop_to_img: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
-    """Crops (B, C, size, size) of images (B, C, H, W): crop pixel (x, y) samples the image at
-    ``crop_to_img`` (B, 2, 3) @ (x, y, 1) (pixel centres at integers); outside the image: 0."""
+def warp_batch(img: torch.Tensor, crop_to_img: torch.Tensor, size: int | tuple[int, int],
+               mode: str = "bilinear") -> torch.Tensor:
+    """Crops (B, C, h, w) of images (B, C, H, W), ``size`` = h = w or (h, w): crop pixel (x, y) samples the
+    image at ``crop_to_img`` (B, 2, 3) @ (x, y, 1) (pixel centres at integers); outside the image: 0."""
     B, _, H, W = img.shape
+    h, w = (size, size) if isinstance(size, int) else size
     dev = img.device
-    u = torch.arange(size, device=dev, dtype=torch.float32)
-    gy, gx = torch.meshgrid(u, u, indexing="ij")
-    grid = torch.stack([gx, gy, torch.ones_like(gx)], -1).view(1, size * size, 3)
-    src = (grid @ crop_to_img.float().transpose(1, 2)).view(B, size, size, 2)
+    gy, gx = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float32),
+                            torch.arange(w, device=dev, dtype=torch.float32), indexing="ij")
+    grid = torch.stack([gx, gy, torch.ones_like(gx)], -1).view(1, h * w, 3)
+    src = (grid @ crop_to_img.float().transpose(1, 2)).view(B, h, w, 2)
     norm = torch.tensor([2.0 / W, 2.0 / H], device=dev)
     return F.grid_sample(img, (src + 0.5) * norm - 1, mode=mode, padding_mode="zeros", align_corners=False)
 

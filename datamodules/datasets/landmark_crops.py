@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import albumentations as A  # imported here, not in a worker: W&B's import hook fails in forked workers
 import cv2
 import numpy as np
 import pytorch_lightning as pl
@@ -35,8 +36,6 @@ CROP, HEATMAP = 256, 64
 @functools.lru_cache(maxsize=1)
 def _photometric():
     """Colour jitter and blur of a training crop (the geometric part is the crop's own affine warp)."""
-    import albumentations as A
-
     return A.Compose([A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.0, p=1.0),
                       A.GaussianBlur(blur_limit=(3, 7), p=0.2)])
 

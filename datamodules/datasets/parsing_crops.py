@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 
+import albumentations as A  # imported here, not in a worker: W&B's import hook fails in forked workers
 import cv2
 import numpy as np
 import torch
@@ -33,8 +34,6 @@ _NOT_FACE = {"background", "hair", "neck", "neck_l", "cloth", "clothing", "hat",
 
 @functools.lru_cache(maxsize=1)
 def _photometric():
-    import albumentations as A
-
     return A.Compose([A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.0, p=1.0),
                       A.GaussianBlur(blur_limit=(3, 7), p=0.2)])
 
@@ -112,7 +111,8 @@ class ParsingSetDataset(Dataset):
     def __len__(self) -> int:
         return len(self.reader)
 
-    def sample(self, i: int) -> ParsingSample:
+    def original(self, i: int) -> ParsingSample:
+        """Sample i as stored (image and label map at the original resolution)."""
         return self.reader.sample(i)
 
     def __getitem__(self, i: int) -> ParsingBatch:
@@ -167,6 +167,17 @@ class RenderParsingDataset(Dataset):
                              FACESYNTHETICS19, self.size, self.crop_scale, self._rng(i), self.augment,
                              self.mapping)._replace(index=int(i))
                 for j, i in enumerate(indices)]
+
+    def original(self, i: int) -> ParsingSample:
+        """Rendered sample i before cropping (labels in :attr:`classes`)."""
+        from facebench.render.source import RenderSource
+
+        if self._source is None:
+            self._source = RenderSource.from_settings(self.spec, self.render_size, "wild", self.render)
+        r = self._source.render(np.asarray([i]))
+        seg = r.seg[0].cpu().numpy()
+        return ParsingSample(r.images_u8()[0], seg if self.mapping is None else self.mapping.labels(seg),
+                             r.ldmk2d[0].cpu().numpy()[:68].astype(np.float64), f"render {i}")
 
     def render_batch(self, indices: torch.Tensor) -> ParsingBatch:
         """The training batch of ``indices`` rendered, cropped and augmented on ``indices.device``: the same

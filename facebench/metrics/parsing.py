@@ -71,12 +71,13 @@ def nanmean(x: torch.Tensor) -> float:
 
 
 def parsing_scores(confusion: torch.Tensor, class_names, mean_classes, overall_classes=()) -> dict:
-    """Everything ``facebench.eval parsing`` prints: ``f1`` {class name: F1}, ``mean_f1`` over ``mean_classes``
-    (ids), ``overall_f1`` pooled over ``overall_classes`` (ids; absent when empty), ``miou`` over all classes."""
+    """Everything ``facebench.eval parsing`` prints: ``f1`` {class name: F1}, ``mean_f1`` over those of
+    ``mean_classes`` (ids) present in prediction or ground truth (named in ``mean_classes``), ``overall_f1`` pooled over ``overall_classes`` (ids; absent when empty), ``miou`` over all classes."""
     f1 = per_class_f1(confusion)
+    defined = [i for i in mean_classes if not torch.isnan(f1[i])]  # a class in neither has no F1
     out = {"f1": {n: float(v) for n, v in zip(class_names, f1)},
-           "mean_f1": nanmean(f1[list(mean_classes)]) if len(mean_classes) else float("nan"),
-           "mean_classes": [class_names[i] for i in mean_classes],
+           "mean_f1": float(f1[defined].mean()) if defined else float("nan"),
+           "mean_classes": [class_names[i] for i in defined],
            "miou": nanmean(per_class_iou(confusion)),
            "pixel_accuracy": float(confusion.diag().sum() / confusion.sum().clamp(min=1))}
     if len(overall_classes):
