@@ -76,3 +76,23 @@ class ParsingBatch(NamedTuple):
     label: torch.Tensor
     crop_to_img: torch.Tensor
     index: torch.Tensor | int = -1
+
+
+class ExpressionBatch(NamedTuple):
+    """Expression classification: faces (B, C, S, S) in [-1, 1] (C = 1 for grey input, 3 for colour);
+    ``label`` (B,) suite class ids (facebench.expression_classes); ``index`` (B,) position in the dataset."""
+
+    image: torch.Tensor
+    label: torch.Tensor
+    index: torch.Tensor | int = -1
+
+
+class ExpressionPairBatch(NamedTuple):
+    """DeRL pairs: an expressive face and the *same person's* neutral face (B, C, S, S) in [-1, 1]; for
+    renders the neutral twin shares identity, pose, light and camera; ``label`` (B,) the expression of
+    ``image``."""
+
+    image: torch.Tensor
+    neutral: torch.Tensor
+    label: torch.Tensor
+    index: torch.Tensor | int = -1

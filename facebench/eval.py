@@ -139,7 +139,17 @@ def run_config(checkpoint: str | Path, config: str | Path | None = None):
 
 
 # Module arguments a run takes from its DataModule (not in its config): restored from the checkpoint.
-_DATA_KWARGS = ("class_set",)
+_DATA_KWARGS = ("class_set", "in_channels")
+
+
+# Top-level run keys naming a trained model that a module takes, frozen, as a constructor argument.
+FROZEN_FROM = {"parser_from": "parser", "generator_from": "generator"}
+
+
+def frozen_models(cfg, skip=frozenset()) -> dict:
+    """{argument: trained model} for every ``*_from`` key of a run config that is set (each rebuilt from its
+    own run folder's config and checkpoint)."""
+    return {arg: load_model(cfg[key]) for key, arg in FROZEN_FROM.items() if cfg.get(key) and arg not in skip}
 
 
 def load_model(checkpoint: str | Path, config: str | Path | None = None, **extra):
@@ -156,8 +166,7 @@ def load_model(checkpoint: str | Path, config: str | Path | None = None, **extra
     model_cfg = cfg.model.copy()
     if "init_from" in model_cfg:  # runs before the key moved to the top level (its weights are in the state)
         del model_cfg["init_from"]
-    if cfg.get("parser_from") and "parser" not in extra:  # a label-adaptation run: rebuild its frozen parser
-        extra["parser"] = load_model(cfg.parser_from)
+    extra = {**frozen_models(cfg, skip=set(extra)), **extra}
     model = instantiate(model_cfg, **kwargs, **extra, _convert_="all")
     try:
         model.load_state_dict(state)

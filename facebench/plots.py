@@ -27,3 +27,28 @@ def plot_ced(curves: dict[str, torch.Tensor], path, threshold: float = 0.07, tit
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_confusion(confusion: torch.Tensor, names, path, title: str = "") -> None:
+    """A row-normalised confusion matrix (ground truth rows, predictions columns; % of each true class)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = confusion.double()
+    rows = c / c.sum(1, keepdim=True).clamp(min=1)
+    fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=150)
+    ax.imshow(rows.numpy(), cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, f"{100 * rows[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if rows[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

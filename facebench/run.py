@@ -150,11 +150,9 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     # Plain containers (not OmegaConf nodes) so checkpoints hold only primitives and load with weights_only.
     dm = instantiate(cfg.data, _convert_="all")
-    extra = {}
-    if cfg.get("parser_from"):  # label adaptation: the frozen parser, rebuilt from its own run
-        from facebench.eval import load_model
+    from facebench.eval import frozen_models
 
-        extra["parser"] = load_model(cfg.parser_from)
+    extra = frozen_models(cfg)  # trained models a run builds on, frozen (label adaptation's parser, DeRL's GAN)
     model = instantiate(cfg.model, **dm.model_kwargs(), **extra, _convert_="all")
     if cfg.get("init_from"):
         from facebench.checkpoints import init_backbone_from

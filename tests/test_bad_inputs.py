@@ -110,12 +110,12 @@ def test_expression_and_parsing_sets_are_not_identity_sets(tmp_path, capsys, lay
         _jpeg(root / "images" / "h.jpg")
         _jpeg(root / "masks" / "h.jpg")
     code, out, _ = _check(capsys, root)
-    kind = "parsing_set" if layout in ("lapa", "celebamask") else "expression_folders"
-    assert code == 1 and f"format {kind}" in out
-    if kind == "expression_folders":
-        assert "not an identity set" in out
+    kind = "parsing_set" if layout in ("lapa", "celebamask") else "expression_set"
+    assert f"format {kind}" in out
+    if kind == "expression_set":  # read as what it is: an expression set with class folders
+        assert code == 0 and "layout: expression_folders" in out
     else:  # read as a parsing set: its JPEG "labels" are not the PNG label maps it needs
-        assert "label map missing" in out
+        assert code == 1 and "label map missing" in out
     from datamodules.datasets.disk import LabelledImageDataset
     from facebench.errors import DatasetError
 

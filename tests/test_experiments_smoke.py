@@ -16,6 +16,10 @@ SMOKE = {  # per experiment family: tiny data and models
                 "data.real_width=4", "data.real_depth=4"],
     "fan": ["data.batch_size=2", "data.n_train=8", "data.val_render=4", "data.render_size=96", "model.net.width=32",
             "model.net.stacks=1"],
+    "expression": ["data.batch_size=2", "data.n_train=4", "data.val_render=2", "data.standin_size=2", "data.size=48",
+                   "data.render_size=64", "model=expression_tiny"],
+    "derl": ["data.batch_size=2", "data.n_train=4", "data.val_render=2", "data.standin_size=2", "data.size=32",
+             "data.render_size=64"],
     "fakeit": ["data.batch_size=2", "data.n_train=4", "data.val_render=2", "data.standin_size=2", "data.size=64",
                "data.render_size=64"],
 }
@@ -46,12 +50,30 @@ def parser_checkpoint(tmp_path_factory):
     return out / "checkpoints" / "last.ckpt"
 
 
+@pytest.fixture(scope="module")
+def expression_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("expression")
+    _run("expression/render_classifier", out)
+    return out / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="module")
+def derl_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("derl")
+    _run("derl/gan_render", out)
+    return out / "checkpoints" / "last.ckpt"
+
+
 def _extra(name, request) -> list[str]:
     """Paths an experiment requires: a trained model to start from, a dataset on disk."""
-    if name.endswith("finetune_real"):
+    if name == "synface/finetune_real":
         return [f"init_from={request.getfixturevalue('baseline_checkpoint')}"]
     if name == "fakeit/label_adaptation":
         return [f"parser_from={request.getfixturevalue('parser_checkpoint')}", "data.val_render=0"]
+    if name == "expression/finetune_real":
+        return [f"init_from={request.getfixturevalue('expression_checkpoint')}"]
+    if name == "derl/residue_render":
+        return [f"generator_from={request.getfixturevalue('derl_checkpoint')}"]
     if name == "fakeit/facesynthetics_release":
         return [f"data.train_path={request.getfixturevalue('fixtures_dir') / 'facesynthetics'}"]
     return []
@@ -62,7 +84,7 @@ def test_experiment_smoke(name, tmp_path, request):
     metrics = _run(name, tmp_path, _extra(name, request))
     assert (tmp_path / "csv" / "metrics.csv").is_file()
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
-    assert any(k.endswith("/acc") or "nme_" in k or k.endswith("/mean_f1") for k in metrics)
+    assert any(k.endswith("/acc") or "nme_" in k or k.endswith("/mean_f1") or k.endswith("/l1") for k in metrics)
     if name == "fakeit/label_adaptation":  # both sides of the comparison, and the epoch selected on validation
         assert {"val/standin_helen11/mean_f1", "val/standin_helen11/mean_f1_table"} <= set(metrics)
         assert (tmp_path / "checkpoints" / "best.ckpt").is_file()

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from datamodules.readers import (facesynthetics, hsface_lmdb, identity_folders, landmark_sets, other_kinds, parsing_sets,
-                                 recordio, verification)
+from datamodules.readers import (expression_sets, facesynthetics, hsface_lmdb, identity_folders, landmark_sets,
+                                 parsing_sets, recordio, verification)
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ FORMATS: list[Format] = [
     Format("wflw_list", landmark_sets.detect_wflw, landmark_sets.validate_wflw),
     Format("pts_landmarks", landmark_sets.detect_pts, landmark_sets.validate_pts),
     # Kinds with folder layouts that also look like identity folders: recognised first, by their own evidence.
-    Format("expression_folders", other_kinds.detect_expression_folders, other_kinds.validate_expression_folders),
+    Format("expression_set", expression_sets.detect, expression_sets.validate),
     Format("parsing_set", parsing_sets.detect, parsing_sets.validate),
     Format("identity_folders", identity_folders.detect, identity_folders.validate),
 ]

@@ -22,14 +22,14 @@ class IdentityFolder:
     def __init__(self, root: str | Path, strict: bool = True):
         """strict: an identity folder without images is an error (class ids are positions in the sorted
         folder list, so skipping one would shift every later label); else it is listed in ``self.empty``."""
-        from datamodules.readers.other_kinds import detect_expression_folders
+        from datamodules.readers.expression_sets import detect as detect_expression_set
         from datamodules.readers.parsing_sets import detect as detect_parsing_set
 
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"{self.root}: not a directory")
-        if detect_expression_folders(self.root) or detect_parsing_set(self.root):
-            kind = "an expression set (class folders)" if detect_expression_folders(self.root) else "a parsing set"
+        if detect_expression_set(self.root) or detect_parsing_set(self.root):
+            kind = "an expression set (class folders)" if detect_expression_set(self.root) else "a parsing set"
             raise DatasetError(f"{self.root}: {kind}, not identity folders")
         dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not _bookkeeping(self.root, p))
         if not dirs:

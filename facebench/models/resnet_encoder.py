@@ -29,13 +29,15 @@ class BasicBlock(nn.Module):
 
 
 class ResNetEncoder(nn.Module):
-    """Stem (3x3 conv, stride 2) then one stage per entry of ``depths``; stage i has ``width * 2**i`` channels
-    and stride 2 (the first stage: stride 2 after the stem, as ResNet's max-pool). ``forward`` returns the
-    features at strides 2, 4, 8, ... (len(depths) + 1 maps)."""
+    """Stem (3x3 conv, stride ``stem_stride``) then one stage per entry of ``depths``; stage i has
+    ``width * 2**i`` channels and stride 2 (the first stage: stride 2 after the stem, as ResNet's max-pool).
+    ``forward`` returns the features at strides 2, 4, 8, ... (len(depths) + 1 maps; halve them for stem
+    stride 1)."""
 
-    def __init__(self, in_channels: int = 3, width: int = 64, depths: tuple[int, ...] = (2, 2, 2, 2)):
+    def __init__(self, in_channels: int = 3, width: int = 64, depths: tuple[int, ...] = (2, 2, 2, 2),
+                 stem_stride: int = 2):
         super().__init__()
-        self.stem = conv_bn_relu(in_channels, width, 3, 2)
+        self.stem = conv_bn_relu(in_channels, width, 3, stem_stride)
         self.channels = [width] + [width * 2 ** i for i in range(len(depths))]
         stages, cin = [], width
         for i, d in enumerate(depths):

@@ -67,13 +67,16 @@ class RenderSource:
         return sample_factors(self.spec.seed, indices, ids, frozenset(self.spec.vary), self.head.num_identity,
                               identity_override, device=self.renderer.device)
 
-    def render(self, indices, chunk: int = 64, identity_override: dict | None = None) -> RenderOutput:
+    def render(self, indices, chunk: int = 64, identity_override: dict | None = None,
+               factor_edit=None) -> RenderOutput:
         """Render samples ``indices``; identity_override maps a position in ``indices`` to replacement
-        identity coefficients ({"shape", "albedo"}), as Identity Mixup uses."""
+        identity coefficients ({"shape", "albedo"}), as Identity Mixup uses; ``factor_edit`` (FaceFactors ->
+        FaceFactors) changes the drawn factors before rendering (e.g. the neutral twin of an expressive face)."""
         indices = np.asarray(indices, np.int64)
         ov = identity_override or {}
-        outs = [self.renderer.render(self.factors(indices[i:i + chunk],
-                                                  {p - i: v for p, v in ov.items() if i <= p < i + chunk}),
+        edit = factor_edit or (lambda f: f)
+        outs = [self.renderer.render(edit(self.factors(indices[i:i + chunk],
+                                                       {p - i: v for p, v in ov.items() if i <= p < i + chunk})),
                                      self.size, self.framing, self.supersample)
                 for i in range(0, len(indices), chunk)]
         if len(outs) == 1:

@@ -21,6 +21,7 @@ from facebench.metrics.parsing import ParsingConfusion, parsing_scores
 from facebench.parsing_classes import IGNORE, ClassMapping, mapping
 from facebench.parsing_classes import class_set as named_class_set
 from facebench.tasks.landmarks import val_set_names
+from facebench.tasks.optim import adamw_cosine
 
 
 def map_probs(probs: torch.Tensor, table: ClassMapping) -> torch.Tensor:
@@ -108,14 +109,7 @@ class ParsingModule(_ParsingScores):
             m.reset()
 
     def configure_optimizers(self):
-        return _adamw_cosine(self, self.hparams.lr, self.hparams.weight_decay)
-
-
-def _adamw_cosine(module: pl.LightningModule, lr: float, weight_decay: float):
-    opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
-    steps = max(int(module.trainer.estimated_stepping_batches), 1) if module.trainer is not None else 1
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return adamw_cosine(self, self.hparams.lr, self.hparams.weight_decay)
 
 
 class ParsingAdapterModule(_ParsingScores):
@@ -181,4 +175,4 @@ class ParsingAdapterModule(_ParsingScores):
             m["table"].reset()
 
     def configure_optimizers(self):
-        return _adamw_cosine(self, self.hparams.lr, self.hparams.weight_decay)
+        return adamw_cosine(self, self.hparams.lr, self.hparams.weight_decay)
