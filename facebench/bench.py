@@ -5,6 +5,7 @@
     python -m facebench.bench landmarks [batches=1,64 stacks=1,4 precision=bf16-mixed]
     python -m facebench.bench landmark_data [render_on=auto|worker|device batch=64 workers=2 steps=10]
     python -m facebench.bench parsing [batches=1,64 parsing_sizes=256,512 precision=bf16-mixed]
+    python -m facebench.bench expression [batches=1,256 precision=bf16-mixed]
 
 ``render`` prints one line per setting, e.g. ``render cpu 112x112 aligned: 640 img/s``, on the CPU and on
 CUDA when available; rendering includes every label. ``train`` prints training images/s (forward,
@@ -13,7 +14,7 @@ ceiling), ``render`` (on-the-fly rendering: in DataLoader workers on the CPU, on
 dataset path (identity folders, RecordIO, HSFace LMDB). ``landmarks`` prints FAN inference images/s at
 256x256 for each number of stacks and batch size (width 256; bf16/fp16 autocast on CUDA when asked).
 ``parsing`` prints inference images/s of each parser (UNet-ResNet and BiSeNet, full and tiny) per input side
-and batch. ``landmark_data`` prints the landmark DataModule's training images/s (render, crop, augment; no model).
+and batch; ``expression`` the same for the expression classifiers and DeRL's generator. ``landmark_data`` prints the landmark DataModule's training images/s (render, crop, augment; no model).
 """
 from __future__ import annotations
 
@@ -194,6 +195,32 @@ def bench_parsing(cfg: BenchConfig) -> list[str]:
     return lines
 
 
+def bench_expression(cfg: BenchConfig) -> list[str]:
+    """Inference images/s of the expression classifiers (48 px grey as FER2013, 112 px colour) and of DeRL's
+    residue path (the generator's encoder-decoder at 64 px)."""
+    from facebench.models.derl_generator import NeutralGenerator
+    from facebench.models.expression_resnet import ExpressionResNet
+
+    devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if cfg.devices == "auto" else [cfg.devices]
+    amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
+    nets = {"resnet w32 48px grey": (lambda: ExpressionResNet(7, 1, input_size=48), (1, 48)),
+            "resnet w32 112px colour": (lambda: ExpressionResNet(7, 3, input_size=112), (3, 112)),
+            "resnet tiny 48px grey": (lambda: ExpressionResNet(7, 1, 8, (1,) * 4, input_size=48), (1, 48)),
+            "derl generator w32 64px": (lambda: NeutralGenerator(3, 32, 4), (3, 64))}
+    lines = []
+    for dev in devs:
+        for name, (build, (c, size)) in nets.items():
+            net = build().to(dev).eval()
+            params = sum(p.numel() for p in net.parameters()) / 1e6
+            for b in (int(x) for x in cfg.batches.split(",")):
+                rate = _timed_inference(net, torch.randn(b, c, size, size, device=dev), dev, cfg.repeats, amp)
+                prec = cfg.precision if amp is not None and dev == "cuda" else "32"
+                line = f"expression {dev} {name} ({params:.2f}M params) {prec} batch {b}: {rate:.1f} img/s"
+                print(line, flush=True)
+                lines.append(line)
+    return lines
+
+
 def bench_landmarks(cfg: BenchConfig) -> list[str]:
     from facebench.models.fan import FAN
 
@@ -257,7 +284,7 @@ def main(argv=None):
     print(f"# machine: {platform.node()} {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     benches = {"render": bench_render, "train": bench_train, "landmarks": bench_landmarks,
-               "landmark_data": bench_landmark_data, "parsing": bench_parsing}
+               "landmark_data": bench_landmark_data, "parsing": bench_parsing, "expression": bench_expression}
     if cfg.what not in benches:
         raise SystemExit(f"unknown benchmark {cfg.what!r}; available: {', '.join(benches)}")
     benches[cfg.what](cfg)

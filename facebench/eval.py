@@ -31,6 +31,13 @@ that set's classes through the explicit class table; prints per-class F1, mean F
 pooled overall F1 and mIoU, and writes a sheet of images with true and predicted labels. With ``adapter``
 (a label-adaptation run on this parser) both columns, without and with adaptation.
 
+    python -m facebench.eval expression checkpoint=... data=/data/fer2013/fer2013.csv [split=test folds=10]
+
+``expression`` prints accuracy, mean per-class accuracy and the confusion matrix (a table and a PNG) of a
+classifier or DeRL residue classifier on an expression set (FER2013 csv or folders, RAF-DB, AffectNet csv,
+CK+, CK+48, JAFFE), ``render`` or ``standin``; ``folds=10`` adds per-fold accuracy with mean and std over
+subject-disjoint folds.
+
 ``quality`` embeds every image of an identity dataset (folders, RecordIO or HSFace LMDB) and prints
 Vec2Face's measures: identity separability (no other identity centre above cosine 0.4), mean
 inter-identity similarity, intra-class spread and, with ``reference``, identity leakage.
@@ -112,6 +119,16 @@ class ParsingEvalConfig(EvalConfig):
     flip_test: bool = False
     sheet: str = ""  # image sheet (default: <data name>_parsing.png in the working directory)
     sheet_images: int = 8
+    table: str = ""  # also write the markdown table here
+
+
+@dataclass
+class ExpressionEvalConfig(EvalConfig):
+    split: str = "test"  # the split of a set on disk (train | val | test | all)
+    folds: int = 0  # > 0: subject-disjoint folds (CK+, CK+48, JAFFE): accuracy per fold, mean and std
+    render_faces: int = 500  # data=render / data=standin: held-out faces
+    size: int = 0  # input side (default: the run's data.size)
+    confusion: str = ""  # confusion-matrix plot (default: <data name>_confusion.png in the working directory)
     table: str = ""  # also write the markdown table here
 
 
@@ -539,8 +556,92 @@ def parsing_table(out: dict, models: list[str]) -> str:
     return "\n".join(lines) + "\n\nmean F1 over: " + ", ".join(first["mean_classes"]) + "\n"
 
 
+def _expression_dataset(run: TrainedRun, cfg: ExpressionEvalConfig, in_channels: int):
+    from datamodules.datasets.expression_faces import RenderExpressionDataset, ExpressionSetDataset
+    from facebench.render.settings import (HELD_OUT_IDENTITY_OFFSET, STANDIN_IDENTITY_OFFSET,
+                                           STANDIN_TEST_SEED_OFFSET)
+    from facebench.render.spec import DatasetSpec
+
+    size, grey = run.setting("size", cfg.size, 112), in_channels == 1
+    if cfg.data in ("render", "standin"):
+        render_size = run.setting("render_size", 0, 112)
+        if cfg.data == "render":
+            spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=run.held_out_seed, vary="all",
+                               identity_offset=HELD_OUT_IDENTITY_OFFSET)
+            return RenderExpressionDataset(spec, size, run.render, grey, render_size=render_size, name="render_heldout")
+        spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=int(run.cfg.get("seed", 0)) + STANDIN_TEST_SEED_OFFSET,
+                           vary="all", identity_offset=STANDIN_IDENTITY_OFFSET + HELD_OUT_IDENTITY_OFFSET)
+        return RenderExpressionDataset(spec, size, run.render, grey, render_size=render_size, appearance="digiface",
+                                       name="standin")
+    return ExpressionSetDataset(cfg.data, "all" if cfg.folds else cfg.split, size, grey)
+
+
+def expression(cfg: ExpressionEvalConfig) -> dict:
+    """Accuracy, mean per-class accuracy and the confusion matrix of an expression model (a classifier or a
+    DeRL residue classifier) on one set; with ``folds``, also per subject-disjoint fold, mean and std."""
+    from datamodules.readers.expression_sets import subject_folds
+    from facebench.expression_classes import class_names
+    from facebench.metrics.expression import ExpressionConfusion, accuracy, mean_class_accuracy, mean_std
+    from facebench.plots import plot_confusion
+
+    run = TrainedRun(cfg)
+    model = run.model
+    if not hasattr(model, "logits") or not hasattr(model, "num_classes"):
+        raise DatasetError(f"{cfg.checkpoint}: not an expression checkpoint")
+    in_channels = int(model.hparams.get("in_channels", 3))
+    ds = _expression_dataset(run, cfg, in_channels)
+    names = class_names(model.num_classes)
+    preds, labels = [], []
+    with torch.no_grad():
+        for b in _batches(ds, cfg, f"expression {ds.name}"):
+            preds.append(model.logits(b.image.to(run.device)).argmax(1).cpu())
+            labels.append(b.label)
+    pred, label = torch.cat(preds), torch.cat(labels)
+    overall = ExpressionConfusion(len(names))
+    overall.update(pred, label)
+    conf = overall.compute()
+    out = {"data": ds.name, "images": len(ds), "acc": accuracy(conf), "mean_class_acc": mean_class_accuracy(conf),
+           "confusion": conf.tolist(), "classes": list(names)}
+    excluded = getattr(getattr(ds, "set", None), "excluded", {})
+    print(f"{ds.name}: {len(ds)} images, {len(names)} classes"
+          + (f" (excluded: {', '.join(f'{k} {v}' for k, v in sorted(excluded.items()))})" if excluded else ""))
+    print(f"  accuracy {100 * out['acc']:.2f}  mean per-class accuracy {100 * out['mean_class_acc']:.2f}")
+    if cfg.folds:
+        fold_of = torch.tensor(subject_folds(ds.subjects(), cfg.folds))
+        accs = []
+        for k in range(cfg.folds):
+            m = ExpressionConfusion(len(names))
+            m.update(pred[fold_of == k], label[fold_of == k])
+            accs.append(accuracy(m.compute()))
+        out["fold_acc"], (out["fold_mean"], out["fold_std"]) = accs, mean_std(accs)
+        print(f"  {cfg.folds} subject-disjoint folds: accuracy {100 * out['fold_mean']:.2f} +- {100 * out['fold_std']:.2f} "
+              f"(per fold: {', '.join(f'{100 * a:.1f}' for a in accs)})")
+    table = expression_table(conf, names)
+    print(table)
+    path = cfg.confusion or f"{ds.name}_confusion.png"
+    plot_confusion(conf, names, path, f"{ds.name}: accuracy {100 * out['acc']:.1f}%")
+    print(f"  confusion plot: {path}")
+    if cfg.table:
+        Path(cfg.table).write_text(_provenance() + f"accuracy {100 * out['acc']:.2f}, mean per-class accuracy "
+                                   f"{100 * out['mean_class_acc']:.2f}\n\n" + table)
+    return out
+
+
+def expression_table(conf: torch.Tensor, names) -> str:
+    """Markdown confusion matrix: counts, true classes as rows, with each row's recall (%)."""
+    from facebench.metrics.expression import per_class_accuracy
+
+    rec = per_class_accuracy(conf)
+    lines = ["| true (rows), predicted (columns) | " + " | ".join(names) + " | recall % |", "|" + "---|" * (len(names) + 2)]
+    for i, n in enumerate(names):
+        r = "-" if torch.isnan(rec[i]) else f"{100 * rec[i]:.1f}"
+        lines.append(f"| {n} | " + " | ".join(str(int(v)) for v in conf[i]) + f" | {r} |")
+    return "\n".join(lines) + "\n"
+
+
 TASKS = {"verify": (verify, VerifyConfig), "quality": (quality, QualityConfig), "landmarks": (landmarks, LandmarksConfig),
-         "adapt": (adapt, AdaptConfig), "parsing": (parsing, ParsingEvalConfig)}
+         "adapt": (adapt, AdaptConfig), "parsing": (parsing, ParsingEvalConfig),
+         "expression": (expression, ExpressionEvalConfig)}
 
 
 def main(argv=None) -> int:

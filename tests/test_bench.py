@@ -44,3 +44,13 @@ def test_bench_parsing_runs():
     assert [ln.split(" (")[0] for ln in lines] == ["parsing cpu unet_resnet w64", "parsing cpu unet_resnet tiny",
                                                    "parsing cpu bisenet w64", "parsing cpu bisenet tiny"]
     assert all(ln.endswith(" img/s") and "64px 32 batch 1: " in ln for ln in lines)
+
+
+def test_bench_expression_runs():
+    from facebench.bench import bench_expression
+
+    lines = bench_expression(BenchConfig(what="expression", batches="2", repeats=1, devices="cpu"))
+    assert [ln.split(" (")[0] for ln in lines] == ["expression cpu resnet w32 48px grey", "expression cpu resnet w32 112px "
+                                                   "colour", "expression cpu resnet tiny 48px grey",
+                                                   "expression cpu derl generator w32 64px"]
+    assert all(ln.endswith(" img/s") and " 32 batch 2: " in ln for ln in lines)

@@ -166,8 +166,11 @@ def _class_dirs(path: Path) -> list[Path]:
 
 
 def is_class_layout(path: Path) -> bool:
+    """Class folders: at least two expression names, and they are the majority (an unknown folder among
+    them is then an error of the reader, not a reason to read the set as something else)."""
     names = [p.name.lower() for p in _class_dirs(path)] if path.is_dir() else []
-    return len(names) >= 2 and all(n in FOLDER_NAMES for n in names)
+    known = sum(n in FOLDER_NAMES for n in names)
+    return known >= 2 and 2 * known > len(names)
 
 
 def detect_folders(path: Path) -> bool:
