@@ -171,42 +171,10 @@ def _timed_inference(net, x, dev: str, repeats: int, amp) -> float:
     return repeats * x.shape[0] / (time.perf_counter() - t0)
 
 
-def bench_parsing(cfg: BenchConfig) -> list[str]:
-    """Inference images/s of each parser (UNet-ResNet, BiSeNet; full and tiny) at ``parsing_sizes``."""
-    from facebench.models.bisenet import BiSeNet
-    from facebench.models.unet_resnet import UNetResNet
-
+def _inference_lines(cfg: BenchConfig, task: str, nets: dict) -> list[str]:
+    """One line per device, network and batch size: ``nets`` maps a name to (constructor, (channels, side))."""
     devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if cfg.devices == "auto" else [cfg.devices]
     amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
-    nets = {"unet_resnet w64": lambda: UNetResNet(19), "unet_resnet tiny": lambda: UNetResNet(19, width=8, depths=(1,) * 4),
-            "bisenet w64": lambda: BiSeNet(19), "bisenet tiny": lambda: BiSeNet(19, width=8, depths=(1,) * 4)}
-    lines = []
-    for dev in devs:
-        for name, build in nets.items():
-            net = build().to(dev).eval()
-            params = sum(p.numel() for p in net.parameters()) / 1e6
-            for size in (int(v) for v in cfg.parsing_sizes.split(",")):
-                for b in (int(x) for x in cfg.batches.split(",")):
-                    rate = _timed_inference(net, torch.randn(b, 3, size, size, device=dev), dev, cfg.repeats, amp)
-                    prec = cfg.precision if amp is not None and dev == "cuda" else "32"
-                    line = f"parsing {dev} {name} ({params:.2f}M params) {size}px {prec} batch {b}: {rate:.1f} img/s"
-                    print(line, flush=True)
-                    lines.append(line)
-    return lines
-
-
-def bench_expression(cfg: BenchConfig) -> list[str]:
-    """Inference images/s of the expression classifiers (48 px grey as FER2013, 112 px colour) and of DeRL's
-    residue path (the generator's encoder-decoder at 64 px)."""
-    from facebench.models.derl_generator import NeutralGenerator
-    from facebench.models.expression_resnet import ExpressionResNet
-
-    devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if cfg.devices == "auto" else [cfg.devices]
-    amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
-    nets = {"resnet w32 48px grey": (lambda: ExpressionResNet(7, 1, input_size=48), (1, 48)),
-            "resnet w32 112px colour": (lambda: ExpressionResNet(7, 3, input_size=112), (3, 112)),
-            "resnet tiny 48px grey": (lambda: ExpressionResNet(7, 1, 8, (1,) * 4, input_size=48), (1, 48)),
-            "derl generator w32 64px": (lambda: NeutralGenerator(3, 32, 4), (3, 64))}
     lines = []
     for dev in devs:
         for name, (build, (c, size)) in nets.items():
@@ -215,30 +183,42 @@ def bench_expression(cfg: BenchConfig) -> list[str]:
             for b in (int(x) for x in cfg.batches.split(",")):
                 rate = _timed_inference(net, torch.randn(b, c, size, size, device=dev), dev, cfg.repeats, amp)
                 prec = cfg.precision if amp is not None and dev == "cuda" else "32"
-                line = f"expression {dev} {name} ({params:.2f}M params) {prec} batch {b}: {rate:.1f} img/s"
+                line = f"{task} {dev} {name} ({params:.2f}M params) {prec} batch {b}: {rate:.1f} img/s"
                 print(line, flush=True)
                 lines.append(line)
     return lines
+
+
+def bench_parsing(cfg: BenchConfig) -> list[str]:
+    """Inference images/s of each parser (UNet-ResNet, BiSeNet; full and tiny) at ``parsing_sizes``."""
+    from facebench.models.bisenet import BiSeNet
+    from facebench.models.unet_resnet import UNetResNet
+
+    builds = {"unet_resnet w64": lambda: UNetResNet(19), "unet_resnet tiny": lambda: UNetResNet(19, width=8, depths=(1,) * 4),
+              "bisenet w64": lambda: BiSeNet(19), "bisenet tiny": lambda: BiSeNet(19, width=8, depths=(1,) * 4)}
+    sizes = [int(v) for v in cfg.parsing_sizes.split(",")]
+    return _inference_lines(cfg, "parsing", {f"{n} {s}px": (b, (3, s)) for n, b in builds.items() for s in sizes})
+
+
+def bench_expression(cfg: BenchConfig) -> list[str]:
+    """Inference images/s of the expression classifiers (48 px grey as FER2013, 112 px colour) and of DeRL's
+    residue path (the generator's encoder-decoder at 64 px)."""
+    from facebench.models.derl_generator import NeutralGenerator
+    from facebench.models.expression_resnet import ExpressionResNet
+
+    return _inference_lines(cfg, "expression", {
+        "resnet w32 48px grey": (lambda: ExpressionResNet(7, 1, input_size=48), (1, 48)),
+        "resnet w32 112px colour": (lambda: ExpressionResNet(7, 3, input_size=112), (3, 112)),
+        "resnet tiny 48px grey": (lambda: ExpressionResNet(7, 1, 8, (1,) * 4, input_size=48), (1, 48)),
+        "derl generator w32 64px": (lambda: NeutralGenerator(3, 32, 4), (3, 64))})
 
 
 def bench_landmarks(cfg: BenchConfig) -> list[str]:
     from facebench.models.fan import FAN
 
-    devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if cfg.devices == "auto" else [cfg.devices]
-    amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
-    lines = []
-    for dev in devs:
-        for stacks, width in ((int(s), int(w)) for s in cfg.stacks.split(",") for w in cfg.widths.split(",")):
-            net = FAN(stacks, width).to(dev).eval()
-            params = sum(p.numel() for p in net.parameters()) / 1e6
-            for b in (int(x) for x in cfg.batches.split(",")):
-                rate = _timed_inference(net, torch.randn(b, 3, 256, 256, device=dev), dev, cfg.repeats, amp)
-                prec = cfg.precision if amp is not None and dev == "cuda" else "32"
-                line = (f"landmarks {dev} FAN {stacks} stack(s) width {width} ({params:.2f}M params) {prec} batch {b}: "
-                        f"{rate:.1f} img/s")
-                print(line, flush=True)
-                lines.append(line)
-    return lines
+    pairs = [(int(st), int(w)) for st in cfg.stacks.split(",") for w in cfg.widths.split(",")]
+    return _inference_lines(cfg, "landmarks", {f"FAN {st} stack(s) width {w}": (lambda st=st, w=w: FAN(st, w), (3, 256))
+                                               for st, w in pairs})
 
 
 def bench_landmark_data(cfg: BenchConfig) -> str:

@@ -41,9 +41,9 @@ def test_bench_parsing_runs():
     from facebench.bench import bench_parsing
 
     lines = bench_parsing(BenchConfig(what="parsing", batches="1", parsing_sizes="64", repeats=1, devices="cpu"))
-    assert [ln.split(" (")[0] for ln in lines] == ["parsing cpu unet_resnet w64", "parsing cpu unet_resnet tiny",
-                                                   "parsing cpu bisenet w64", "parsing cpu bisenet tiny"]
-    assert all(ln.endswith(" img/s") and "64px 32 batch 1: " in ln for ln in lines)
+    assert [ln.split(" (")[0] for ln in lines] == ["parsing cpu unet_resnet w64 64px", "parsing cpu unet_resnet tiny 64px",
+                                                   "parsing cpu bisenet w64 64px", "parsing cpu bisenet tiny 64px"]
+    assert all(ln.endswith(" img/s") and "M params) 32 batch 1: " in ln for ln in lines)
 
 
 def test_bench_expression_runs():
