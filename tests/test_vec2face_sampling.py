@@ -1,0 +1,94 @@
+"""Vec2Face's generation recipe: identity sampling (rejection, PCA), the per-image sigma mix, and bounded AttrOP."""
+import numpy as np
+import pytest
+import torch
+
+from facebench.errors import ConfigError
+from facebench.methods.vec2face_sampling import (fit_pca_gaussian, image_sigmas, image_vectors, sample_identities_pca,
+                                                 sample_identities_rejection, sigma_counts)
+
+
+def _max_cos(v):
+    u = torch.nn.functional.normalize(v.double(), dim=1)
+    c = u @ u.T
+    c.fill_diagonal_(-1)
+    return float(c.max())
+
+
+def test_rejection_sampling_threshold_seed_and_bound():
+    a = sample_identities_rejection(200, seed=1, dim=16, threshold=0.5)
+    assert a.vectors.shape == (200, 16) and _max_cos(a.vectors) <= 0.5 and a.rejected == a.draws - 200 > 0
+    assert torch.equal(a.vectors, sample_identities_rejection(200, seed=1, dim=16, threshold=0.5).vectors)
+    assert not torch.equal(a.vectors, sample_identities_rejection(200, seed=2, dim=16, threshold=0.5).vectors)
+    # in 2-d at most two directions can be 100 degrees apart or more: the sampler gives up after max_draws
+    with pytest.raises(ConfigError, match=r"only \d of 5 identity vectors found with cosine <= -0.2 in 3000 draws"):
+        sample_identities_rejection(5, dim=2, threshold=-0.2, max_draws=3000)
+
+
+def test_pca_gaussian_matches_the_centres():
+    rng = np.random.default_rng(0)
+    axes = np.diag([5.0, 2.0, 0.5, 0.1])
+    centres = torch.from_numpy(rng.standard_normal((4000, 4)) @ axes + np.array([10.0, 0, 0, 0]))
+    fit = fit_pca_gaussian(centres, components=4)
+    assert np.allclose(fit["mean"], [10, 0, 0, 0], atol=0.3) and np.allclose(fit["std"], [5, 2, 0.5, 0.1], rtol=0.06)
+    s = sample_identities_pca(500, fit, seed=3, threshold=0.999999)
+    x = s.vectors.double().numpy()
+    assert np.allclose(x.mean(0), [10, 0, 0, 0], atol=0.6) and np.allclose(x.std(0), [5, 2, 0.5, 0.1], rtol=0.15)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 7, 10, 50])
+def test_sigma_mix_adds_up_for_any_depth(depth):
+    counts = sigma_counts(depth)
+    assert sum(counts) == depth and all(abs(c - s * depth) < 1 for c, s in zip(counts, (0.4, 0.4, 0.2)))
+    sig = image_sigmas(5, depth, seed=0)
+    assert [int((sig == s).sum()) for s in (0.3, 0.5, 0.7)] == counts
+
+
+def test_image_vectors_are_keyed_by_identity_and_image():
+    base = torch.randn(4, 512) * 1.3  # raw ArcFace-like features: norm about 30
+    batch = image_vectors(base, [0, 1, 3, 3], [0, 2, 4, 9], depth=10, seed=7)
+    alone = image_vectors(base, [3], [4], depth=10, seed=7)
+    assert torch.equal(batch[2], alone[0])  # the same sample in any batch
+    assert torch.allclose(batch.norm(dim=1), base[[0, 1, 3, 3]].norm(dim=1), rtol=1e-5)
+    cos = torch.nn.functional.cosine_similarity(batch, base[[0, 1, 3, 3]], dim=1)
+    # sigma 0.3-0.7 against a per-dimension spread of 1.3: cosines about 0.88-0.98
+    assert (cos < 0.99).all() and (cos > 0.8).all()
+    with pytest.raises(ConfigError, match="image 10 outside"):
+        image_vectors(base, [0], [10], depth=10)
+
+
+def test_attr_op_is_bounded_per_sample_and_reports():
+    from types import SimpleNamespace
+
+    from facebench.methods.attr_op import attr_op
+
+    class Generator(torch.nn.Module):
+        """A stand-in with the generator's interface: vectors -> 112 px images (no mask randomness)."""
+
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(512, 3 * 8 * 8)
+
+        def draw_masks(self, n, generator=None, device=None):
+            return None
+
+        def forward(self, v, draw=None):
+            img = torch.nn.functional.interpolate(self.lin(v).view(-1, 3, 8, 8), size=112)
+            return SimpleNamespace(image=img)
+
+    torch.manual_seed(0)
+    gen = Generator()
+    proj = torch.nn.Linear(3 * 8 * 8, 512)
+    fr = lambda img: proj(torch.nn.functional.avg_pool2d(img, 14).flatten(1))  # noqa: E731 - a stand-in recognizer
+    v = torch.randn(3, 512)
+    easy = attr_op(gen, v, fr, id_tol=2.0, max_steps=5)  # every sample accepted at once: vectors unchanged
+    assert easy.failed == [] and easy.steps.tolist() == [0, 0, 0] and torch.equal(easy.vectors, v)
+    hard = attr_op(gen, v, fr, id_tol=-1.0, max_steps=3, on_fail="keep")  # never reachable: stops at the cap
+    assert hard.failed == [0, 1, 2] and hard.steps.tolist() == [3, 3, 3] and len(hard.kept) == 3
+    assert not torch.equal(hard.vectors, v) and "0 of 3 samples met the target" in hard.report()
+    dropped = attr_op(gen, v, fr, id_tol=-1.0, max_steps=2, on_fail="drop")
+    assert len(dropped.kept) == 0 and dropped.images.shape[0] == 0
+    retried = attr_op(gen, v, fr, id_tol=-1.0, max_steps=2, on_fail="retry", retries=2)
+    assert retried.failed == [0, 1, 2]
+    with pytest.raises(ConfigError, match="on_fail"):
+        attr_op(gen, v, fr, on_fail="loop")
