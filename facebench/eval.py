@@ -160,7 +160,7 @@ _DATA_KWARGS = ("class_set", "in_channels")
 
 
 # Top-level run keys naming a trained model that a module takes, frozen, as a constructor argument.
-FROZEN_FROM = {"parser_from": "parser", "generator_from": "generator"}
+FROZEN_FROM = {"parser_from": "parser", "generator_from": "generator", "recognizer_from": "recognizer"}
 
 
 def frozen_models(cfg, skip=frozenset()) -> dict:

@@ -6,9 +6,9 @@ from torch import nn
 
 
 class PatchDiscriminator(nn.Module):
-    """Real/fake logits per patch (B, 1, h, w) of a pair: the conditioning face and a (real or generated) neutral
-    face, concatenated on channels (``in_channels`` = 2 x image channels). ``layers`` stride-2 4x4 convolutions
-    then a stride-1 one and a 1-channel output (70x70 receptive field for layers=3)."""
+    """Real/fake logits per patch (B, 1, h, w) of an image, or of a pair (a conditioning image concatenated on
+    channels: DeRL's (expressive, neutral) pairs, ``in_channels`` = 2 x image channels). ``layers`` stride-2
+    4x4 convolutions then a stride-1 one and a 1-channel output (70x70 receptive field for layers=3)."""
 
     def __init__(self, in_channels: int = 6, width: int = 32, layers: int = 3):
         super().__init__()
@@ -23,5 +23,5 @@ class PatchDiscriminator(nn.Module):
                  nn.Conv2d(n, 1, 4, 1, 1)]
         self.net = nn.Sequential(*mods)
 
-    def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([condition, image], 1))
+    def forward(self, image: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(image if condition is None else torch.cat([condition, image], 1))

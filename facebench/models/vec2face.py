@@ -170,10 +170,12 @@ class ImageDecoder(nn.Module):
 
 @dataclass
 class MaskDraw:
-    """The random draws of one forward pass: the mask ratio and a noise (B, 49) per token position."""
+    """The random draws of one forward pass: the mask ratio and a noise (B, 49) per token position;
+    ``min_ratio`` the share of dropped positions (None: the model's, 0.1 as released; training uses 0.5)."""
 
     mask_rate: float
     noise: torch.Tensor
+    min_ratio: float | None = None
 
 
 @dataclass
@@ -257,12 +259,13 @@ class Vec2FaceGenerator(nn.Module):
         p = cdf(a) + u * (cdf(b) - cdf(a))
         rate = m["mu"] + m["std"] * math.sqrt(2) * float(torch.erfinv(torch.tensor(2 * p - 1, dtype=torch.float64)))
         noise = torch.rand(batch, NUM_TOKENS, generator=generator)
-        return MaskDraw(min(max(rate, m["min"]), m["max"]), noise.to(device) if device is not None else noise)
+        return MaskDraw(min(max(rate, m["min"]), m["max"]), noise.to(device) if device is not None else noise,
+                        m["min"])
 
     def masks(self, draw: MaskDraw) -> tuple[torch.Tensor, torch.Tensor]:
         """(dropped, masked) boolean (B, 49) from the draws: the ceil(49 min) and ceil(49 rate) positions of
         lowest noise. Ties (equal noise values) would change the counts: they are an error."""
-        n_drop = int(np.ceil(NUM_TOKENS * self.masking["min"]))
+        n_drop = int(np.ceil(NUM_TOKENS * (self.masking["min"] if draw.min_ratio is None else draw.min_ratio)))
         n_mask = int(np.ceil(NUM_TOKENS * draw.mask_rate))
         srt = draw.noise.sort(1).values
         drop = draw.noise <= srt[:, n_drop - 1:n_drop]

@@ -96,14 +96,14 @@ class DeRLGanModule(pl.LightningModule):
         x, y = batch.image, batch.neutral
         fake = self.generator(x)
         # discriminator: real pairs -> 1, generated pairs -> 0
-        d_real, d_fake = self.discriminator(x, y), self.discriminator(x, fake.detach())
+        d_real, d_fake = self.discriminator(y, condition=x), self.discriminator(fake.detach(), condition=x)
         loss_d = 0.5 * (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
                         + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
         opt_d.zero_grad()
         self.manual_backward(loss_d)
         opt_d.step()
         # generator: fool the discriminator and stay close to the true neutral face
-        d_gen = self.discriminator(x, fake)
+        d_gen = self.discriminator(fake, condition=x)
         adv = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
         l1 = (fake - y).abs().mean()
         loss_g = adv + self.hparams.l1_weight * l1
