@@ -3,10 +3,16 @@
     python -m facebench.generate source=render layout=facesynthetics n=1000 out=DIR [seed=0 framing=wild
         size=256 width=... depth=... vary=all shard=0/4 chunk=500 head=auto]
     python -m facebench.generate layout=verification_bin n=6000 out=render_heldout.bin [width=1000]
+    python -m facebench.generate source=vec2face checkpoint=vec2face_generator.pth layout=identity_folders n=50000
+        depth=50 out=DIR [threshold=0.4 reference_features=centres.npy device=cuda]
 
 ``verification_bin`` writes n verification pairs of held-out rendered identities (identity ids from 10^6,
 disjoint from any training spec) in insightface's ``.bin`` format, so a render-based test set is made once
 and evaluated like lfw.bin (pair p is genuine when p is even; images 112x112 aligned).
+
+``source=vec2face`` writes faces of the Vec2Face generator (facebench.sources.vec2face): identity vectors at
+most ``threshold`` apart in cosine, each identity's images with the 0.3 / 0.5 / 0.7 sigma mix; every face
+keyed by (seed, identity, image), so shards and resumed runs write the same faces.
 
 Samples are written in chunks of ``chunk`` consecutive indices. A chunk is the unit of work and of
 resume: its files are written under temporary names, renamed, then recorded in
@@ -54,17 +60,29 @@ class GenerateConfig:
     chunk: int = 256
     device: str = "cpu"
     batch: int = 32
+    checkpoint: str = ""  # source=vec2face: the generator (released vec2face_generator.pth or a vec2face run)
+    threshold: float = 0.4  # source=vec2face: identity vectors' maximum pairwise cosine
+    reference_features: str = ""  # source=vec2face: (N, dim) identity centres to fit the PCA sampler to
 
 
 def _sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
+SOURCES = ("render", "vec2face")
+
+
 def _resolve(cfg: GenerateConfig) -> GenerateConfig:
-    if cfg.source != "render":
-        raise SystemExit(f"source={cfg.source!r}: only 'render' is available in this version")
+    if cfg.source not in SOURCES:
+        raise SystemExit(f"source={cfg.source!r}: one of {SOURCES}")
     if cfg.layout not in LAYOUTS:
         raise SystemExit(f"layout must be one of {LAYOUTS}, got {cfg.layout!r}")
+    if cfg.source == "vec2face":
+        if cfg.layout != "identity_folders":
+            raise SystemExit("source=vec2face writes layout=identity_folders (112x112 aligned faces)")
+        if not cfg.checkpoint:
+            raise SystemExit("source=vec2face needs checkpoint=<vec2face_generator.pth or a vec2face run's .ckpt>")
+        cfg.framing, cfg.size = "aligned", 112
     cfg.framing = cfg.framing or ("wild" if cfg.layout == "facesynthetics" else "aligned")
     cfg.size = cfg.size or (256 if cfg.framing == "wild" else 112)
     cfg.width = cfg.width or max(1, -(-cfg.n // cfg.depth))
@@ -230,10 +248,17 @@ def generate(cfg: GenerateConfig) -> Path:
                        seed=cfg.seed, identity_offset=cfg.identity_offset)
     if cfg.n > len(spec):
         raise SystemExit(f"n={cfg.n} exceeds the spec's {len(spec)} samples (width x depth); raise width or depth")
-    source = RenderSource(spec, size=cfg.size, framing=cfg.framing, head=cfg.head, ict_path=cfg.ict_path or None,
-                          supersample=cfg.supersample, device=cfg.device)
     settings = {k: v for k, v in vars(cfg).items() if k not in ("shard", "device", "batch", "out")}
-    settings.update(resolved_settings(cfg, source))
+    if cfg.source == "vec2face":
+        from facebench.sources.vec2face import Vec2FaceSource
+
+        source = Vec2FaceSource(cfg.checkpoint, spec, cfg.threshold, cfg.reference_features or None, cfg.device)
+        print(f"vec2face: {source.describe()}")
+        settings.update(generator_file_sha1=_sha1(Path(cfg.checkpoint)))
+    else:
+        source = RenderSource(spec, size=cfg.size, framing=cfg.framing, head=cfg.head, ict_path=cfg.ict_path or None,
+                              supersample=cfg.supersample, device=cfg.device)
+        settings.update(resolved_settings(cfg, source))
     check_resume(out / "generate_config.json", settings)
     rank, world = _shard(cfg.shard)
     n_chunks = -(-cfg.n // cfg.chunk)

@@ -105,15 +105,17 @@ def image_sigmas(identity: int, depth: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng([seed, 24, identity]).permutation(sig)
 
 
-def image_vectors(base: torch.Tensor, identities, images, depth: int, seed: int = 0) -> torch.Tensor:
+def image_vectors(base: torch.Tensor, identities, images, depth, seed: int = 0) -> torch.Tensor:
     """Input vectors of images (identity i, image j): base[i] + sigma_ij N(0, I), rescaled to |base[i]|; the
-    noise drawn from (seed, identity, image) only."""
+    noise drawn from (seed, identity, image) only. ``depth``: images per identity (an int, or one per identity
+    for unbalanced specs)."""
     out = []
     for i, j in zip(np.asarray(identities).tolist(), np.asarray(images).tolist()):
-        if not 0 <= j < depth:
-            raise ConfigError(f"image {j} outside 0..{depth - 1}")
+        d = int(depth) if np.isscalar(depth) else int(depth[i])
+        if not 0 <= j < d:
+            raise ConfigError(f"image {j} outside 0..{d - 1}")
         b = base[i].double()
         noise = torch.from_numpy(np.random.default_rng([seed, 25, i, j]).standard_normal(b.shape[0]))
-        v = b + float(image_sigmas(i, depth, seed)[j]) * noise
+        v = b + float(image_sigmas(i, d, seed)[j]) * noise
         out.append((v * b.norm() / v.norm()).float())
     return torch.stack(out)

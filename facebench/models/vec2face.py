@@ -173,7 +173,7 @@ class MaskDraw:
     """The random draws of one forward pass: the mask ratio and a noise (B, 49) per token position;
     ``min_ratio`` the share of dropped positions (None: the model's, 0.1 as released; training uses 0.5)."""
 
-    mask_rate: float
+    mask_rate: float | torch.Tensor  # one ratio for the batch, or (B,) one per sample
     noise: torch.Tensor
     min_ratio: float | None = None
 
@@ -262,14 +262,29 @@ class Vec2FaceGenerator(nn.Module):
         return MaskDraw(min(max(rate, m["min"]), m["max"]), noise.to(device) if device is not None else noise,
                         m["min"])
 
+    def draw_masks_keyed(self, keys, device=None) -> MaskDraw:
+        """Per-sample draws keyed by integer tuples (e.g. (seed, identity, image)): a sample's mask ratio and
+        noise do not depend on the batch it is generated in."""
+        m = self.masking
+        rates, noise = [], []
+        for key in keys:
+            rng = np.random.default_rng([26, *[int(k) for k in key]])
+            g = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+            d = self.draw_masks(1, g, m)
+            rates.append(d.mask_rate)
+            noise.append(d.noise[0])
+        return MaskDraw(torch.tensor(rates, dtype=torch.float64), torch.stack(noise).to(device), m["min"])
+
     def masks(self, draw: MaskDraw) -> tuple[torch.Tensor, torch.Tensor]:
         """(dropped, masked) boolean (B, 49) from the draws: the ceil(49 min) and ceil(49 rate) positions of
         lowest noise. Ties (equal noise values) would change the counts: they are an error."""
         n_drop = int(np.ceil(NUM_TOKENS * (self.masking["min"] if draw.min_ratio is None else draw.min_ratio)))
-        n_mask = int(np.ceil(NUM_TOKENS * draw.mask_rate))
+        rate = torch.as_tensor(draw.mask_rate, dtype=torch.float64).expand(draw.noise.shape[0])
+        # ceil(49 r) as the public code computes it (numpy, float64), per sample
+        n_mask = torch.from_numpy(np.ceil(NUM_TOKENS * rate.numpy()).astype(np.int64)).to(draw.noise.device)
         srt = draw.noise.sort(1).values
         drop = draw.noise <= srt[:, n_drop - 1:n_drop]
-        mask = draw.noise <= srt[:, n_mask - 1:n_mask]
+        mask = draw.noise <= srt.gather(1, (n_mask - 1)[:, None])
         if (drop.sum(1) != n_drop).any() or (mask.sum(1) != n_mask).any():
             raise ValueError("tied noise values: draw the masks again")
         return drop, mask

@@ -1,0 +1,105 @@
+"""The Vec2Face source: a width x depth spec of faces generated from identity vectors.
+
+Identity i's vector comes from :func:`facebench.methods.vec2face_sampling.sample_identities_rejection`
+(default; cosine threshold 0.4) or, with ``reference_features`` (an (N, dim) ``.npy`` / ``.pt`` of identity
+centres), from the PCA-fitted Gaussian; image j of identity i from its vector plus the sigma mix; the
+generator's mask draws are keyed by (seed, identity, image). So sample (seed, identity, image) is the same face
+in any batch, worker, shard or rank. The generator is the released checkpoint (``vec2face_generator.pth``)
+or a generator trained in the suite (a ``vec2face/*`` run's checkpoint).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facebench.errors import DatasetError
+from facebench.render.spec import DatasetSpec
+
+
+def load_generator(checkpoint: str | Path):
+    """A Vec2Face generator from the released file (``model_vec2face`` key) or a suite training run."""
+    from facebench.models.vec2face import load_released
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise DatasetError(f"{path}: Vec2Face checkpoint not found")
+    try:
+        head = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torn files, non-checkpoints
+        raise DatasetError(f"{path}: not a readable checkpoint ({type(e).__name__})") from e
+    if isinstance(head, dict) and "model_vec2face" in head:
+        return load_released(path)
+    if isinstance(head, dict) and "state_dict" in head:
+        from facebench.eval import load_model
+
+        module = load_model(path)
+        if not hasattr(module, "generator") or not hasattr(module.generator, "draw_masks_keyed"):
+            raise DatasetError(f"{path}: a Lightning checkpoint, but not of a Vec2Face training run")
+        return module.generator
+    raise DatasetError(f"{path}: neither the released vec2face_generator.pth nor a facebench Vec2Face run")
+
+
+def _reference(path: str | Path) -> torch.Tensor:
+    p = Path(path)
+    if p.suffix == ".npy":
+        return torch.from_numpy(np.load(p, allow_pickle=False)).float()
+    x = torch.load(p, map_location="cpu", weights_only=True)
+    if not isinstance(x, torch.Tensor) or x.ndim != 2:
+        raise DatasetError(f"{p}: expected an (N, dim) tensor of identity features")
+    return x.float()
+
+
+class Vec2FaceSource:
+    """Generates sample ``i`` of ``spec`` (identity ``spec.identity_of(i)``) with the :class:`RenderSource`
+    interface that ``facebench.generate`` writes from (``render(indices)`` -> ``images_u8()``)."""
+
+    def __init__(self, checkpoint: str | Path, spec: DatasetSpec, threshold: float = 0.4,
+                 reference_features: str | Path | None = None, device: str = "cpu", max_draws: int = 1_000_000):
+        from facebench.methods.vec2face_sampling import (fit_pca_gaussian, sample_identities_pca,
+                                                         sample_identities_rejection)
+
+        self.spec, self.device = spec, torch.device(device)
+        self.generator = load_generator(checkpoint).to(self.device).eval()
+        n, dim = spec.width, self.generator.rep_dim
+        if reference_features:
+            ref = _reference(reference_features)
+            sample = sample_identities_pca(n, fit_pca_gaussian(ref), spec.seed, threshold, max_draws)
+        else:
+            sample = sample_identities_rejection(n, spec.seed, dim, threshold, max_draws=max_draws)
+        self.identities, self.sampling = sample.vectors, sample
+        self.head = type("Head", (), {"name": f"vec2face({Path(checkpoint).name})"})()
+
+    def describe(self) -> str:
+        return (f"{self.spec.width} identity vectors ({self.sampling.draws} drawn, {self.sampling.rejected} rejected "
+                f"at cosine > threshold)")
+
+    def vectors(self, indices) -> torch.Tensor:
+        from facebench.methods.vec2face_sampling import image_vectors
+
+        idx = np.asarray(indices, np.int64)
+        ids = self.spec.identity_of(idx) - self.spec.identity_offset
+        starts = np.r_[0, np.cumsum(self.spec.depths())]
+        pos = idx - starts[ids]
+        return image_vectors(self.identities, ids, pos, self.spec.depths(), self.spec.seed), ids, pos
+
+    def render(self, indices, chunk: int = 64):
+        v, ids, pos = self.vectors(indices)
+        imgs = []
+        with torch.no_grad():
+            for k in range(0, len(v), chunk):
+                keys = [(self.spec.seed, int(i), int(j)) for i, j in zip(ids[k:k + chunk], pos[k:k + chunk])]
+                draw = self.generator.draw_masks_keyed(keys, self.device)
+                imgs.append(self.generator(v[k:k + chunk].to(self.device), draw).image.clamp(-1, 1).cpu())
+        return GeneratedFaces(torch.cat(imgs))
+
+
+class GeneratedFaces:
+    """Faces (B, 3, 112, 112) in [-1, 1]."""
+
+    def __init__(self, image: torch.Tensor):
+        self.image = image
+
+    def images_u8(self) -> np.ndarray:
+        return ((self.image.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
