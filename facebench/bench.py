@@ -6,6 +6,7 @@
     python -m facebench.bench landmark_data [render_on=auto|worker|device batch=64 workers=2 steps=10]
     python -m facebench.bench parsing [batches=1,64 parsing_sizes=256,512 precision=bf16-mixed]
     python -m facebench.bench expression [batches=1,256 precision=bf16-mixed]
+    python -m facebench.bench vec2face [batches=1,64 precision=bf16-mixed]
 
 ``render`` prints one line per setting, e.g. ``render cpu 112x112 aligned: 640 img/s``, on the CPU and on
 CUDA when available; rendering includes every label. ``train`` prints training images/s (forward,
@@ -213,6 +214,28 @@ def bench_expression(cfg: BenchConfig) -> list[str]:
         "derl generator w32 64px": (lambda: NeutralGenerator(3, 32, 4), (3, 64))})
 
 
+def bench_vec2face(cfg: BenchConfig) -> list[str]:
+    """Generated faces/s of the Vec2Face generator, released size (174M parameters) and tiny, from random
+    512-d vectors (mask draws included, as generation)."""
+    from facebench.models.vec2face import Vec2FaceGenerator
+
+    devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if cfg.devices == "auto" else [cfg.devices]
+    amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
+    lines = []
+    for dev in devs:
+        for name, build in (("released size", Vec2FaceGenerator), ("tiny", Vec2FaceGenerator.tiny)):
+            net = build().to(dev).eval()
+            params = sum(p.numel() for p in net.parameters()) / 1e6
+            for b in (int(x) for x in cfg.batches.split(",")):
+                gen = lambda v: net.generate(v, torch.Generator().manual_seed(0))  # noqa: E731
+                rate = _timed_inference(gen, torch.randn(b, 512, device=dev), dev, cfg.repeats, amp)
+                prec = cfg.precision if amp is not None and dev == "cuda" else "32"
+                line = f"vec2face {dev} {name} ({params:.2f}M params) {prec} batch {b}: {rate:.1f} img/s"
+                print(line, flush=True)
+                lines.append(line)
+    return lines
+
+
 def bench_landmarks(cfg: BenchConfig) -> list[str]:
     from facebench.models.fan import FAN
 
@@ -264,7 +287,8 @@ def main(argv=None):
     print(f"# machine: {platform.node()} {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     benches = {"render": bench_render, "train": bench_train, "landmarks": bench_landmarks,
-               "landmark_data": bench_landmark_data, "parsing": bench_parsing, "expression": bench_expression}
+               "landmark_data": bench_landmark_data, "parsing": bench_parsing, "expression": bench_expression,
+               "vec2face": bench_vec2face}
     if cfg.what not in benches:
         raise SystemExit(f"unknown benchmark {cfg.what!r}; available: {', '.join(benches)}")
     benches[cfg.what](cfg)

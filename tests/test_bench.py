@@ -54,3 +54,11 @@ def test_bench_expression_runs():
                                                    "colour", "expression cpu resnet tiny 48px grey",
                                                    "expression cpu derl generator w32 64px"]
     assert all(ln.endswith(" img/s") and " 32 batch 2: " in ln for ln in lines)
+
+
+def test_bench_vec2face_runs():
+    from facebench.bench import bench_vec2face
+
+    lines = bench_vec2face(BenchConfig(what="vec2face", batches="1", repeats=1, devices="cpu"))
+    assert [ln.split(" (")[0] for ln in lines] == ["vec2face cpu released size", "vec2face cpu tiny"]
+    assert lines[0].split("(")[1].startswith("174.13M params") and all(ln.endswith(" img/s") for ln in lines)
