@@ -21,8 +21,10 @@ log = logging.getLogger(__name__)
 
 
 class RecognitionDataModule(FaceDataModule):
-    """Recognition training data, synthetic (rendered on the fly, or ``train_path``: identity folders as
-    ``facebench.generate`` writes them, insightface RecordIO or HSFace LMDB) and optionally real; verification
+    """Recognition training data, synthetic (rendered on the fly; ``generator_path``: Vec2Face faces generated on
+    the fly from a width x depth spec of identity vectors at most ``generator_threshold`` apart in cosine; or
+    ``train_path``: identity folders as ``facebench.generate`` writes them, insightface RecordIO or HSFace
+    LMDB) and optionally real; verification
     on held-out rendered identities and on any ``val_sets`` (.bin files, pair lists).
 
     Real data for SynFace's comparisons (``real_path``, with ``real_use``):
@@ -42,7 +44,9 @@ class RecognitionDataModule(FaceDataModule):
                  train_max_identities: int | None = None, train_max_depth: int | None = None,
                  val_sets: list[str] | None = None, val_render: bool = True, identity_mixup: float = 0.0,
                  real_path: str | None = None, real_use: str = "domain_mixup", real_width: int = 50,
-                 real_depth: int = 10, val_standin: bool = False):
+                 real_depth: int = 10, val_standin: bool = False, generator_path: str | None = None,
+                 generator_threshold: float = 0.4, generator_sigmas: list[float] | None = None,
+                 generator_shares: list[float] | None = None):
         super().__init__(batch_size, num_workers, render_on, head, ict_path, supersample)
         self.save_hyperparameters()
         if real_use not in REAL_USES:
@@ -94,6 +98,16 @@ class RecognitionDataModule(FaceDataModule):
         hp = self.hparams
         if self._folder is not None:
             syn = self._folder
+        elif hp.generator_path:  # the Vec2Face source, generated on the fly
+            from datamodules.datasets.vec2face_identity import Vec2FaceIdentityDataset
+
+            sigmas = hp.generator_sigmas or (0.3, 0.5, 0.7)
+            # Vec2Face's shares for its three sigmas; equal shares for any other list (the sigma ablation)
+            shares = hp.generator_shares or ((0.4, 0.4, 0.2) if len(sigmas) == 3 else (1 / len(sigmas),) * len(sigmas))
+
+            syn = Vec2FaceIdentityDataset(self.train_spec, hp.generator_path, hp.generator_threshold,
+                                          hp.identity_mixup, indices_only=self._on_device(),
+                                          sigmas=tuple(sigmas), shares=tuple(shares))
         else:
             syn = RenderIdentityDataset(self.train_spec, hp.size, hp.framing, self.render, self._on_device(),
                                         augment=hp.augment, identity_mixup=hp.identity_mixup)
@@ -129,6 +143,8 @@ class RecognitionDataModule(FaceDataModule):
     def render_on_device(self, batch: IndexBatch):
         from facebench.render.source import RenderSource
 
+        if self.hparams.generator_path:
+            return self.syn_set.render_batch(batch.index)
         if getattr(self, "_device_source", None) is None:
             self._device_source = RenderSource.from_settings(self.train_spec, self.hparams.size, self.hparams.framing,
                                                              self.render, device=batch.index.device)

@@ -10,7 +10,7 @@ error, never an endless loop.
 
 Images of an identity (:func:`image_vectors`): the base vector plus Gaussian noise of sigma 0.3 / 0.5 / 0.7 on
 40 / 40 / 20% of its images (largest-remainder counts, so they add up to any depth; the order shuffled per
-identity), each noisy vector rescaled to the base vector's norm. Every draw is keyed by (seed, identity,
+identity), each noisy vector rescaled to the base vector's norm; other sigmas / shares for the ablation. Every draw is keyed by (seed, identity,
 image), so a sample is the same in any batch, worker or rank.
 """
 from __future__ import annotations
@@ -99,13 +99,16 @@ def sigma_counts(depth: int, shares=SIGMA_SHARES) -> list[int]:
     return counts
 
 
-def image_sigmas(identity: int, depth: int, seed: int = 0) -> np.ndarray:
+def image_sigmas(identity: int, depth: int, seed: int = 0, sigmas=SIGMAS, shares=SIGMA_SHARES) -> np.ndarray:
     """The sigma of each of an identity's ``depth`` images (the same mix for every identity, order shuffled)."""
-    sig = np.repeat(SIGMAS, sigma_counts(depth))
+    if len(sigmas) != len(shares) or abs(sum(shares) - 1) > 1e-6:
+        raise ConfigError(f"sigmas {list(sigmas)} need as many shares summing to 1, got {list(shares)}")
+    sig = np.repeat(np.asarray(sigmas, float), sigma_counts(depth, shares))
     return np.random.default_rng([seed, 24, identity]).permutation(sig)
 
 
-def image_vectors(base: torch.Tensor, identities, images, depth, seed: int = 0) -> torch.Tensor:
+def image_vectors(base: torch.Tensor, identities, images, depth, seed: int = 0, sigmas=SIGMAS,
+                  shares=SIGMA_SHARES) -> torch.Tensor:
     """Input vectors of images (identity i, image j): base[i] + sigma_ij N(0, I), rescaled to |base[i]|; the
     noise drawn from (seed, identity, image) only. ``depth``: images per identity (an int, or one per identity
     for unbalanced specs)."""
@@ -116,6 +119,6 @@ def image_vectors(base: torch.Tensor, identities, images, depth, seed: int = 0) 
             raise ConfigError(f"image {j} outside 0..{d - 1}")
         b = base[i].double()
         noise = torch.from_numpy(np.random.default_rng([seed, 25, i, j]).standard_normal(b.shape[0]))
-        v = b + float(image_sigmas(i, d, seed)[j]) * noise
+        v = b + float(image_sigmas(i, d, seed, sigmas, shares)[j]) * noise
         out.append((v * b.norm() / v.norm()).float())
     return torch.stack(out)

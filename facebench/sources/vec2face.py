@@ -56,11 +56,13 @@ class Vec2FaceSource:
     interface that ``facebench.generate`` writes from (``render(indices)`` -> ``images_u8()``)."""
 
     def __init__(self, checkpoint: str | Path, spec: DatasetSpec, threshold: float = 0.4,
-                 reference_features: str | Path | None = None, device: str = "cpu", max_draws: int = 1_000_000):
+                 reference_features: str | Path | None = None, device: str = "cpu", max_draws: int = 1_000_000,
+                 sigmas: tuple[float, ...] = (0.3, 0.5, 0.7), shares: tuple[float, ...] = (0.4, 0.4, 0.2)):
         from facebench.methods.vec2face_sampling import (fit_pca_gaussian, sample_identities_pca,
                                                          sample_identities_rejection)
 
         self.spec, self.device = spec, torch.device(device)
+        self.sigmas, self.shares = tuple(sigmas), tuple(shares)
         self.generator = load_generator(checkpoint).to(self.device).eval()
         n, dim = spec.width, self.generator.rep_dim
         if reference_features:
@@ -82,7 +84,8 @@ class Vec2FaceSource:
         ids = self.spec.identity_of(idx) - self.spec.identity_offset
         starts = np.r_[0, np.cumsum(self.spec.depths())]
         pos = idx - starts[ids]
-        return image_vectors(self.identities, ids, pos, self.spec.depths(), self.spec.seed), ids, pos
+        return image_vectors(self.identities, ids, pos, self.spec.depths(), self.spec.seed, self.sigmas,
+                             self.shares), ids, pos
 
     def render(self, indices, chunk: int = 64):
         v, ids, pos = self.vectors(indices)
