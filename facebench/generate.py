@@ -63,6 +63,9 @@ class GenerateConfig:
     checkpoint: str = ""  # source=vec2face: the generator (released vec2face_generator.pth or a vec2face run)
     threshold: float = 0.4  # source=vec2face: identity vectors' maximum pairwise cosine
     reference_features: str = ""  # source=vec2face: (N, dim) identity centres to fit the PCA sampler to
+    attr_op: str = ""  # source=vec2face: a recognition checkpoint: apply AttrOP (identity kept, quality raised)
+    attr_steps: int = 50  # AttrOP's step cap per sample
+    attr_on_fail: str = "keep"  # keep | drop | retry the samples that miss AttrOP's target
 
 
 def _sha1(path: Path) -> str:
@@ -133,8 +136,10 @@ def write_chunk(out: Path, cfg: GenerateConfig, source, c: int) -> None:
         bi = idx[b:b + cfg.batch]
         r = source.render(bi, chunk=cfg.batch)
         imgs = r.images_u8()
-        for j, i in enumerate(bi):
-            k = int(ids[b + j])
+        # positions in the batch each image stands for (AttrOP with attr_on_fail=drop leaves some out)
+        positions = r.kept.numpy() if hasattr(r, "kept") else np.arange(len(bi))
+        for j, p in enumerate(positions):
+            i, k = bi[p], int(ids[b + p])
             files = _sample_files(cfg.layout, int(i), k, int(i - starts[k - spec.identity_offset]))
             tmp = {key: out / (f + ".tmp" + Path(f).suffix) for key, f in files.items()}
             for t in tmp.values():
@@ -253,6 +258,8 @@ def generate(cfg: GenerateConfig) -> Path:
         from facebench.sources.vec2face import Vec2FaceSource
 
         source = Vec2FaceSource(cfg.checkpoint, spec, cfg.threshold, cfg.reference_features or None, cfg.device)
+        if cfg.attr_op:
+            source.with_attr_op(cfg.attr_op, cfg.attr_steps, cfg.attr_on_fail)
         print(f"vec2face: {source.describe()}")
         settings.update(generator_file_sha1=_sha1(Path(cfg.checkpoint)))
     else:
@@ -271,6 +278,8 @@ def generate(cfg: GenerateConfig) -> Path:
             bar.advance(task)
     print(f"{out}: shard {rank}/{world}: {len(mine) - len(todo)} chunks already done, {len(todo)} written "
           f"({cfg.layout}, {cfg.framing} {cfg.size}px, head={source.head.name})")
+    if cfg.source == "vec2face" and cfg.attr_op:
+        print(f"vec2face: {source.describe()}")
     return out
 
 

@@ -117,3 +117,28 @@ def test_vec2face_source_is_keyed_per_sample_and_generate_writes_identity_folder
     again = generate(GenerateConfig(source="vec2face", checkpoint=str(ckpt), layout="identity_folders", n=15,
                                     depth=5, out=str(tmp_path / "ids"), seed=2, chunk=8, batch=8))
     assert again == out  # resumed: both chunks already done
+
+
+def test_generate_with_attr_op_drops_the_samples_that_miss(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from facebench import eval as eval_mod
+    from facebench.generate import GenerateConfig, generate
+    from facebench.models.vec2face import Vec2FaceGenerator
+    from facebench.sources import vec2face as source_mod
+
+    torch.manual_seed(0)
+    tiny = Vec2FaceGenerator.tiny(rep_dim=64, depth=1, decoder_depth=1)
+    monkeypatch.setattr(source_mod, "load_generator", lambda path: tiny)
+    proj = torch.nn.Linear(3 * 8 * 8, 64)
+    backbone = lambda img: proj(torch.nn.functional.avg_pool2d(img, 14).flatten(1))  # noqa: E731
+    monkeypatch.setattr(eval_mod, "load_model", lambda path: SimpleNamespace(
+        backbone=backbone, to=lambda d: SimpleNamespace(eval=lambda: SimpleNamespace(
+            requires_grad_=lambda f: SimpleNamespace(backbone=backbone)))))
+    ckpt = tmp_path / "gen.pth"
+    ckpt.write_bytes(b"stand-in")
+    # a quality target no face reaches: every sample misses and is dropped; nothing is written, nothing hangs
+    out = generate(GenerateConfig(source="vec2face", checkpoint=str(ckpt), layout="identity_folders", n=4, depth=2,
+                                  out=str(tmp_path / "ids"), chunk=4, batch=4, attr_op="rec.ckpt", attr_steps=2,
+                                  attr_on_fail="drop"))
+    assert not list(out.glob("*/*.jpg")) and "AttrOP: 0 of 4 faces met the target, 4 drop" in capsys.readouterr().out

@@ -22,6 +22,15 @@ from facebench.errors import ConfigError
 ON_FAIL = ("keep", "drop", "retry")
 
 
+def _subset(draw, rows: torch.Tensor):
+    """The mask draws of some rows of a batch (per-sample ratios stay with their rows)."""
+    import dataclasses
+
+    per_row = isinstance(draw.mask_rate, torch.Tensor) and draw.mask_rate.ndim > 0
+    rate = draw.mask_rate[rows.cpu()] if per_row else draw.mask_rate
+    return dataclasses.replace(draw, mask_rate=rate, noise=draw.noise[rows.to(draw.noise.device)])
+
+
 @dataclass
 class AttrOpResult:
     vectors: torch.Tensor  # (K, dim) the optimised vectors of the samples kept
@@ -47,9 +56,10 @@ def _losses(img, v0, fr_model, quality_model, pose_model, target_yaw, q_target):
 def attr_op(generator, vectors: torch.Tensor, fr_model, quality_model=None, pose_model=None,
             target_yaw: float | None = None, q_target: float = 27.0, lr: float = 0.1, max_steps: int = 100,
             id_tol: float = 0.3, q_tol: float = 1.0, yaw_tol: float = 5.0, on_fail: str = "keep", retries: int = 1,
-            generator_seed: int = 0) -> AttrOpResult:
+            generator_seed: int = 0, draw=None) -> AttrOpResult:
     """Optimise ``vectors`` (B, dim) through ``generator`` (a :class:`Vec2FaceGenerator`); ``fr_model`` and
-    ``quality_model`` map faces in [-1, 1] to features, ``pose_model`` to yaw in degrees (B,)."""
+    ``quality_model`` map faces in [-1, 1] to features, ``pose_model`` to yaw in degrees (B,). ``draw``: the
+    mask draws of the batch (default: one seeded draw per attempt); retries draw fresh ones."""
     if on_fail not in ON_FAIL:
         raise ConfigError(f"on_fail must be one of {ON_FAIL}, got {on_fail!r}")
     if max_steps < 1:
@@ -65,10 +75,13 @@ def attr_op(generator, vectors: torch.Tensor, fr_model, quality_model=None, pose
         v = v0[pending].clone().requires_grad_(True)
         opt = torch.optim.Adam([v], lr=lr)
         done = torch.zeros(len(pending), dtype=torch.bool)
-        gen = torch.Generator().manual_seed(generator_seed + attempt)  # one mask draw per attempt, as a generation call
-        draw = generator.draw_masks(len(pending), gen, device=v.device)
+        if draw is not None and attempt == 0:
+            sub = _subset(draw, pending)
+        else:  # one mask draw per attempt, as a generation call
+            sub = generator.draw_masks(len(pending), torch.Generator().manual_seed(generator_seed + attempt),
+                                       device=v.device)
         for step in range(max_steps):
-            img = generator(v, draw).image.clamp(-1, 1)
+            img = generator(v, sub).image.clamp(-1, 1)
             idl, q, yaw = _losses(img, v0[pending], fr_model, quality_model, pose_model, target_yaw, q_target)
             ok = (idl <= id_tol) & (q <= q_tol) & (yaw <= yaw_tol)
             newly = ok.cpu() & ~done
@@ -92,7 +105,8 @@ def attr_op(generator, vectors: torch.Tensor, fr_model, quality_model=None, pose
     imgs = torch.zeros(0, 3, 112, 112, device=out_v.device)
     if len(keep):
         with torch.no_grad():
-            draw = generator.draw_masks(len(keep), torch.Generator().manual_seed(generator_seed), device=out_v.device)
-            imgs = generator(out_v[keep], draw).image.clamp(-1, 1)
+            final = _subset(draw, keep) if draw is not None else generator.draw_masks(
+                len(keep), torch.Generator().manual_seed(generator_seed), device=out_v.device)
+            imgs = generator(out_v[keep], final).image.clamp(-1, 1)
     generator.train(was_training)
     return AttrOpResult(out_v[keep], imgs, keep, steps, failed)

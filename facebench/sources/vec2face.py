@@ -71,11 +71,16 @@ class Vec2FaceSource:
         else:
             sample = sample_identities_rejection(n, spec.seed, dim, threshold, max_draws=max_draws)
         self.identities, self.sampling = sample.vectors, sample
+        self.attr_op, self.attr_counts, self.attr_on_fail = None, [0, 0], ""
         self.head = type("Head", (), {"name": f"vec2face({Path(checkpoint).name})"})()
 
     def describe(self) -> str:
-        return (f"{self.spec.width} identity vectors ({self.sampling.draws} drawn, {self.sampling.rejected} rejected "
+        text = (f"{self.spec.width} identity vectors ({self.sampling.draws} drawn, {self.sampling.rejected} rejected "
                 f"at cosine > threshold)")
+        if self.attr_op is not None and self.attr_counts[1]:
+            met, total = self.attr_counts
+            text += f"; AttrOP: {met} of {total} faces met the target, {total - met} {self.attr_on_fail}"
+        return text
 
     def vectors(self, indices) -> torch.Tensor:
         from facebench.methods.vec2face_sampling import image_vectors
@@ -89,20 +94,52 @@ class Vec2FaceSource:
 
     def render(self, indices, chunk: int = 64):
         v, ids, pos = self.vectors(indices)
-        imgs = []
-        with torch.no_grad():
-            for k in range(0, len(v), chunk):
-                keys = [(self.spec.seed, int(i), int(j)) for i, j in zip(ids[k:k + chunk], pos[k:k + chunk])]
-                draw = self.generator.draw_masks_keyed(keys, self.device)
-                imgs.append(self.generator(v[k:k + chunk].to(self.device), draw).image.clamp(-1, 1).cpu())
-        return GeneratedFaces(torch.cat(imgs))
+        imgs, kept = [], []
+        for k in range(0, len(v), chunk):
+            keys = [(self.spec.seed, int(i), int(j)) for i, j in zip(ids[k:k + chunk], pos[k:k + chunk])]
+            draw = self.generator.draw_masks_keyed(keys, self.device)
+            vk = v[k:k + chunk].to(self.device)
+            if self.attr_op is not None:  # AttrOP per sample (Adam is elementwise: no sample depends on another)
+                res = self.attr_op(vk, draw)
+                vk, keep = res.vectors, res.kept
+                self.attr_counts[0] += len(res.steps) - len(res.failed)
+                self.attr_counts[1] += len(res.steps)
+                if not len(keep):  # every sample of the chunk missed the target and was dropped
+                    imgs.append(torch.zeros(0, 3, 112, 112))
+                    kept.append(keep)
+                    continue
+                draw = self.generator.draw_masks_keyed([keys[int(i)] for i in keep], self.device)
+            else:
+                keep = torch.arange(len(vk))
+            with torch.no_grad():
+                imgs.append(self.generator(vk, draw).image.clamp(-1, 1).cpu())
+            kept.append(keep + k)
+        return GeneratedFaces(torch.cat(imgs), torch.cat(kept))
+
+    def with_attr_op(self, recognizer_checkpoint: str, steps: int = 50, on_fail: str = "keep",
+                     q_target: float = 27.0) -> "Vec2FaceSource":
+        """Apply AttrOP (facebench.methods.attr_op) to every generated face: keep its identity (cosine to the
+        input vector through the recognizer of ``recognizer_checkpoint``) while raising its quality (the same
+        recognizer's feature norm toward ``q_target``), at most ``steps`` steps per sample."""
+        from facebench.eval import load_model
+        from facebench.methods.attr_op import attr_op
+
+        rec = load_model(recognizer_checkpoint).to(self.device).eval().requires_grad_(False)
+        if not hasattr(rec, "backbone"):
+            raise DatasetError(f"{recognizer_checkpoint}: not a recognition checkpoint (AttrOP needs a recognizer)")
+        self.attr_counts, self.attr_on_fail = [0, 0], on_fail
+        self.attr_op = lambda v, draw: attr_op(self.generator, v, rec.backbone, rec.backbone, q_target=q_target,
+                                               max_steps=steps, on_fail=on_fail, draw=draw)
+        return self
 
 
 class GeneratedFaces:
-    """Faces (B, 3, 112, 112) in [-1, 1]."""
+    """Faces (B, 3, 112, 112) in [-1, 1]; ``kept`` the positions in the request they stand for (AttrOP with
+    on_fail=drop leaves some out)."""
 
-    def __init__(self, image: torch.Tensor):
+    def __init__(self, image: torch.Tensor, kept: torch.Tensor | None = None):
         self.image = image
+        self.kept = torch.arange(len(image)) if kept is None else kept
 
     def images_u8(self) -> np.ndarray:
         return ((self.image.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
