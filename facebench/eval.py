@@ -26,7 +26,8 @@ that set's labels is selected on ``val`` and evaluated on ``data``, with and wit
     python -m facebench.eval parsing checkpoint=... data=/data/helen [split=test adapter=CKPT flip_test=true]
 
 ``parsing`` scores a parser at each image's original resolution (predictions warped back through the crop)
-on a Helen / LaPa / CelebAMask-HQ / FaceSynthetics folder, ``render`` (held-out renders) or ``standin``, in
+on a Helen / LaPa / CelebAMask-HQ / FaceSynthetics folder, ``render`` (held-out renders) or ``standin`` (its evaluation
+faces: neither its training nor its validation faces), in
 that set's classes through the explicit class table; prints per-class F1, mean F1 (its classes named), the
 pooled overall F1 and mIoU, and writes a sheet of images with true and predicted labels. With ``adapter``
 (a label-adaptation run on this parser) both columns, without and with adaptation.
@@ -440,8 +441,8 @@ def adapt(cfg: AdaptConfig) -> dict[str, float]:
 def _parsing_dataset(run: TrainedRun, cfg: ParsingEvalConfig):
     from datamodules.datasets.parsing_crops import ParsingSetDataset, RenderParsingDataset
     from facebench.parsing_classes import mapping
-    from facebench.render.settings import (HELD_OUT_IDENTITY_OFFSET, STANDIN_IDENTITY_OFFSET,
-                                           STANDIN_TEST_SEED_OFFSET)
+    from facebench.render.settings import (HELD_OUT_IDENTITY_OFFSET, STANDIN_EVAL_IDENTITY_OFFSET,
+                                           STANDIN_EVAL_SEED_OFFSET)
     from facebench.render.spec import DatasetSpec
 
     size = run.setting("size", cfg.size, 256)
@@ -452,8 +453,8 @@ def _parsing_dataset(run: TrainedRun, cfg: ParsingEvalConfig):
             spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=run.held_out_seed,
                                identity_offset=HELD_OUT_IDENTITY_OFFSET)
             return RenderParsingDataset(spec, render_size, size, run.render, None, crop_scale, name="render_heldout")
-        spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=int(run.cfg.get("seed", 0)) + STANDIN_TEST_SEED_OFFSET,
-                           vary="all", identity_offset=STANDIN_IDENTITY_OFFSET + HELD_OUT_IDENTITY_OFFSET)
+        spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=int(run.cfg.get("seed", 0)) + STANDIN_EVAL_SEED_OFFSET,
+                           vary="all", identity_offset=STANDIN_EVAL_IDENTITY_OFFSET)
         return RenderParsingDataset(spec, render_size, size, run.render, None, crop_scale,
                                     mapping("facesynthetics19", cfg.standin_classes),
                                     name=f"standin_{cfg.standin_classes}")
@@ -558,8 +559,8 @@ def parsing_table(out: dict, models: list[str]) -> str:
 
 def _expression_dataset(run: TrainedRun, cfg: ExpressionEvalConfig, in_channels: int):
     from datamodules.datasets.expression_faces import RenderExpressionDataset, ExpressionSetDataset
-    from facebench.render.settings import (HELD_OUT_IDENTITY_OFFSET, STANDIN_IDENTITY_OFFSET,
-                                           STANDIN_TEST_SEED_OFFSET)
+    from facebench.render.settings import (HELD_OUT_IDENTITY_OFFSET, STANDIN_EVAL_IDENTITY_OFFSET,
+                                           STANDIN_EVAL_SEED_OFFSET)
     from facebench.render.spec import DatasetSpec
 
     size, grey = run.setting("size", cfg.size, 112), in_channels == 1
@@ -569,8 +570,8 @@ def _expression_dataset(run: TrainedRun, cfg: ExpressionEvalConfig, in_channels:
             spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=run.held_out_seed, vary="all",
                                identity_offset=HELD_OUT_IDENTITY_OFFSET)
             return RenderExpressionDataset(spec, size, run.render, grey, render_size=render_size, name="render_heldout")
-        spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=int(run.cfg.get("seed", 0)) + STANDIN_TEST_SEED_OFFSET,
-                           vary="all", identity_offset=STANDIN_IDENTITY_OFFSET + HELD_OUT_IDENTITY_OFFSET)
+        spec = DatasetSpec(width=cfg.render_faces, depth=1, seed=int(run.cfg.get("seed", 0)) + STANDIN_EVAL_SEED_OFFSET,
+                           vary="all", identity_offset=STANDIN_EVAL_IDENTITY_OFFSET)
         return RenderExpressionDataset(spec, size, run.render, grey, render_size=render_size, appearance="digiface",
                                        name="standin")
     return ExpressionSetDataset(cfg.data, "all" if cfg.folds else cfg.split, size, grey)

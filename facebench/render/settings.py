@@ -12,9 +12,13 @@ HEADS = ("auto", "ict", "procedural")
 HELD_OUT_SEED_OFFSET = 7919  # held-out validation / evaluation renders: seed + 7919 (the 1000th prime)
 STANDIN_SEED_OFFSET = 104729  # the labelled stand-in for real faces: seed + 104729 (the 10000th prime)
 STANDIN_TEST_SEED_OFFSET = STANDIN_SEED_OFFSET + 1  # its held-out verification identities
+# The stand-in's faces for facebench.eval parsing|expression: neither training nor validation faces, so a model
+# selected on the validation stand-in (label adaptation's best epoch) is tested on other faces.
+STANDIN_EVAL_SEED_OFFSET = STANDIN_SEED_OFFSET + 2
 # Identity ids are offset as well, so held-out and stand-in identities never share a label with training.
 HELD_OUT_IDENTITY_OFFSET = 1_000_000
 STANDIN_IDENTITY_OFFSET = 2_000_000
+STANDIN_EVAL_IDENTITY_OFFSET = STANDIN_IDENTITY_OFFSET + 2 * HELD_OUT_IDENTITY_OFFSET
 
 
 @dataclass(frozen=True)
