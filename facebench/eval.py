@@ -39,6 +39,11 @@ classifier or DeRL residue classifier on an expression set (FER2013 csv or folde
 CK+, CK+48, JAFFE), ``render`` or ``standin``; ``folds=10`` adds per-fold accuracy with mean and std over
 subject-disjoint folds.
 
+    python -m facebench.eval derl checkpoint=<derl_gan run> data=render [sheet=derl.png]
+
+``derl`` scores DeRL's de-expression generator on held-out (expressive, neutral) pairs: the L1 to the true
+neutral face beside the L1 of copying the input, and a sheet of input | generated | true neutral.
+
 ``quality`` embeds every image of an identity dataset (folders, RecordIO or HSFace LMDB) and prints
 Vec2Face's measures: identity separability (no other identity centre above cosine 0.4), mean
 inter-identity similarity, intra-class spread and, with ``reference``, identity leakage.
@@ -131,6 +136,15 @@ class ExpressionEvalConfig(EvalConfig):
     size: int = 0  # input side (default: the run's data.size)
     confusion: str = ""  # confusion-matrix plot (default: <data name>_confusion.png in the working directory)
     table: str = ""  # also write the markdown table here
+
+
+@dataclass
+class DerlEvalConfig(EvalConfig):
+    split: str = "test"  # the split of a set on disk with pairs (CK+, JAFFE)
+    render_faces: int = 300  # data=render / data=standin: held-out pairs
+    size: int = 0  # input side (default: the run's data.size)
+    sheet: str = ""  # image sheet (default: <data name>_derl.png in the working directory)
+    sheet_images: int = 8
 
 
 def _device(cfg: EvalConfig) -> torch.device:
@@ -640,9 +654,60 @@ def expression_table(conf: torch.Tensor, names) -> str:
     return "\n".join(lines) + "\n"
 
 
+def derl(cfg: DerlEvalConfig) -> dict:
+    """DeRL's de-expression generator on held-out (expressive, neutral) pairs: the mean L1 (in [-1, 1] image
+    units) between generated and true neutral faces, beside the L1 of copying the input (what the generator
+    must beat), overall and for the pairs whose expression is not neutral; a sheet of input | generated |
+    true neutral."""
+    import cv2
+    import numpy as np
+
+    from datamodules.datasets.expression_faces import ExpressionSetDataset, RenderExpressionDataset
+
+    run = TrainedRun(cfg)
+    gan = run.model
+    if not hasattr(gan, "generator") or not hasattr(gan, "discriminator"):
+        raise DatasetError(f"{cfg.checkpoint}: not a DeRL GAN checkpoint (model=derl_gan)")
+    grey = int(gan.hparams.get("in_channels", 3)) == 1
+    size = run.setting("size", cfg.size, 64)
+    if cfg.data in ("render", "standin"):
+        base = _expression_dataset(run, ExpressionEvalConfig(data=cfg.data, render_faces=cfg.render_faces, size=size),
+                                   1 if grey else 3)
+        ds = RenderExpressionDataset(base.spec, size, run.render, grey, pairs=True, render_size=base.render_size,
+                                     appearance=base.appearance, name=base.name)
+    else:
+        ds = ExpressionSetDataset(cfg.data, cfg.split, size, grey, pairs=True)
+    gen_l1, copy_l1, expressive, rows = [], [], [], []
+    with torch.no_grad():
+        for b in _batches(ds, cfg, f"derl {ds.name}"):
+            x, y = b.image.to(run.device), b.neutral.to(run.device)
+            fake = gan.generator(x)
+            gen_l1.append((fake - y).abs().mean((1, 2, 3)).cpu())
+            copy_l1.append((x - y).abs().mean((1, 2, 3)).cpu())
+            expressive.append(b.label != 0)
+            for j in range(min(len(x), cfg.sheet_images - len(rows))):
+                trip = [((t[j].cpu().permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+                        for t in (x, fake, y)]
+                rows.append(np.concatenate([np.repeat(t, 3, 2) if t.shape[2] == 1 else t for t in trip], 1))
+    g, c, e = torch.cat(gen_l1), torch.cat(copy_l1), torch.cat(expressive)
+    out = {"data": ds.name, "pairs": len(ds), "l1_generated": float(g.mean()), "l1_copy_input": float(c.mean()),
+           "l1_generated_expressive": float(g[e].mean()) if e.any() else float("nan"),
+           "l1_copy_input_expressive": float(c[e].mean()) if e.any() else float("nan")}
+    print(f"{ds.name}: {len(ds)} (expressive, neutral) pairs, {size}px")
+    print(f"  L1 generated vs true neutral {out['l1_generated']:.4f}  (copying the input: {out['l1_copy_input']:.4f})")
+    print(f"  on the {int(e.sum())} pairs with an expression: {out['l1_generated_expressive']:.4f}  "
+          f"(copying the input: {out['l1_copy_input_expressive']:.4f})")
+    sheet = cfg.sheet or f"{ds.name}_derl.png"
+    if rows:
+        big = cv2.resize(np.concatenate(rows, 0), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(sheet, cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+        print(f"  sheet (input | generated neutral | true neutral): {sheet}")
+    return out
+
+
 TASKS = {"verify": (verify, VerifyConfig), "quality": (quality, QualityConfig), "landmarks": (landmarks, LandmarksConfig),
          "adapt": (adapt, AdaptConfig), "parsing": (parsing, ParsingEvalConfig),
-         "expression": (expression, ExpressionEvalConfig)}
+         "expression": (expression, ExpressionEvalConfig), "derl": (derl, DerlEvalConfig)}
 
 
 def main(argv=None) -> int:

@@ -186,3 +186,27 @@ def test_eval_expression_end_to_end(tmp_path, fixtures_dir, capsys):
     # the fold accuracies are those of the fold's subjects (S005: 3 images, S010: 9, S011: 6), so they average back
     assert sum(a * n for a, n in zip(out["fold_acc"], (3, 9, 6))) / 18 == pytest.approx(out["acc"])
     assert cv2.imread(str(plot)) is not None and "| true (rows), predicted (columns) |" in text
+
+
+def test_eval_derl_scores_generated_neutral_faces(tmp_path, capsys):
+    from hydra import compose, initialize_config_dir
+
+    from facebench.eval import DerlEvalConfig, derl
+    from facebench.run import train
+
+    conf = Path(__file__).resolve().parents[1] / "facebench" / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=derl/gan_render", "trainer=smoke", "trainer.max_steps=2",
+                                           "logger=csv", "data.num_workers=0", "data.head=procedural",
+                                           "data.batch_size=2", "data.n_train=4", "data.val_render=2",
+                                           "data.size=32", "data.render_size=64"])
+    cfg.output_dir = str(tmp_path / "gan")
+    train(cfg)
+    sheet = tmp_path / "derl.png"
+    out = derl(DerlEvalConfig(checkpoint=str(tmp_path / "gan" / "checkpoints" / "last.ckpt"), data="render",
+                              render_faces=3, sheet=str(sheet), workers=0, batch=2))
+    text = capsys.readouterr().out
+    assert out["pairs"] == 3 and "render_heldout: 3 (expressive, neutral) pairs, 32px" in text
+    assert 0 < out["l1_generated"] < 2 and 0 <= out["l1_copy_input"] < 2
+    img = cv2.imread(str(sheet))
+    assert img.shape == (3 * 64, 3 * 64, 3)  # 3 rows of input | generated | true neutral, drawn at 2x
