@@ -516,7 +516,7 @@ def parsing(cfg: ParsingEvalConfig) -> dict:
             x = b.image.to(run.device)
             probs = {"parser": parser.predict_probs(x, flip_test=cfg.flip_test)}
             if "adapted" in models:
-                probs["adapted"] = models["adapted"].adapter(probs["parser"]).softmax(1)
+                probs["adapted"] = models["adapted"].adapted_logits(probs["parser"]).softmax(1)
             for j, i in enumerate(b.index.tolist()):
                 orig = ds.original(i)
                 H, W = orig.label.shape

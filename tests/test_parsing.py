@@ -360,3 +360,21 @@ def test_eval_parsing_with_and_without_adaptation(tmp_path, fixtures_dir, capsys
     # a real-format set in another class set goes through its table too
     cel = parsing(ParsingEvalConfig(data=str(fixtures_dir / "celebamask_hq" / "palette"), sheet=str(sheet), **common))
     assert cel["classes"] == "celebamask19" and cel["images"] == 3 and "ear_r" not in cel["parser"]["mean_classes"]
+
+
+def test_label_adapter_starts_at_the_class_table():
+    from functools import partial
+
+    from facebench.models.unet_resnet import UNetResNet
+    from facebench.parsing_classes import mapping
+    from facebench.tasks.parsing import ParsingAdapterModule, ParsingModule, map_probs
+
+    torch.manual_seed(0)
+    parser = ParsingModule(partial(UNetResNet, width=8, depths=(1, 1, 1, 1)), "facesynthetics19").eval()
+    adapter = ParsingAdapterModule(parser, partial(UNetResNet, width=8, depths=(1, 1, 1)), "helen11").eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        table = map_probs(parser.predict_probs(x), mapping("facesynthetics19", "helen11"))
+        adapted = adapter.predict_probs(x)
+    assert torch.allclose(adapted, table / table.sum(1, keepdim=True), atol=1e-4)  # before any training
+    assert all(not p.requires_grad for p in adapter.parser.parameters())
