@@ -5,6 +5,11 @@
     python -m facebench.generate layout=verification_bin n=6000 out=render_heldout.bin [width=1000]
     python -m facebench.generate source=vec2face checkpoint=vec2face_generator.pth layout=identity_folders n=50000
         depth=50 out=DIR [threshold=0.4 reference_features=centres.npy device=cuda]
+    python -m facebench.generate source=vec2face checkpoint=... layout=hsface_lmdb n=50000 depth=50 out=DIR
+
+``hsface_lmdb`` writes HSFace's LMDB (``DIR/data.mdb``: records ``msgpack([jpeg, label])`` keyed by the sample
+index, then ``__keys__``, ``__len__``, ``__classnum__`` once every chunk is stored), which
+``data.train_path=DIR`` and ``facebench.check`` read; chunks are transactions recorded in ``DIR/manifest/``.
 
 ``verification_bin`` writes n verification pairs of held-out rendered identities (identity ids from 10^6,
 disjoint from any training spec) in insightface's ``.bin`` format, so a render-based test set is made once
@@ -36,7 +41,7 @@ from datamodules.readers.images import write_rgb
 from facebench.labels import EXPRESSIONS
 from facebench.render.spec import DatasetSpec
 
-LAYOUTS = ("facesynthetics", "identity_folders", "verification_bin")
+LAYOUTS = ("facesynthetics", "identity_folders", "hsface_lmdb", "verification_bin")
 
 
 @dataclass
@@ -81,11 +86,13 @@ def _resolve(cfg: GenerateConfig) -> GenerateConfig:
     if cfg.layout not in LAYOUTS:
         raise SystemExit(f"layout must be one of {LAYOUTS}, got {cfg.layout!r}")
     if cfg.source == "vec2face":
-        if cfg.layout != "identity_folders":
-            raise SystemExit("source=vec2face writes layout=identity_folders (112x112 aligned faces)")
+        if cfg.layout not in ("identity_folders", "hsface_lmdb"):
+            raise SystemExit("source=vec2face writes layout=identity_folders or hsface_lmdb (112x112 aligned faces)")
         if not cfg.checkpoint:
             raise SystemExit("source=vec2face needs checkpoint=<vec2face_generator.pth or a vec2face run's .ckpt>")
         cfg.framing, cfg.size = "aligned", 112
+    if cfg.layout == "hsface_lmdb" and cfg.framing == "wild":
+        raise SystemExit("layout=hsface_lmdb holds aligned recognition faces: framing=aligned")
     cfg.framing = cfg.framing or ("wild" if cfg.layout == "facesynthetics" else "aligned")
     cfg.size = cfg.size or (256 if cfg.framing == "wild" else 112)
     cfg.width = cfg.width or max(1, -(-cfg.n // cfg.depth))
@@ -163,6 +170,81 @@ def write_chunk(out: Path, cfg: GenerateConfig, source, c: int) -> None:
     t = man / f"chunk_{c:06d}.json.tmp"
     t.write_text(json.dumps({"chunk": c, "start": int(lo), "stop": int(hi), "files": written}))
     os.replace(t, man / f"chunk_{c:06d}.json")
+
+
+def _lmdb_env(out: Path):
+    import lmdb
+
+    from datamodules.readers.hsface_lmdb import close_env
+
+    close_env(out)
+    # A large virtual map (the file grows only with the data); one environment per process.
+    return lmdb.open(str(out), map_size=2 ** 40, subdir=True, lock=True)
+
+
+def lmdb_chunk_done(env, out: Path, c: int) -> bool:
+    """A chunk is done when its manifest exists and every record it lists is stored with the same SHA-1."""
+    m = out / "manifest" / f"chunk_{c:06d}.json"
+    if not m.is_file():
+        return False
+    try:
+        entry = json.loads(m.read_text())
+        with env.begin() as txn:
+            return all((v := txn.get(k.encode())) is not None and hashlib.sha1(v).hexdigest() == h
+                       for k, h in entry["records"].items())
+    except (json.JSONDecodeError, KeyError):
+        return False
+
+
+def write_chunk_lmdb(env, out: Path, cfg: GenerateConfig, source, c: int) -> None:
+    """Chunk c as HSFace / Vec2Face LMDB records (key: the sample index in ASCII, value:
+    msgpack([jpeg_bytes, label]), label = identity - identity_offset), in one write transaction."""
+    import cv2
+    import msgpack
+
+    spec = source.spec
+    lo, hi = c * cfg.chunk, min((c + 1) * cfg.chunk, cfg.n)
+    idx = np.arange(lo, hi)
+    ids = spec.identity_of(idx)
+    records: dict[str, str] = {}
+    with env.begin(write=True) as txn:
+        for b in range(0, len(idx), cfg.batch):
+            bi = idx[b:b + cfg.batch]
+            r = source.render(bi, chunk=cfg.batch)
+            imgs = r.images_u8()
+            positions = r.kept.numpy() if hasattr(r, "kept") else np.arange(len(bi))
+            for j, p in enumerate(positions):
+                ok, buf = cv2.imencode(".jpg", cv2.cvtColor(imgs[j], cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+                if not ok:
+                    raise OSError(f"sample {bi[p]}: JPEG encoding failed")
+                value = msgpack.packb([buf.tobytes(), int(ids[b + p]) - spec.identity_offset])
+                key = str(int(bi[p]))
+                txn.put(key.encode(), value)
+                records[key] = hashlib.sha1(value).hexdigest()
+    man = out / "manifest"
+    man.mkdir(exist_ok=True)
+    t = man / f"chunk_{c:06d}.json.tmp"
+    t.write_text(json.dumps({"chunk": c, "start": int(lo), "stop": int(hi), "records": records}))
+    os.replace(t, man / f"chunk_{c:06d}.json")
+
+
+def finish_lmdb(env, out: Path, n_chunks: int) -> bool:
+    """Once every chunk of every shard is stored, write the index records HSFace's readers need (``__keys__``
+    in index order, ``__len__``, ``__classnum__``); False while chunks are missing."""
+    import msgpack
+
+    if not all(lmdb_chunk_done(env, out, c) for c in range(n_chunks)):
+        return False
+    keys = []
+    for c in range(n_chunks):
+        keys += json.loads((out / "manifest" / f"chunk_{c:06d}.json").read_text())["records"]
+    keys.sort(key=int)
+    with env.begin(write=True) as txn:
+        labels = {msgpack.unpackb(txn.get(k.encode()))[1] for k in keys}
+        txn.put(b"__keys__", msgpack.packb([k.encode() for k in keys]))
+        txn.put(b"__len__", msgpack.packb(len(keys)))
+        txn.put(b"__classnum__", msgpack.packb(max(labels) + 1 if labels else 0))
+    return True
 
 
 def generate_verification_bin(cfg: GenerateConfig) -> Path:
@@ -270,14 +352,24 @@ def generate(cfg: GenerateConfig) -> Path:
     rank, world = _shard(cfg.shard)
     n_chunks = -(-cfg.n // cfg.chunk)
     mine = [c for c in range(n_chunks) if c % world == rank]
-    todo = [c for c in mine if not chunk_done(out, c)]
+    env = _lmdb_env(out) if cfg.layout == "hsface_lmdb" else None
+    done = (lambda c: lmdb_chunk_done(env, out, c)) if env is not None else (lambda c: chunk_done(out, c))
+    todo = [c for c in mine if not done(c)]
     with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("chunks", total=len(mine), completed=len(mine) - len(todo))
         for c in todo:
-            write_chunk(out, cfg, source, c)
+            if env is not None:
+                write_chunk_lmdb(env, out, cfg, source, c)
+            else:
+                write_chunk(out, cfg, source, c)
             bar.advance(task)
     print(f"{out}: shard {rank}/{world}: {len(mine) - len(todo)} chunks already done, {len(todo)} written "
           f"({cfg.layout}, {cfg.framing} {cfg.size}px, head={source.head.name})")
+    if env is not None:
+        complete = finish_lmdb(env, out, n_chunks)
+        env.close()
+        print(f"{out}: " + ("LMDB index written (__keys__, __len__, __classnum__)" if complete else
+                            "other shards' chunks missing: the LMDB index is written by the shard that completes it"))
     if cfg.source == "vec2face" and cfg.attr_op:
         print(f"vec2face: {source.describe()}")
     return out

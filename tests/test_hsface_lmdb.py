@@ -48,3 +48,25 @@ def test_bad_label_and_missing_meta(tmp_path):
     env.close()
     with pytest.raises(DatasetError, match="not an HSFace LMDB"):
         HSFaceLMDB(tmp_path / "plain")
+
+
+def test_generate_writes_an_hsface_lmdb_sharded_and_resumable(tmp_path, capsys):
+    from datamodules.readers.hsface_lmdb import HSFaceLMDB
+    from facebench.check import check
+    from facebench.generate import GenerateConfig, generate
+
+    out = tmp_path / "lmdb"
+    common = dict(layout="hsface_lmdb", n=10, depth=3, out=str(out), head="procedural", chunk=4, batch=4,
+                  supersample=1)
+    generate(GenerateConfig(shard="0/2", **common))  # chunks 0 and 2 of 3: no index yet
+    assert "other shards' chunks missing" in capsys.readouterr().out
+    generate(GenerateConfig(shard="1/2", **common))
+    assert "LMDB index written" in capsys.readouterr().out
+    ds = HSFaceLMDB(out)
+    assert len(ds) == 10 and ds.num_classes == 4  # 10 images of 3 per identity: identities 0..3
+    assert [ds.sample(i)[1] for i in range(10)] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]
+    assert ds.sample(0)[0].shape == (112, 112, 3)
+    name, report = check(out, progress=False)
+    assert name == "hsface_lmdb" and not report.problems
+    generate(GenerateConfig(shard="0/1", **common))  # resume: everything is there
+    assert "3 chunks already done, 0 written" in capsys.readouterr().out

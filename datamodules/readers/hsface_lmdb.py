@@ -44,6 +44,16 @@ def _open_env(path: Path):
     return _ENVS[key]
 
 
+def close_env(path: Path) -> None:
+    """Close this process's read-only handle of a database (before opening it for writing: LMDB allows one
+    open per process)."""
+    import os
+
+    env = _ENVS.pop((str(Path(path).resolve()), os.getpid()), None)
+    if env is not None:
+        env.close()
+
+
 class HSFaceLMDB:
     """``sample(i)`` -> (RGB image, class id); opened lazily so DataLoader workers each get their own handle."""
 
