@@ -20,7 +20,8 @@ SLOW = ("test_backends.py::test_full_render_numba_matches_torch", "test_cuda_ker
         "test_datasets_io.py::test_resume_after_killed_generation", "test_bad_inputs.py::test_run_",
         "test_parsing.py::test_eval_parsing",
         "test_expression.py::test_eval_expression",
-        "test_expression.py::test_eval_derl")
+        "test_expression.py::test_eval_derl",
+        "test_vec2face_sampling.py::test_eval_vec2face")
 
 
 def pytest_collection_modifyitems(config, items):
