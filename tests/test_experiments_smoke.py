@@ -123,3 +123,17 @@ def test_sweep_experiments_define_their_grid():
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=["experiment=synface/width_depth"], return_hydra_config=True)
     assert cfg.hydra.sweeper.params["data.width"] == "50,100,200"
+
+
+def test_eval_vec2face_on_the_smoke_generator(vec2face_checkpoint, tmp_path, capsys):
+    """facebench.eval vec2face on the generator the vec2face smoke run trained (recognizer: its frozen one)."""
+    import cv2
+
+    from facebench.eval import Vec2FaceEvalConfig, vec2face
+
+    sheet = tmp_path / "sheet.png"
+    out = vec2face(Vec2FaceEvalConfig(checkpoint=str(vec2face_checkpoint), data="generated", identities=3, depth=2,
+                                      sheet=str(sheet), batch=4))
+    text = capsys.readouterr().out
+    assert "6 faces (3 x 2)" in text and -1 <= out["identity_cosine"] <= 1 and out["identities"] == 3
+    assert cv2.imread(str(sheet)).shape == (3 * 112, 2 * 112, 3)

@@ -1,7 +1,4 @@
 """Vec2Face's generation recipe: identity sampling (rejection, PCA), the per-image sigma mix, and bounded AttrOP."""
-from pathlib import Path
-
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -145,28 +142,3 @@ def test_generate_with_attr_op_drops_the_samples_that_miss(tmp_path, monkeypatch
                                   out=str(tmp_path / "ids"), chunk=4, batch=4, attr_op="rec.ckpt", attr_steps=2,
                                   attr_on_fail="drop"))
     assert not list(out.glob("*/*.jpg")) and "AttrOP: 0 of 4 faces met the target, 4 drop" in capsys.readouterr().out
-
-
-def test_eval_vec2face_on_a_suite_run(tmp_path, capsys):
-    from hydra import compose, initialize_config_dir
-
-    from facebench.eval import Vec2FaceEvalConfig, vec2face
-    from facebench.run import train
-
-    conf = Path(__file__).resolve().parents[1] / "facebench" / "conf"
-    common = ["trainer=smoke", "logger=csv", "data.num_workers=0", "data.head=procedural", "data.batch_size=8",
-              "data.width=4", "data.depth=2", "data.val_pairs=20", "data.val_identities=10"]
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        rec_cfg = compose("config", overrides=["experiment=synface/render_baseline", *common])
-        rec_cfg.output_dir = str(tmp_path / "rec")
-        train(rec_cfg)
-        gen_cfg = compose("config", overrides=["experiment=vec2face/train_render", *common, "model=vec2face_tiny",
-                                               f"recognizer_from={tmp_path / 'rec' / 'checkpoints' / 'last.ckpt'}"])
-        gen_cfg.output_dir = str(tmp_path / "gen")
-        train(gen_cfg)
-    sheet = tmp_path / "sheet.png"
-    out = vec2face(Vec2FaceEvalConfig(checkpoint=str(tmp_path / "gen" / "checkpoints" / "last.ckpt"), data="generated",
-                                      identities=3, depth=2, sheet=str(sheet), batch=4))
-    text = capsys.readouterr().out
-    assert "6 faces (3 x 2)" in text and -1 <= out["identity_cosine"] <= 1 and out["identities"] == 3
-    assert cv2.imread(str(sheet)).shape == (3 * 112, 2 * 112, 3)
