@@ -173,16 +173,18 @@ def _timed_inference(net, x, dev: str, repeats: int, amp) -> float:
 
 
 def _inference_lines(cfg: BenchConfig, task: str, nets: dict) -> list[str]:
-    """One line per device, network and batch size: ``nets`` maps a name to (constructor, (channels, side))."""
+    """One line per device, network and batch size: ``nets`` maps a name to (constructor, input shape without
+    the batch: (channels, side) for images, (dim,) for vectors)."""
     devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if cfg.devices == "auto" else [cfg.devices]
     amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
     lines = []
     for dev in devs:
-        for name, (build, (c, size)) in nets.items():
+        for name, (build, shape) in nets.items():
             net = build().to(dev).eval()
             params = sum(p.numel() for p in net.parameters()) / 1e6
+            dims = (shape[0], shape[1], shape[1]) if len(shape) == 2 else tuple(shape)
             for b in (int(x) for x in cfg.batches.split(",")):
-                rate = _timed_inference(net, torch.randn(b, c, size, size, device=dev), dev, cfg.repeats, amp)
+                rate = _timed_inference(net, torch.randn(b, *dims, device=dev), dev, cfg.repeats, amp)
                 prec = cfg.precision if amp is not None and dev == "cuda" else "32"
                 line = f"{task} {dev} {name} ({params:.2f}M params) {prec} batch {b}: {rate:.1f} img/s"
                 print(line, flush=True)
@@ -214,26 +216,24 @@ def bench_expression(cfg: BenchConfig) -> list[str]:
         "derl generator w32 64px": (lambda: NeutralGenerator(3, 32, 4), (3, 64))})
 
 
+class _Generate(torch.nn.Module):
+    """A Vec2Face generator called as generation calls it (one seeded mask draw per call)."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return self.generator.generate(v, torch.Generator().manual_seed(0))
+
+
 def bench_vec2face(cfg: BenchConfig) -> list[str]:
     """Generated faces/s of the Vec2Face generator, released size (174M parameters) and tiny, from random
     512-d vectors (mask draws included, as generation)."""
     from facebench.models.vec2face import Vec2FaceGenerator
 
-    devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if cfg.devices == "auto" else [cfg.devices]
-    amp = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[cfg.precision]
-    lines = []
-    for dev in devs:
-        for name, build in (("released size", Vec2FaceGenerator), ("tiny", Vec2FaceGenerator.tiny)):
-            net = build().to(dev).eval()
-            params = sum(p.numel() for p in net.parameters()) / 1e6
-            for b in (int(x) for x in cfg.batches.split(",")):
-                gen = lambda v: net.generate(v, torch.Generator().manual_seed(0))  # noqa: E731
-                rate = _timed_inference(gen, torch.randn(b, 512, device=dev), dev, cfg.repeats, amp)
-                prec = cfg.precision if amp is not None and dev == "cuda" else "32"
-                line = f"vec2face {dev} {name} ({params:.2f}M params) {prec} batch {b}: {rate:.1f} img/s"
-                print(line, flush=True)
-                lines.append(line)
-    return lines
+    return _inference_lines(cfg, "vec2face", {"released size": (lambda: _Generate(Vec2FaceGenerator()), (512,)),
+                                              "tiny": (lambda: _Generate(Vec2FaceGenerator.tiny()), (512,))})
 
 
 def bench_landmarks(cfg: BenchConfig) -> list[str]:

@@ -13,15 +13,21 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)[0]
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(``state_dict``, ``hyper_parameters``) of a Lightning checkpoint; no pickled object is executed."""
+def read_checkpoint(path: str | Path):
+    """The object stored in a checkpoint file, read with ``weights_only=True`` on the CPU; a missing, torn or
+    refused file is a DatasetError naming it."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torn files, non-checkpoints, refused globals
         raise DatasetError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from e
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(``state_dict``, ``hyper_parameters``) of a Lightning checkpoint; no pickled object is executed."""
+    ckpt = read_checkpoint(path)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise DatasetError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
     return ckpt["state_dict"], dict(ckpt.get("hyper_parameters") or {})

@@ -130,46 +130,56 @@ def _sample_files(layout: str, index: int, identity: int, pos: int) -> dict[str,
     return {"image": f"{identity:06d}/{pos:04d}.jpg"}
 
 
-def write_chunk(out: Path, cfg: GenerateConfig, source, c: int) -> None:
-    import cv2
-
-    spec = source.spec
+def _chunk_samples(cfg: GenerateConfig, source, c: int):
+    """The samples of chunk c, rendered ``cfg.batch`` at a time: (index, identity, position j in the render r,
+    r, its uint8 image). Samples AttrOP dropped (attr_on_fail=drop) are left out."""
     lo, hi = c * cfg.chunk, min((c + 1) * cfg.chunk, cfg.n)
     idx = np.arange(lo, hi)
-    ids = spec.identity_of(idx)
-    starts = np.r_[0, np.cumsum(spec.depths())]
-    written: dict[str, str] = {}
+    ids = source.spec.identity_of(idx)
     for b in range(0, len(idx), cfg.batch):
         bi = idx[b:b + cfg.batch]
         r = source.render(bi, chunk=cfg.batch)
         imgs = r.images_u8()
-        # positions in the batch each image stands for (AttrOP with attr_on_fail=drop leaves some out)
         positions = r.kept.numpy() if hasattr(r, "kept") else np.arange(len(bi))
         for j, p in enumerate(positions):
-            i, k = bi[p], int(ids[b + p])
-            files = _sample_files(cfg.layout, int(i), k, int(i - starts[k - spec.identity_offset]))
-            tmp = {key: out / (f + ".tmp" + Path(f).suffix) for key, f in files.items()}
-            for t in tmp.values():
-                t.parent.mkdir(parents=True, exist_ok=True)
-            write_rgb(tmp["image"], imgs[j])
-            if cfg.layout == "facesynthetics":
-                if not cv2.imwrite(str(tmp["seg"]), r.seg[j].cpu().numpy()):
-                    raise OSError(f"{tmp['seg']}: could not write")
-                write_landmarks(tmp["ldmks"], r.ldmk2d[j].cpu().numpy())
-                meta = {"identity": k, "expression": EXPRESSIONS[int(r.expression[j])],
-                        "pose_yaw_pitch_roll_deg": [round(float(a), 3) for a in r.pose[j]],
-                        "landmarks_visible": r.ldmk_visible[j].cpu().int().tolist(),
-                        "landmarks_3d_m": np.round(r.ldmk3d[j].cpu().numpy(), 5).tolist(),
-                        "seed": cfg.seed, "index": int(i), "head": source.head.name}
-                tmp["meta"].write_text(json.dumps(meta))
-            for key, f in files.items():
-                os.replace(tmp[key], out / f)
-                written[f] = _sha1(out / f)
+            yield int(bi[p]), int(ids[b + p]), j, r, imgs[j]
+
+
+def _write_manifest(out: Path, c: int, cfg: GenerateConfig, entries: dict) -> None:
+    """Record chunk c as done (written last, atomically, so a killed run leaves no false entry)."""
     man = out / "manifest"
     man.mkdir(exist_ok=True)
     t = man / f"chunk_{c:06d}.json.tmp"
-    t.write_text(json.dumps({"chunk": c, "start": int(lo), "stop": int(hi), "files": written}))
+    t.write_text(json.dumps({"chunk": c, "start": c * cfg.chunk, "stop": min((c + 1) * cfg.chunk, cfg.n), **entries}))
     os.replace(t, man / f"chunk_{c:06d}.json")
+
+
+def write_chunk(out: Path, cfg: GenerateConfig, source, c: int) -> None:
+    import cv2
+
+    spec = source.spec
+    starts = np.r_[0, np.cumsum(spec.depths())]
+    written: dict[str, str] = {}
+    for i, k, j, r, img in _chunk_samples(cfg, source, c):
+        files = _sample_files(cfg.layout, i, k, int(i - starts[k - spec.identity_offset]))
+        tmp = {key: out / (f + ".tmp" + Path(f).suffix) for key, f in files.items()}
+        for t in tmp.values():
+            t.parent.mkdir(parents=True, exist_ok=True)
+        write_rgb(tmp["image"], img)
+        if cfg.layout == "facesynthetics":
+            if not cv2.imwrite(str(tmp["seg"]), r.seg[j].cpu().numpy()):
+                raise OSError(f"{tmp['seg']}: could not write")
+            write_landmarks(tmp["ldmks"], r.ldmk2d[j].cpu().numpy())
+            meta = {"identity": k, "expression": EXPRESSIONS[int(r.expression[j])],
+                    "pose_yaw_pitch_roll_deg": [round(float(a), 3) for a in r.pose[j]],
+                    "landmarks_visible": r.ldmk_visible[j].cpu().int().tolist(),
+                    "landmarks_3d_m": np.round(r.ldmk3d[j].cpu().numpy(), 5).tolist(),
+                    "seed": cfg.seed, "index": i, "head": source.head.name}
+            tmp["meta"].write_text(json.dumps(meta))
+        for key, f in files.items():
+            os.replace(tmp[key], out / f)
+            written[f] = _sha1(out / f)
+    _write_manifest(out, c, cfg, {"files": written})
 
 
 def _lmdb_env(out: Path):
@@ -202,30 +212,16 @@ def write_chunk_lmdb(env, out: Path, cfg: GenerateConfig, source, c: int) -> Non
     import cv2
     import msgpack
 
-    spec = source.spec
-    lo, hi = c * cfg.chunk, min((c + 1) * cfg.chunk, cfg.n)
-    idx = np.arange(lo, hi)
-    ids = spec.identity_of(idx)
     records: dict[str, str] = {}
     with env.begin(write=True) as txn:
-        for b in range(0, len(idx), cfg.batch):
-            bi = idx[b:b + cfg.batch]
-            r = source.render(bi, chunk=cfg.batch)
-            imgs = r.images_u8()
-            positions = r.kept.numpy() if hasattr(r, "kept") else np.arange(len(bi))
-            for j, p in enumerate(positions):
-                ok, buf = cv2.imencode(".jpg", cv2.cvtColor(imgs[j], cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-                if not ok:
-                    raise OSError(f"sample {bi[p]}: JPEG encoding failed")
-                value = msgpack.packb([buf.tobytes(), int(ids[b + p]) - spec.identity_offset])
-                key = str(int(bi[p]))
-                txn.put(key.encode(), value)
-                records[key] = hashlib.sha1(value).hexdigest()
-    man = out / "manifest"
-    man.mkdir(exist_ok=True)
-    t = man / f"chunk_{c:06d}.json.tmp"
-    t.write_text(json.dumps({"chunk": c, "start": int(lo), "stop": int(hi), "records": records}))
-    os.replace(t, man / f"chunk_{c:06d}.json")
+        for i, k, _, _, img in _chunk_samples(cfg, source, c):
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if not ok:
+                raise OSError(f"sample {i}: JPEG encoding failed")
+            value = msgpack.packb([buf.tobytes(), k - source.spec.identity_offset])
+            txn.put(str(i).encode(), value)
+            records[str(i)] = hashlib.sha1(value).hexdigest()
+    _write_manifest(out, c, cfg, {"records": records})
 
 
 def finish_lmdb(env, out: Path, n_chunks: int) -> bool:

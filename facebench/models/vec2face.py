@@ -321,20 +321,14 @@ class Vec2FaceGenerator(nn.Module):
         return self.forward(rep, generator=generator).image.clamp(-1, 1)
 
 
-def load_released(path, model: Vec2FaceGenerator | None = None) -> Vec2FaceGenerator:
+def load_released(path, model: Vec2FaceGenerator | None = None, ckpt=None) -> Vec2FaceGenerator:
     """The released generator (``vec2face_generator.pth``: a dict with the state dict under
-    ``model_vec2face``), read with ``weights_only=True`` and loaded strictly."""
-    from pathlib import Path
-
+    ``model_vec2face``), read with ``weights_only=True`` (or ``ckpt``, the file already read) and loaded
+    strictly."""
+    from facebench.checkpoints import read_checkpoint
     from facebench.errors import DatasetError
 
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: Vec2Face checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torn files, non-checkpoints, refused globals
-        raise DatasetError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from e
+    ckpt = read_checkpoint(path) if ckpt is None else ckpt
     state = ckpt.get("model_vec2face") if isinstance(ckpt, dict) else None
     if state is None:
         keys = ", ".join(list(ckpt)[:5]) if isinstance(ckpt, dict) else type(ckpt).__name__

@@ -20,17 +20,13 @@ from facebench.render.spec import DatasetSpec
 
 def load_generator(checkpoint: str | Path):
     """A Vec2Face generator from the released file (``model_vec2face`` key) or a suite training run."""
+    from facebench.checkpoints import read_checkpoint
     from facebench.models.vec2face import load_released
 
     path = Path(checkpoint)
-    if not path.is_file():
-        raise DatasetError(f"{path}: Vec2Face checkpoint not found")
-    try:
-        head = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torn files, non-checkpoints
-        raise DatasetError(f"{path}: not a readable checkpoint ({type(e).__name__})") from e
+    head = read_checkpoint(path)  # read once: the released file is 700 MB
     if isinstance(head, dict) and "model_vec2face" in head:
-        return load_released(path)
+        return load_released(path, ckpt=head)
     if isinstance(head, dict) and "state_dict" in head:
         from facebench.eval import load_model
 
