@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class RecognitionDataModule(FaceDataModule):
-    """Recognition training data, synthetic (rendered on the fly; ``generator_path``: Vec2Face faces generated on
-    the fly from a width x depth spec of identity vectors at most ``generator_threshold`` apart in cosine; or
+    """Recognition training data, synthetic (rendered on the fly; ``generator_path``: faces of a generator -
+    Vec2Face or the identity-preserving GAN, a suite run or a TorchScript export - generated on the fly from a
+    width x depth spec of identities at most ``generator_threshold`` apart in cosine; or
     ``train_path``: identity folders as ``facebench.generate`` writes them, insightface RecordIO or HSFace
     LMDB) and optionally real; verification
     on held-out rendered identities and on any ``val_sets`` (.bin files, pair lists).
@@ -46,7 +47,8 @@ class RecognitionDataModule(FaceDataModule):
                  real_path: str | None = None, real_use: str = "domain_mixup", real_width: int = 50,
                  real_depth: int = 10, val_standin: bool = False, generator_path: str | None = None,
                  generator_threshold: float = 0.4, generator_sigmas: list[float] | None = None,
-                 generator_shares: list[float] | None = None):
+                 generator_shares: list[float] | None = None, generator_reference_features: str | None = None,
+                 generator_attribute_scale: float = 1.0):
         super().__init__(batch_size, num_workers, render_on, head, ict_path, supersample)
         self.save_hyperparameters()
         if real_use not in REAL_USES:
@@ -98,16 +100,17 @@ class RecognitionDataModule(FaceDataModule):
         hp = self.hparams
         if self._folder is not None:
             syn = self._folder
-        elif hp.generator_path:  # the Vec2Face source, generated on the fly
-            from datamodules.datasets.vec2face_identity import Vec2FaceIdentityDataset
+        elif hp.generator_path:  # a generated source (Vec2Face, the GAN), generated on the fly
+            from datamodules.datasets.generated_identity import GeneratedIdentityDataset
 
             sigmas = hp.generator_sigmas or (0.3, 0.5, 0.7)
             # Vec2Face's shares for its three sigmas; equal shares for any other list (the sigma ablation)
             shares = hp.generator_shares or ((0.4, 0.4, 0.2) if len(sigmas) == 3 else (1 / len(sigmas),) * len(sigmas))
-
-            syn = Vec2FaceIdentityDataset(self.train_spec, hp.generator_path, hp.generator_threshold,
-                                          hp.identity_mixup, indices_only=self._on_device(),
-                                          sigmas=tuple(sigmas), shares=tuple(shares))
+            syn = GeneratedIdentityDataset(self.train_spec, hp.generator_path, hp.identity_mixup,
+                                           indices_only=self._on_device(), threshold=hp.generator_threshold,
+                                           reference_features=hp.generator_reference_features,
+                                           sigmas=tuple(sigmas), shares=tuple(shares),
+                                           attribute_scale=hp.generator_attribute_scale)
         else:
             syn = RenderIdentityDataset(self.train_spec, hp.size, hp.framing, self.render, self._on_device(),
                                         augment=hp.augment, identity_mixup=hp.identity_mixup)

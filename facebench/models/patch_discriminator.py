@@ -25,3 +25,13 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, image: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(image if condition is None else torch.cat([condition, image], 1))
+
+    def forward_features(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The patch logits and the activation after each LeakyReLU (the features a feature-matching loss
+        compares)."""
+        feats, h = [], image
+        for m in self.net:
+            h = m(h)
+            if isinstance(m, nn.LeakyReLU):
+                feats.append(h)
+        return h, feats

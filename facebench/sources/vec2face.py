@@ -16,15 +16,17 @@ import torch
 
 from facebench.errors import DatasetError
 from facebench.render.spec import DatasetSpec
+from facebench.sources.generated import GeneratedFaces, read_feature_file
 
 
-def load_generator(checkpoint: str | Path):
-    """A Vec2Face generator from the released file (``model_vec2face`` key) or a suite training run."""
+def load_generator(checkpoint: str | Path, head=None):
+    """A Vec2Face generator from the released file (``model_vec2face`` key) or a suite training run; ``head``:
+    the file's contents when already read."""
     from facebench.checkpoints import read_checkpoint
     from facebench.models.vec2face import load_released
 
     path = Path(checkpoint)
-    head = read_checkpoint(path)  # read once: the released file is 700 MB
+    head = read_checkpoint(path) if head is None else head  # read once: the released file is 700 MB
     if isinstance(head, dict) and "model_vec2face" in head:
         return load_released(path, ckpt=head)
     if isinstance(head, dict) and "state_dict" in head:
@@ -37,32 +39,23 @@ def load_generator(checkpoint: str | Path):
     raise DatasetError(f"{path}: neither the released vec2face_generator.pth nor a facebench Vec2Face run")
 
 
-def _reference(path: str | Path) -> torch.Tensor:
-    p = Path(path)
-    if p.suffix == ".npy":
-        return torch.from_numpy(np.load(p, allow_pickle=False)).float()
-    x = torch.load(p, map_location="cpu", weights_only=True)
-    if not isinstance(x, torch.Tensor) or x.ndim != 2:
-        raise DatasetError(f"{p}: expected an (N, dim) tensor of identity features")
-    return x.float()
-
-
 class Vec2FaceSource:
     """Generates sample ``i`` of ``spec`` (identity ``spec.identity_of(i)``) with the :class:`RenderSource`
     interface that ``facebench.generate`` writes from (``render(indices)`` -> ``images_u8()``)."""
 
     def __init__(self, checkpoint: str | Path, spec: DatasetSpec, threshold: float = 0.4,
                  reference_features: str | Path | None = None, device: str = "cpu", max_draws: int = 1_000_000,
-                 sigmas: tuple[float, ...] = (0.3, 0.5, 0.7), shares: tuple[float, ...] = (0.4, 0.4, 0.2)):
+                 sigmas: tuple[float, ...] = (0.3, 0.5, 0.7), shares: tuple[float, ...] = (0.4, 0.4, 0.2),
+                 generator=None):
         from facebench.methods.vec2face_sampling import (fit_pca_gaussian, sample_identities_pca,
                                                          sample_identities_rejection)
 
         self.spec, self.device = spec, torch.device(device)
         self.sigmas, self.shares = tuple(sigmas), tuple(shares)
-        self.generator = load_generator(checkpoint).to(self.device).eval()
+        self.generator = (generator if generator is not None else load_generator(checkpoint)).to(self.device).eval()
         n, dim = spec.width, self.generator.rep_dim
         if reference_features:
-            ref = _reference(reference_features)
+            ref = read_feature_file(reference_features)
             sample = sample_identities_pca(n, fit_pca_gaussian(ref), spec.seed, threshold, max_draws)
         else:
             sample = sample_identities_rejection(n, spec.seed, dim, threshold, max_draws=max_draws)
@@ -112,6 +105,26 @@ class Vec2FaceSource:
             kept.append(keep + k)
         return GeneratedFaces(torch.cat(imgs), torch.cat(kept))
 
+    def training_images(self, indices, partner: np.ndarray, r: np.ndarray, mixed: list[int]) -> torch.Tensor:
+        """Faces of samples ``indices`` with Identity Mixup at positions ``mixed``: the input vector
+        r v_a + (1 - r) v_b (its own and its partner's image vector at the same image position, its depth
+        permitting) rescaled to r |v_a| + (1 - r) |v_b|; on the source's device."""
+        v, ids, pos = self.vectors(indices)
+        if mixed:
+            depths = self.spec.depths()
+            starts = np.r_[0, np.cumsum(depths)]
+            other = [int(starts[partner[m]] + pos[m] % depths[partner[m]]) for m in mixed]
+            vb = self.vectors(other)[0]
+            w = torch.from_numpy(r[mixed]).float()[:, None]
+            va = v[mixed]
+            mix = w * va + (1 - w) * vb
+            v[mixed] = mix / mix.norm(dim=1, keepdim=True) * (w * va.norm(dim=1, keepdim=True)
+                                                              + (1 - w) * vb.norm(dim=1, keepdim=True))
+        keys = [(self.spec.seed, int(i), int(j)) for i, j in zip(ids, pos)]
+        with torch.no_grad():
+            draw = self.generator.draw_masks_keyed(keys, self.device)
+            return self.generator(v.to(self.device), draw).image.clamp(-1, 1)
+
     def with_attr_op(self, recognizer_checkpoint: str, steps: int = 50, on_fail: str = "keep",
                      q_target: float = 27.0) -> "Vec2FaceSource":
         """Apply AttrOP (facebench.methods.attr_op) to every generated face: keep its identity (cosine to the
@@ -127,15 +140,3 @@ class Vec2FaceSource:
         self.attr_op = lambda v, draw: attr_op(self.generator, v, rec.backbone, rec.backbone, q_target=q_target,
                                                max_steps=steps, on_fail=on_fail, draw=draw)
         return self
-
-
-class GeneratedFaces:
-    """Faces (B, 3, 112, 112) in [-1, 1]; ``kept`` the positions in the request they stand for (AttrOP with
-    on_fail=drop leaves some out)."""
-
-    def __init__(self, image: torch.Tensor, kept: torch.Tensor | None = None):
-        self.image = image
-        self.kept = torch.arange(len(image)) if kept is None else kept
-
-    def images_u8(self) -> np.ndarray:
-        return ((self.image.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)

@@ -23,25 +23,7 @@ from datamodules.batches import IdentityBatch, PairBatch
 from facebench.errors import ConfigError
 from facebench.models.vec2face import TRAINING_MASKING
 from facebench.tasks.landmarks import val_set_names
-
-
-def feature_maps(backbone: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """The last feature map of each resolution of a suite recognizer's convolutional trunk (IResNet: stem +
-    stages; TinyFaceNet: features)."""
-    if hasattr(backbone, "stages"):
-        h, seq = backbone.stem(x), backbone.stages
-    elif isinstance(getattr(backbone, "features", None), nn.Sequential):
-        h, seq = x, backbone.features
-    else:
-        raise ConfigError(f"{type(backbone).__name__}: no convolutional trunk to take perceptual features from")
-    maps = []
-    for blk in seq:
-        h = blk(h)
-        if maps and maps[-1].shape[-1] == h.shape[-1]:
-            maps[-1] = h
-        else:
-            maps.append(h)
-    return maps
+from facebench.tasks.recognizer_losses import perceptual_loss
 
 
 class Vec2FaceModule(pl.LightningModule):
@@ -89,9 +71,7 @@ class Vec2FaceModule(pl.LightningModule):
         masked = out.token_all_mask[:, 1:, None]
         token = ((out.logits[:, 1:] - out.gt_tokens[:, 1:]).abs() * masked).sum() / masked.sum().clamp(min=1)
         ident = (1 - F.cosine_similarity(self.features(img), v, dim=1)).mean()
-        with torch.no_grad():
-            real_maps = feature_maps(self.recognizer.backbone, x)
-        perceptual = sum(F.mse_loss(a, b) for a, b in zip(feature_maps(self.recognizer.backbone, img), real_maps))
+        perceptual = perceptual_loss(self.recognizer.backbone, img, x)
         loss = hp.pixel_weight * pixel + hp.token_weight * token + hp.id_weight * ident + hp.perceptual_weight * perceptual
         use_adv = self.discriminator is not None and self.global_step >= hp.adv_start
         if use_adv:
