@@ -281,3 +281,22 @@ def test_every_experiment_passes_the_config_check():
         with initialize_config_dir(config_dir=str(ROOT / "facebench" / "conf"), version_base="1.3"):
             cfg = compose("config", overrides=[f"experiment={name}", "init_from=x"])
         validate_config(cfg)
+
+
+def test_check_aflw2000_counts_yaw_bins(fixtures_dir):
+    """facebench.check on the AFLW2000-3D fixture (image00050.mat, near-frontal) reports its yaw bin."""
+    from facebench.check import check
+
+    kind, report = check(fixtures_dir / "aflw2000_3d", progress=False)
+    assert kind == "aflw2000_3d" and not report.problems
+    assert report.counts["yaw bins"] == "[0,30): 1"
+
+
+def test_bad_render_settings_are_config_errors():
+    from facebench.errors import ConfigError
+    from facebench.render.settings import RenderSettings
+
+    with pytest.raises(ConfigError, match="head must be one of"):
+        RenderSettings(head="ict2")
+    with pytest.raises(ConfigError, match="supersample"):
+        RenderSettings(supersample=0)

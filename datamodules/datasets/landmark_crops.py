@@ -16,10 +16,8 @@ from pathlib import Path
 import albumentations as A  # imported here, not in a worker: W&B's import hook fails in forked workers
 import cv2
 import numpy as np
-import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from facebench.errors import ConfigError, DatasetError
 from facebench.labels import FS70_TO_IBUG68, IBUG68_FLIP, WFLW98_TO_IBUG68

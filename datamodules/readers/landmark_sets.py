@@ -211,6 +211,8 @@ def detect_aflw2000(path: Path) -> bool:
 
 
 def validate_aflw2000(path: Path, report) -> None:
+    from facebench.metrics.landmarks import yaw_bin
+
     mats = sorted(path.glob("*.mat"))
     bins = {}
     for m in report.progress(mats, "AFLW2000-3D"):

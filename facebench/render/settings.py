@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from facebench.errors import ConfigError
+
 HEADS = ("auto", "ict", "procedural")
 
 # Held-out sets are rendered from the training seed plus a fixed offset. Both offsets are primes far
