@@ -7,6 +7,7 @@
     python -m facebench.bench parsing [batches=1,64 parsing_sizes=256,512 precision=bf16-mixed]
     python -m facebench.bench expression [batches=1,256 precision=bf16-mixed]
     python -m facebench.bench vec2face [batches=1,64 precision=bf16-mixed]
+    python -m facebench.bench gan [batches=1,64 precision=bf16-mixed]
 
 ``render`` prints one line per setting, e.g. ``render cpu 112x112 aligned: 640 img/s``, on the CPU and on
 CUDA when available; rendering includes every label. ``train`` prints training images/s (forward,
@@ -236,6 +237,29 @@ def bench_vec2face(cfg: BenchConfig) -> list[str]:
                                               "tiny": (lambda: _Generate(Vec2FaceGenerator.tiny()), (512,))})
 
 
+class _GanGenerate(torch.nn.Module):
+    """The identity-preserving GAN's generator called as the GAN source calls it: a unit identity feature and a
+    prior attribute draw per face."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        z = torch.randn(f.shape[0], self.generator.attribute_dim, device=f.device, dtype=f.dtype)
+        return self.generator(torch.nn.functional.normalize(f, dim=1), z)
+
+
+def bench_gan(cfg: BenchConfig) -> list[str]:
+    """Generated faces/s of the identity-preserving GAN's generator, GPU size (512-d identity, width 64) and
+    tiny (128-d, width 16), from random identity features."""
+    from facebench.models.identity_generator import IdentityGenerator
+
+    return _inference_lines(cfg, "gan", {
+        "gpu size": (lambda: _GanGenerate(IdentityGenerator(512, 128, 64)), (512,)),
+        "tiny": (lambda: _GanGenerate(IdentityGenerator(128, 64, 16)), (128,))})
+
+
 def bench_landmarks(cfg: BenchConfig) -> list[str]:
     from facebench.models.fan import FAN
 
@@ -288,7 +312,7 @@ def main(argv=None):
           f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
     benches = {"render": bench_render, "train": bench_train, "landmarks": bench_landmarks,
                "landmark_data": bench_landmark_data, "parsing": bench_parsing, "expression": bench_expression,
-               "vec2face": bench_vec2face}
+               "vec2face": bench_vec2face, "gan": bench_gan}
     if cfg.what not in benches:
         raise SystemExit(f"unknown benchmark {cfg.what!r}; available: {', '.join(benches)}")
     benches[cfg.what](cfg)

@@ -49,6 +49,12 @@ neutral face beside the L1 of copying the input, and a sheet of input | generate
 ``vec2face`` samples faces from a generator trained in the suite and prints the identity cosine to the input
 vectors and the generated set's separability under the run's recognizer, with a contact sheet.
 
+    python -m facebench.eval gan checkpoint=<gan run> data=generated [identities=50 depth=10 sheet=gan.png]
+
+``gan`` samples faces from an identity-preserving GAN trained in the suite and prints the identity cosine to the
+target identity features, the set's separability and its leakage against the GAN's training identities, with a
+contact sheet (rows: identities, columns: attribute draws).
+
 ``quality`` embeds every image of an identity dataset (folders, RecordIO or HSFace LMDB) and prints
 Vec2Face's measures: identity separability (no other identity centre above cosine 0.4), mean
 inter-identity similarity, intra-class spread and, with ``reference``, identity leakage.
@@ -160,6 +166,13 @@ class Vec2FaceEvalConfig(EvalConfig):
     seed: int = 0
     sheet: str = ""  # contact sheet (default: vec2face_sheet.png in the working directory)
     sheet_identities: int = 8
+
+
+@dataclass
+class GanEvalConfig(Vec2FaceEvalConfig):
+    attribute_scale: float = 1.0  # scale of the attribute draws
+    vary: str = "all"  # none: one attribute draw per identity
+    leak_threshold: float = 0.4  # a generated identity leaks when its centre is above this cosine to a training one
 
 
 def _device(cfg: EvalConfig) -> torch.device:
@@ -720,16 +733,48 @@ def derl(cfg: DerlEvalConfig) -> dict:
     return out
 
 
-def vec2face(cfg: Vec2FaceEvalConfig) -> dict:
-    """A Vec2Face generator trained in the suite (a ``vec2face/*`` run, with its frozen recognizer): sample
-    ``identities`` x ``depth`` faces as the generation recipe does, then print the identity cosine between each
-    face's recognizer feature and its input vector, and the generated set's quality measures (separability at
-    ``threshold``, inter-identity similarity, intra-class spread) under the same recognizer; write a contact
-    sheet (one row per identity). ``data`` is not used (pass data=generated)."""
+def _generated_report(name: str, src, faces: torch.Tensor, cos: torch.Tensor, embs: torch.Tensor, ids, cfg,
+                      reference_centres=None, leak_threshold: float = 0.4) -> dict:
+    """Print and return a generated set's identity cosine to its targets and its quality measures (separability
+    at ``cfg.threshold``, inter-identity similarity, intra-class spread, leakage against ``reference_centres``);
+    write a contact sheet, one identity per row (``cfg.sheet``, default <name>_sheet.png)."""
     import cv2
     import numpy as np
 
     from facebench.metrics.dataset_quality import dataset_quality
+
+    n = len(faces)
+    q = dataset_quality(embs, torch.as_tensor(ids), cfg.threshold, reference_centres, leak_threshold)
+    out = {"identity_cosine": float(cos.mean()), "identity_cosine_min": float(cos.min()), **q}
+    print(f"{name}: {src.describe()}; {n} faces ({cfg.identities} x {cfg.depth})")
+    print(f"  identity cosine to the target: mean {out['identity_cosine']:.4f}, min {out['identity_cosine_min']:.4f}")
+    print(f"  separability (no other identity centre above cos {cfg.threshold}): {100 * q['separability']:.2f}%  "
+          f"mean inter-identity similarity {q['mean_inter_identity_similarity']:.4f}  intra-class spread "
+          f"{q['intra_class_spread']:.4f}")
+    if "leakage" in q:
+        print(f"  leakage (centre cos > {leak_threshold} to a training identity): {100 * q['leakage']:.2f}% of "
+              f"{int(q['identities'])} identities against {len(reference_centres)} training identities")
+    u8 = ((faces.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+    rows = [np.concatenate(list(u8[k * cfg.depth:(k + 1) * cfg.depth]), 1)
+            for k in range(min(cfg.sheet_identities, cfg.identities))]
+    sheet = cfg.sheet or f"{name}_sheet.png"
+    cv2.imwrite(sheet, cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+    print(f"  contact sheet (one identity per row): {sheet}")
+    return out
+
+
+def _in_batches(fn, x: torch.Tensor, cfg, device) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([fn(x[i:i + cfg.batch].to(device)).cpu() for i in range(0, len(x), cfg.batch)])
+
+
+def vec2face(cfg: Vec2FaceEvalConfig) -> dict:
+    """A Vec2Face generator trained in the suite (a ``vec2face/*`` run, with its frozen recognizer): sample
+    ``identities`` x ``depth`` faces as the generation recipe does, then print the identity cosine between each
+    face's recognizer feature and its input vector, and the generated set's quality measures under the same
+    recognizer (verification embeddings); write a contact sheet. ``data`` is not used (pass data=generated)."""
+    import numpy as np
+
     from facebench.render.spec import DatasetSpec
     from facebench.sources.vec2face import Vec2FaceSource
 
@@ -738,36 +783,50 @@ def vec2face(cfg: Vec2FaceEvalConfig) -> dict:
         raise DatasetError(f"{cfg.checkpoint}: not a Vec2Face training run (model=vec2face)")
     rec = run.model.recognizer
     src = Vec2FaceSource(cfg.checkpoint, DatasetSpec(width=cfg.identities, depth=cfg.depth, seed=cfg.seed),
-                         cfg.threshold, device=str(run.device))
+                         cfg.threshold, device=str(run.device), generator=run.model.generator)
     n = cfg.identities * cfg.depth
     faces = torch.cat([src.render(np.arange(i, min(i + cfg.batch, n)), chunk=cfg.batch).image
                        for i in range(0, n, cfg.batch)])
     v, ids, _ = src.vectors(np.arange(n))
-    with torch.no_grad():
-        feats = torch.cat([rec.backbone(faces[i:i + cfg.batch].to(run.device)).cpu() for i in range(0, n, cfg.batch)])
-        embs = torch.cat([rec.embed(faces[i:i + cfg.batch].to(run.device)).cpu() for i in range(0, n, cfg.batch)])
-    cos = torch.nn.functional.cosine_similarity(feats, v, dim=1)
-    q = dataset_quality(embs, torch.as_tensor(ids), cfg.threshold)
-    out = {"identity_cosine": float(cos.mean()), "identity_cosine_min": float(cos.min()), **q}
-    print(f"vec2face: {src.describe()}; {n} faces ({cfg.identities} x {cfg.depth})")
-    print(f"  identity cosine to the input vector: mean {out['identity_cosine']:.4f}, min "
-          f"{out['identity_cosine_min']:.4f}")
-    print(f"  separability (no other identity centre above cos {cfg.threshold}): {100 * q['separability']:.2f}%  "
-          f"mean inter-identity similarity {q['mean_inter_identity_similarity']:.4f}  intra-class spread "
-          f"{q['intra_class_spread']:.4f}")
-    u8 = ((faces.permute(0, 2, 3, 1).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-    rows = [np.concatenate(list(u8[k * cfg.depth:(k + 1) * cfg.depth]), 1)
-            for k in range(min(cfg.sheet_identities, cfg.identities))]
-    sheet = cfg.sheet or "vec2face_sheet.png"
-    cv2.imwrite(sheet, cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
-    print(f"  contact sheet (one identity per row): {sheet}")
-    return out
+    cos = torch.nn.functional.cosine_similarity(_in_batches(rec.backbone, faces, cfg, run.device), v, dim=1)
+    return _generated_report("vec2face", src, faces, cos, _in_batches(rec.embed, faces, cfg, run.device), ids, cfg)
+
+
+def gan(cfg: GanEvalConfig) -> dict:
+    """An identity-preserving GAN trained in the suite (a ``gan/*`` run, with its frozen recognizer): sample
+    ``identities`` x ``depth`` faces as the GAN source does (identities from the PCA fit of the training
+    identities, attributes drawn per image: the sheet's columns), then print the identity cosine between each
+    face's recognizer feature and its target identity feature, the set's separability and its leakage against
+    the training identities the checkpoint remembers (all single-view recognizer features); write a contact
+    sheet. ``data`` is not used (pass data=generated)."""
+    import numpy as np
+
+    from facebench.metrics.dataset_quality import identity_centres
+    from facebench.render.spec import DatasetSpec
+    from facebench.sources.gan import GanSource, TrainedGan
+    from facebench.tasks.identity_gan import IdentityGanModule
+
+    run = TrainedRun(cfg)
+    if not isinstance(run.model, IdentityGanModule):
+        raise DatasetError(f"{cfg.checkpoint}: not a GAN training run (gan/*, model=identity_gan)")
+    spec = DatasetSpec(width=cfg.identities, depth=cfg.depth, seed=cfg.seed, vary=cfg.vary)
+    gen = TrainedGan(run.model, run.device)
+    src = GanSource(cfg.checkpoint, spec, cfg.threshold, attribute_scale=cfg.attribute_scale, device=str(run.device),
+                    generator=gen)
+    n = cfg.identities * cfg.depth
+    faces = src.render(np.arange(n), chunk=cfg.batch).image
+    fac, ids, _ = src.factors(np.arange(n))
+    feats = _in_batches(run.model.identity, faces, cfg, run.device)
+    cos = torch.nn.functional.cosine_similarity(feats, fac["identity"], dim=1)
+    bank_f, bank_y = gen.training_identities()
+    ref = identity_centres(bank_f.double(), bank_y)[0] if len(bank_f) else None
+    return _generated_report("gan", src, faces, cos, feats, ids, cfg, ref, cfg.leak_threshold)
 
 
 TASKS = {"verify": (verify, VerifyConfig), "quality": (quality, QualityConfig), "landmarks": (landmarks, LandmarksConfig),
          "adapt": (adapt, AdaptConfig), "parsing": (parsing, ParsingEvalConfig),
          "expression": (expression, ExpressionEvalConfig), "derl": (derl, DerlEvalConfig),
-         "vec2face": (vec2face, Vec2FaceEvalConfig)}
+         "vec2face": (vec2face, Vec2FaceEvalConfig), "gan": (gan, GanEvalConfig)}
 
 
 def main(argv=None) -> int:

@@ -6,6 +6,8 @@
     python -m facebench.generate source=vec2face checkpoint=vec2face_generator.pth layout=identity_folders n=50000
         depth=50 out=DIR [threshold=0.4 reference_features=centres.npy device=cuda]
     python -m facebench.generate source=vec2face checkpoint=... layout=hsface_lmdb n=50000 depth=50 out=DIR
+    python -m facebench.generate source=gan checkpoint=CKPT layout=identity_folders|hsface_lmdb n=10000 depth=20
+        out=DIR [threshold=0.4 attribute_scale=1.0 vary=all|none reference_features=features.npy]
 
 ``hsface_lmdb`` writes HSFace's LMDB (``DIR/data.mdb``: records ``msgpack([jpeg, label])`` keyed by the sample
 index, then ``__keys__``, ``__len__``, ``__classnum__`` once every chunk is stored), which
@@ -18,6 +20,10 @@ and evaluated like lfw.bin (pair p is genuine when p is even; images 112x112 ali
 ``source=vec2face`` writes faces of the Vec2Face generator (facebench.sources.vec2face): identity vectors at
 most ``threshold`` apart in cosine, each identity's images with the 0.3 / 0.5 / 0.7 sigma mix; every face
 keyed by (seed, identity, image), so shards and resumed runs write the same faces.
+
+``source=gan`` writes faces of a GAN (facebench.sources.gan): a ``gan/*`` run's checkpoint or a TorchScript export
+(DiscoFaceGAN's factors or an identity feature; facebench.sources.external_generator); identities at most
+``threshold`` apart in cosine, attributes drawn per image (``vary=none``: once per identity), keyed the same way.
 
 Samples are written in chunks of ``chunk`` consecutive indices. A chunk is the unit of work and of
 resume: its files are written under temporary names, renamed, then recorded in
@@ -65,9 +71,10 @@ class GenerateConfig:
     chunk: int = 256
     device: str = "cpu"
     batch: int = 32
-    checkpoint: str = ""  # source=vec2face: the generator (released vec2face_generator.pth or a vec2face run)
-    threshold: float = 0.4  # source=vec2face: identity vectors' maximum pairwise cosine
-    reference_features: str = ""  # source=vec2face: (N, dim) identity centres to fit the PCA sampler to
+    checkpoint: str = ""  # source=vec2face|gan: the generator (vec2face_generator.pth, a vec2face/gan run, an export)
+    threshold: float = 0.4  # source=vec2face|gan: identities' maximum pairwise cosine
+    reference_features: str = ""  # source=vec2face|gan: (N, dim) identity centres to fit the PCA sampler to
+    attribute_scale: float = 1.0  # source=gan: scale of the attribute / factor draws
     attr_op: str = ""  # source=vec2face: a recognition checkpoint: apply AttrOP (identity kept, quality raised)
     attr_steps: int = 50  # AttrOP's step cap per sample
     attr_on_fail: str = "keep"  # keep | drop | retry the samples that miss AttrOP's target
@@ -77,7 +84,7 @@ def _sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-SOURCES = ("render", "vec2face")
+SOURCES = ("render", "vec2face", "gan")
 
 
 def _resolve(cfg: GenerateConfig) -> GenerateConfig:
@@ -85,11 +92,15 @@ def _resolve(cfg: GenerateConfig) -> GenerateConfig:
         raise SystemExit(f"source={cfg.source!r}: one of {SOURCES}")
     if cfg.layout not in LAYOUTS:
         raise SystemExit(f"layout must be one of {LAYOUTS}, got {cfg.layout!r}")
-    if cfg.source == "vec2face":
+    if cfg.source != "render":
         if cfg.layout not in ("identity_folders", "hsface_lmdb"):
-            raise SystemExit("source=vec2face writes layout=identity_folders or hsface_lmdb (112x112 aligned faces)")
+            raise SystemExit(f"source={cfg.source} writes layout=identity_folders or hsface_lmdb (112x112 aligned faces)")
         if not cfg.checkpoint:
-            raise SystemExit("source=vec2face needs checkpoint=<vec2face_generator.pth or a vec2face run's .ckpt>")
+            raise SystemExit(f"source={cfg.source} needs checkpoint=<the generator: "
+                             + ("vec2face_generator.pth or a vec2face run's .ckpt>" if cfg.source == "vec2face" else
+                                "a gan run's .ckpt or a TorchScript export>"))
+        if cfg.attr_op and cfg.source != "vec2face":
+            raise SystemExit("attr_op applies to source=vec2face")
         cfg.framing, cfg.size = "aligned", 112
     if cfg.layout == "hsface_lmdb" and cfg.framing == "wild":
         raise SystemExit("layout=hsface_lmdb holds aligned recognition faces: framing=aligned")
@@ -332,13 +343,14 @@ def generate(cfg: GenerateConfig) -> Path:
     if cfg.n > len(spec):
         raise SystemExit(f"n={cfg.n} exceeds the spec's {len(spec)} samples (width x depth); raise width or depth")
     settings = {k: v for k, v in vars(cfg).items() if k not in ("shard", "device", "batch", "out")}
-    if cfg.source == "vec2face":
-        from facebench.sources.vec2face import Vec2FaceSource
+    if cfg.source != "render":
+        from facebench.sources.generated import open_generator_source
 
-        source = Vec2FaceSource(cfg.checkpoint, spec, cfg.threshold, cfg.reference_features or None, cfg.device)
+        source = open_generator_source(cfg.checkpoint, spec, cfg.device, cfg.source, cfg.threshold,
+                                       cfg.reference_features or None, attribute_scale=cfg.attribute_scale)
         if cfg.attr_op:
             source.with_attr_op(cfg.attr_op, cfg.attr_steps, cfg.attr_on_fail)
-        print(f"vec2face: {source.describe()}")
+        print(f"{cfg.source}: {source.describe()}")
         settings.update(generator_file_sha1=_sha1(Path(cfg.checkpoint)))
     else:
         source = RenderSource(spec, size=cfg.size, framing=cfg.framing, head=cfg.head, ict_path=cfg.ict_path or None,

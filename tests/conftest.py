@@ -21,7 +21,7 @@ SLOW = ("test_backends.py::test_full_render_numba_matches_torch", "test_cuda_ker
         "test_parsing.py::test_eval_parsing",
         "test_expression.py::test_eval_expression",
         "test_expression.py::test_eval_derl",
-        "test_experiments_smoke.py::test_eval_vec2face")
+        "test_experiments_smoke.py::test_eval_vec2face", "test_experiments_smoke.py::test_eval_gan")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -62,3 +62,11 @@ def test_bench_vec2face_runs():
     lines = bench_vec2face(BenchConfig(what="vec2face", batches="1", repeats=1, devices="cpu"))
     assert [ln.split(" (")[0] for ln in lines] == ["vec2face cpu released size", "vec2face cpu tiny"]
     assert lines[0].split("(")[1].startswith("174.13M params") and all(ln.endswith(" img/s") for ln in lines)
+
+
+def test_bench_gan_runs():
+    from facebench.bench import bench_gan
+
+    lines = bench_gan(BenchConfig(what="gan", batches="2", repeats=1, devices="cpu"))
+    assert [ln.split(" (")[0] for ln in lines] == ["gan cpu gpu size", "gan cpu tiny"]
+    assert lines[1].split("(")[1].startswith("1.36M params") and all(ln.endswith(" img/s") for ln in lines)

@@ -57,7 +57,8 @@ def _rejection(draw, n: int, threshold: float, max_draws: int, what: str) -> Ide
                     return IdentitySample(torch.from_numpy(kept).float(), used, used - n)
         used += len(chunk)
     raise ConfigError(f"{what}: only {count} of {n} identity vectors found with cosine <= {threshold} in "
-                      f"{max_draws} draws; raise max_draws or the threshold")
+                      f"{max_draws} draws; raise max_draws or the threshold (identities too alike in the space "
+                      "sampled: e.g. a recognizer whose features barely separate identities)")
 
 
 def sample_identities_rejection(n: int, seed: int = 0, dim: int = 512, threshold: float = 0.4, scale: float = 1.0,

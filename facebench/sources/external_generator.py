@@ -12,11 +12,14 @@ each of its inputs:
   ``noise_dim``; identities are unit vectors and mixing renormalises to unit length.
 
 Images: (B, 3, H, W) RGB in [-1, 1], already aligned as recognition crops (the adapter does not detect or align
-faces); other sizes are resized to 112x112 by area averaging. Example export::
+faces); other sizes are resized to 112x112 by area averaging. The sizes must be instance attributes (set in
+``__init__``: TorchScript drops class-level ones). Example export::
 
     class Export(torch.nn.Module):
-        identity_dim: int = 160; expression_dim: int = 64; pose_dim: int = 3; light_dim: int = 27; noise_dim: int = 32
-        def __init__(self, g): super().__init__(); self.g = g
+        def __init__(self, g):
+            super().__init__()
+            self.g = g
+            self.identity_dim, self.expression_dim, self.pose_dim, self.light_dim, self.noise_dim = 160, 64, 3, 27, 32
         @torch.jit.export
         def generate(self, identity, expression, pose, light, noise): return self.g(...)
     torch.jit.script(Export(g)).save("discofacegan.pt")

@@ -150,8 +150,9 @@ class GanSource:
         out = {self.identity_name: self.identities[torch.as_tensor(ids)]}
         sizes = self.generator.factor_sizes
         for k, name in enumerate(self.other, 1):
-            rows = [np.random.default_rng([self.spec.seed, 31, int(i), int(j) if self.varying[name] else -1, k])
-                    .standard_normal(sizes[name]) for i, j in zip(ids, pos)]
+            key = ((lambda i, j: [self.spec.seed, 31, i, j, k]) if self.varying[name]  # per image
+                   else (lambda i, j: [self.spec.seed, 32, i, k]))  # once per identity
+            rows = [np.random.default_rng(key(int(i), int(j))).standard_normal(sizes[name]) for i, j in zip(ids, pos)]
             out[name] = torch.from_numpy(np.stack(rows)).float() * self.attribute_scale
         return out, ids, pos
 
