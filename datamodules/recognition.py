@@ -48,7 +48,7 @@ class RecognitionDataModule(FaceDataModule):
                  real_depth: int = 10, val_standin: bool = False, generator_path: str | None = None,
                  generator_threshold: float = 0.4, generator_sigmas: list[float] | None = None,
                  generator_shares: list[float] | None = None, generator_reference_features: str | None = None,
-                 generator_attribute_scale: float = 1.0):
+                 generator_attribute_scale: float = 1.0, generator_attribute_pool: str | None = None):
         super().__init__(batch_size, num_workers, render_on, head, ict_path, supersample)
         self.save_hyperparameters()
         if real_use not in REAL_USES:
@@ -110,7 +110,8 @@ class RecognitionDataModule(FaceDataModule):
                                            indices_only=self._on_device(), threshold=hp.generator_threshold,
                                            reference_features=hp.generator_reference_features,
                                            sigmas=tuple(sigmas), shares=tuple(shares),
-                                           attribute_scale=hp.generator_attribute_scale)
+                                           attribute_scale=hp.generator_attribute_scale,
+                                           attribute_pool=hp.generator_attribute_pool)
         else:
             syn = RenderIdentityDataset(self.train_spec, hp.size, hp.framing, self.render, self._on_device(),
                                         augment=hp.augment, identity_mixup=hp.identity_mixup)

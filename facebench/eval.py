@@ -172,6 +172,7 @@ class Vec2FaceEvalConfig(EvalConfig):
 class GanEvalConfig(Vec2FaceEvalConfig):
     attribute_scale: float = 1.0  # scale of the attribute draws
     vary: str = "all"  # none: one attribute draw per identity
+    attribute_pool: str = ""  # an image set whose encoded attribute codes are drawn instead of the prior
     leak_threshold: float = 0.4  # a generated identity leaks when its centre is above this cosine to a training one
 
 
@@ -812,7 +813,7 @@ def gan(cfg: GanEvalConfig) -> dict:
     spec = DatasetSpec(width=cfg.identities, depth=cfg.depth, seed=cfg.seed, vary=cfg.vary)
     gen = TrainedGan(run.model, run.device)
     src = GanSource(cfg.checkpoint, spec, cfg.threshold, attribute_scale=cfg.attribute_scale, device=str(run.device),
-                    generator=gen)
+                    generator=gen, attribute_pool=cfg.attribute_pool or None)
     n = cfg.identities * cfg.depth
     faces = src.render(np.arange(n), chunk=cfg.batch).image
     fac, ids, _ = src.factors(np.arange(n))

@@ -7,7 +7,7 @@
         depth=50 out=DIR [threshold=0.4 reference_features=centres.npy device=cuda]
     python -m facebench.generate source=vec2face checkpoint=... layout=hsface_lmdb n=50000 depth=50 out=DIR
     python -m facebench.generate source=gan checkpoint=CKPT layout=identity_folders|hsface_lmdb n=10000 depth=20
-        out=DIR [threshold=0.4 attribute_scale=1.0 vary=all|none reference_features=features.npy]
+        out=DIR [threshold=0.4 attribute_scale=1.0 vary=all|none reference_features=features.npy attribute_pool=DIR]
 
 ``hsface_lmdb`` writes HSFace's LMDB (``DIR/data.mdb``: records ``msgpack([jpeg, label])`` keyed by the sample
 index, then ``__keys__``, ``__len__``, ``__classnum__`` once every chunk is stored), which
@@ -75,6 +75,7 @@ class GenerateConfig:
     threshold: float = 0.4  # source=vec2face|gan: identities' maximum pairwise cosine
     reference_features: str = ""  # source=vec2face|gan: (N, dim) identity centres to fit the PCA sampler to
     attribute_scale: float = 1.0  # source=gan: scale of the attribute / factor draws
+    attribute_pool: str = ""  # source=gan (a suite GAN): an image set whose encoded attribute codes are drawn
     attr_op: str = ""  # source=vec2face: a recognition checkpoint: apply AttrOP (identity kept, quality raised)
     attr_steps: int = 50  # AttrOP's step cap per sample
     attr_on_fail: str = "keep"  # keep | drop | retry the samples that miss AttrOP's target
@@ -347,7 +348,8 @@ def generate(cfg: GenerateConfig) -> Path:
         from facebench.sources.generated import open_generator_source
 
         source = open_generator_source(cfg.checkpoint, spec, cfg.device, cfg.source, cfg.threshold,
-                                       cfg.reference_features or None, attribute_scale=cfg.attribute_scale)
+                                       cfg.reference_features or None, attribute_scale=cfg.attribute_scale,
+                                       attribute_pool=cfg.attribute_pool or None)
         if cfg.attr_op:
             source.with_attr_op(cfg.attr_op, cfg.attr_steps, cfg.attr_on_fail)
         print(f"{cfg.source}: {source.describe()}")

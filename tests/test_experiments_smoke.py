@@ -169,3 +169,24 @@ def test_eval_gan_on_the_smoke_generator(gan_checkpoint, tmp_path, capsys):
     assert "6 faces (3 x 2)" in text and "against 4 training identities" in text
     assert -1 <= out["identity_cosine"] <= 1 and 0 <= out["leakage"] <= 1 and out["identities"] == 3
     assert cv2.imread(str(sheet)).shape == (3 * 112, 2 * 112, 3)
+
+
+def test_gan_attributes_from_an_encoded_pool(gan_checkpoint, tmp_path, capsys):
+    """Attributes encoded from a pool of faces on disk (identity folders) instead of prior draws: every face's
+    attribute code is one of the pool's encoder means."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from facebench.render.spec import DatasetSpec
+    from facebench.sources.gan import GanSource
+
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        (tmp_path / "pool" / f"{k:06d}").mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "pool" / f"{k:06d}" / "0000.png"), rng.integers(0, 256, (112, 112, 3), np.uint8))
+    src = GanSource(gan_checkpoint, DatasetSpec(width=2, depth=3, seed=0), threshold=1.0,
+                    attribute_pool=tmp_path / "pool")
+    assert src.pool.shape[0] == 3 and "attributes from a pool of 3 encoded faces" in src.describe()
+    codes = src.factors(np.arange(6))[0]["attribute"]
+    assert all(any(torch.equal(c, p) for p in src.pool) for c in codes)

@@ -9,7 +9,8 @@ Identity ``i`` of the spec gets an identity input, drawn once from the spec's se
 - a factor export (DiscoFaceGAN's): identity coefficients ~ N(0, I) under the same rule; a feature export:
   random unit directions under the same rule (or the PCA fit of ``reference_features``).
 The other inputs (attribute code; expression, pose, light; noise) are drawn from N(0, attribute_scale^2 I) per
-image, keyed by (seed, identity, image, factor), or once per identity for the factors the spec's ``vary``
+image, keyed by (seed, identity, image, factor) - the suite's GAN's attribute code alternatively encoded from a
+pool of real or rendered faces (``attribute_pool``) - or once per identity for the factors the spec's ``vary``
 holds fixed (SynFace's within-identity variation: vary=none, expression, pose, illumination, all). So sample
 (seed, identity, image) is the same face in any batch, worker, shard or rank.
 
@@ -48,6 +49,11 @@ class TrainedGan:
         with torch.no_grad():
             return self.module.generate(factors["identity"].to(self.device),
                                         factors["attribute"].to(self.device)).clamp(-1, 1)
+
+    def encode_attributes(self, images: torch.Tensor) -> torch.Tensor:
+        """Attribute codes (the encoder's means) of faces (B, 3, 112, 112) in [-1, 1]."""
+        with torch.no_grad():
+            return self.module.attribute_encoder(images.to(self.device))[0].cpu()
 
     def training_identities(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(features, labels) of the training faces the checkpoint remembers."""
@@ -97,7 +103,8 @@ class GanSource:
 
     def __init__(self, checkpoint: str | Path, spec: DatasetSpec, threshold: float = 0.4,
                  reference_features: str | Path | None = None, attribute_scale: float = 1.0,
-                 device: str = "cpu", max_draws: int = 1_000_000, generator=None):
+                 device: str = "cpu", max_draws: int = 1_000_000, generator=None,
+                 attribute_pool: str | Path | None = None, pool_max: int = 2000):
         from facebench.methods.vec2face_sampling import (fit_pca_gaussian, sample_identities_pca,
                                                          sample_identities_rejection)
 
@@ -128,14 +135,30 @@ class GanSource:
         vectors = sample.vectors
         self.identities = F.normalize(vectors, dim=1) if self.unit else vectors
         self.sampling, self.sampled_from = sample, where
+        self.pool = self._encode_pool(attribute_pool, pool_max) if attribute_pool else None
         self.head = type("Head", (), {"name": f"gan({Path(checkpoint).name})"})()
+
+    def _encode_pool(self, path, pool_max: int) -> torch.Tensor:
+        """Attribute codes of at most ``pool_max`` faces spread evenly over an image set on disk (any identity set
+        the suite reads), encoded by the GAN's attribute encoder."""
+        from datamodules.datasets.disk import LabelledImageDataset
+
+        if not hasattr(self.generator, "encode_attributes"):
+            raise ConfigError("attribute_pool needs a GAN trained in the suite (its attribute encoder); a "
+                              "TorchScript export has none")
+        ds = LabelledImageDataset(str(path), 112)
+        picks = np.unique(np.linspace(0, len(ds) - 1, min(len(ds), pool_max)).round().astype(int))
+        codes = [self.generator.encode_attributes(torch.stack([ds[int(i)].image for i in picks[k:k + 64]]))
+                 for k in range(0, len(picks), 64)]
+        return torch.cat(codes)
 
     def describe(self) -> str:
         fixed = [n for n in self.other if not self.varying[n]]
+        pool = f"; attributes from a pool of {len(self.pool)} encoded faces" if self.pool is not None else ""
         return (f"{self.spec.width} identities from {self.sampled_from} ({self.sampling.draws} drawn, "
                 f"{self.sampling.rejected} rejected at cosine > threshold); per image: "
                 f"{', '.join(n for n in self.other if self.varying[n]) or 'nothing'} drawn"
-                + (f", {', '.join(fixed)} fixed per identity" if fixed else ""))
+                + (f", {', '.join(fixed)} fixed per identity" if fixed else "") + pool)
 
     def _positions(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         idx = np.asarray(indices, np.int64)
@@ -150,6 +173,11 @@ class GanSource:
         out = {self.identity_name: self.identities[torch.as_tensor(ids)]}
         sizes = self.generator.factor_sizes
         for k, name in enumerate(self.other, 1):
+            if name == "attribute" and self.pool is not None:  # a pool face's code, picked by the same keys
+                pick = [np.random.default_rng([self.spec.seed, 33, int(i)] + ([int(j)] if self.varying[name] else []))
+                        .integers(len(self.pool)) for i, j in zip(ids, pos)]
+                out[name] = self.pool[torch.as_tensor(pick)]
+                continue
             key = ((lambda i, j: [self.spec.seed, 31, i, j, k]) if self.varying[name]  # per image
                    else (lambda i, j: [self.spec.seed, 32, i, k]))  # once per identity
             rows = [np.random.default_rng(key(int(i), int(j))).standard_normal(sizes[name]) for i, j in zip(ids, pos)]

@@ -67,9 +67,10 @@ def generator_kind(path: str | Path) -> tuple[str, object]:
 
 def open_generator_source(checkpoint: str | Path, spec: DatasetSpec, device: str = "cpu", kind: str = "auto",
                           threshold: float = 0.4, reference_features: str | Path | None = None,
-                          sigmas=(0.3, 0.5, 0.7), shares=(0.4, 0.4, 0.2), attribute_scale: float = 1.0):
+                          sigmas=(0.3, 0.5, 0.7), shares=(0.4, 0.4, 0.2), attribute_scale: float = 1.0,
+                          attribute_pool: str | Path | None = None):
     """The source for a generator file: :class:`facebench.sources.vec2face.Vec2FaceSource` (``sigmas``,
-    ``shares``) or :class:`facebench.sources.gan.GanSource` (``attribute_scale``); ``kind`` other than auto
+    ``shares``) or :class:`facebench.sources.gan.GanSource` (``attribute_scale``, ``attribute_pool``); ``kind`` other than auto
     refuses the other kind."""
     if kind not in GENERATOR_KINDS:
         raise DatasetError(f"generator kind {kind!r}: one of {GENERATOR_KINDS}")
@@ -83,4 +84,5 @@ def open_generator_source(checkpoint: str | Path, spec: DatasetSpec, device: str
                               shares=tuple(shares), generator=load_generator(checkpoint, head))
     from facebench.sources.gan import GanSource
 
-    return GanSource(checkpoint, spec, threshold, reference_features, attribute_scale, device)
+    return GanSource(checkpoint, spec, threshold, reference_features, attribute_scale, device,
+                     attribute_pool=attribute_pool)
