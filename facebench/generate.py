@@ -79,6 +79,9 @@ class GenerateConfig:
     attr_op: str = ""  # source=vec2face: a recognition checkpoint: apply AttrOP (identity kept, quality raised)
     attr_steps: int = 50  # AttrOP's step cap per sample
     attr_on_fail: str = "keep"  # keep | drop | retry the samples that miss AttrOP's target
+    attr_yaw: float = -1.0  # AttrOP's pose term: the |yaw| target in degrees (-1: no pose term) ...
+    attr_fan: str = ""  # ... measured by this FAN run's 68 points ...
+    attr_depth: str = ""  # ... and this 2D-to-3D-FAN run's depths
 
 
 def _sha1(path: Path) -> str:
@@ -351,7 +354,8 @@ def generate(cfg: GenerateConfig) -> Path:
                                        cfg.reference_features or None, attribute_scale=cfg.attribute_scale,
                                        attribute_pool=cfg.attribute_pool or None)
         if cfg.attr_op:
-            source.with_attr_op(cfg.attr_op, cfg.attr_steps, cfg.attr_on_fail)
+            source.with_attr_op(cfg.attr_op, cfg.attr_steps, cfg.attr_on_fail, fan_checkpoint=cfg.attr_fan,
+                                depth_checkpoint=cfg.attr_depth, target_yaw=cfg.attr_yaw if cfg.attr_yaw >= 0 else None)
         print(f"{cfg.source}: {source.describe()}")
         settings.update(generator_file_sha1=_sha1(Path(cfg.checkpoint)))
     else:

@@ -142,3 +142,46 @@ def test_generate_with_attr_op_drops_the_samples_that_miss(tmp_path, monkeypatch
                                   out=str(tmp_path / "ids"), chunk=4, batch=4, attr_op="rec.ckpt", attr_steps=2,
                                   attr_on_fail="drop"))
     assert not list(out.glob("*/*.jpg")) and "AttrOP: 0 of 4 faces met the target, 4 drop" in capsys.readouterr().out
+
+
+def test_yaw_from_points_recovers_a_known_rotation():
+    """68 points on a template face rotated by a known yaw about the vertical axis: the eye and mouth corners'
+    axis gives the angle back (the other points do not matter)."""
+    import math
+
+    from facebench.methods.landmark_yaw import yaw_from_points
+
+    pts = torch.zeros(68, 3)
+    pts[36], pts[45], pts[48], pts[54] = (torch.tensor([-30.0, 0, 0]), torch.tensor([30.0, 0, 0]),
+                                          torch.tensor([-20.0, 40, 5]), torch.tensor([20.0, 40, 5]))
+    out = []
+    for deg in (0.0, 25.0, -60.0):
+        a = math.radians(deg)
+        rot = torch.tensor([[math.cos(a), 0, -math.sin(a)], [0, 1, 0], [math.sin(a), 0, math.cos(a)]])
+        out.append(pts @ rot.T)
+    assert torch.allclose(yaw_from_points(torch.stack(out)), torch.tensor([0.0, 25.0, -60.0]), atol=1e-4)
+
+
+def test_attr_op_pose_term_through_the_landmark_models():
+    """AttrOP with the landmark yaw as its pose model (tiny untrained FAN and depth nets): the yaw is
+    differentiable in the face, and the pose term takes part in acceptance (an unreachable yaw tolerance makes
+    every sample fail within the step cap)."""
+    from facebench.methods.attr_op import attr_op
+    from facebench.methods.landmark_yaw import LandmarkYaw
+    from facebench.models.fan import FAN, DepthFAN
+    from facebench.models.vec2face import Vec2FaceGenerator
+    from facebench.tasks.landmark_depth import LandmarkDepthModule
+    from facebench.tasks.landmarks import LandmarkModule
+
+    torch.manual_seed(0)
+    fan = LandmarkModule(FAN(stacks=1, width=16))
+    depth = LandmarkDepthModule(DepthFAN(stacks=1, width=16))
+    yaw = LandmarkYaw(fan, depth)
+    faces = torch.zeros(2, 3, 112, 112, requires_grad=True)
+    yaw(faces).abs().sum().backward()
+    assert faces.grad is not None and faces.grad.abs().sum() > 0
+    g = Vec2FaceGenerator.tiny().eval()
+    fr = lambda x: x.mean((2, 3)).repeat(1, 171)[:, :512]  # noqa: E731 - a stand-in recognizer, 512-d
+    res = attr_op(g, torch.randn(2, 512), fr, pose_model=yaw, target_yaw=30.0, yaw_tol=-1.0, id_tol=2.0,
+                  max_steps=2)
+    assert res.failed == [0, 1] and res.steps.tolist() == [2, 2]

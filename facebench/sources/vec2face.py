@@ -126,17 +126,27 @@ class Vec2FaceSource:
             return self.generator(v.to(self.device), draw).image.clamp(-1, 1)
 
     def with_attr_op(self, recognizer_checkpoint: str, steps: int = 50, on_fail: str = "keep",
-                     q_target: float = 27.0) -> "Vec2FaceSource":
+                     q_target: float = 27.0, fan_checkpoint: str = "", depth_checkpoint: str = "",
+                     target_yaw: float | None = None) -> "Vec2FaceSource":
         """Apply AttrOP (facebench.methods.attr_op) to every generated face: keep its identity (cosine to the
         input vector through the recognizer of ``recognizer_checkpoint``) while raising its quality (the same
-        recognizer's feature norm toward ``q_target``), at most ``steps`` steps per sample."""
+        recognizer's feature norm toward ``q_target``) and, with ``target_yaw`` (degrees), turning the head to
+        that |yaw| as the suite's FAN + 2D-to-3D-FAN measure it; at most ``steps`` steps per sample."""
         from facebench.eval import load_model
         from facebench.methods.attr_op import attr_op
 
         rec = load_model(recognizer_checkpoint).to(self.device).eval().requires_grad_(False)
         if not hasattr(rec, "backbone"):
             raise DatasetError(f"{recognizer_checkpoint}: not a recognition checkpoint (AttrOP needs a recognizer)")
+        pose = None
+        if target_yaw is not None:
+            from facebench.methods.landmark_yaw import LandmarkYaw
+
+            if not fan_checkpoint or not depth_checkpoint:
+                raise DatasetError("a yaw target needs a FAN checkpoint and a 2D-to-3D-FAN checkpoint")
+            pose = LandmarkYaw(load_model(fan_checkpoint), load_model(depth_checkpoint)).to(self.device)
         self.attr_counts, self.attr_on_fail = [0, 0], on_fail
-        self.attr_op = lambda v, draw: attr_op(self.generator, v, rec.backbone, rec.backbone, q_target=q_target,
-                                               max_steps=steps, on_fail=on_fail, draw=draw)
+        self.attr_op = lambda v, draw: attr_op(self.generator, v, rec.backbone, rec.backbone, pose_model=pose,
+                                               target_yaw=target_yaw, q_target=q_target, max_steps=steps,
+                                               on_fail=on_fail, draw=draw)
         return self
