@@ -55,6 +55,11 @@ vectors and the generated set's separability under the run's recognizer, with a 
 target identity features, the set's separability and its leakage against the GAN's training identities, with a
 contact sheet (rows: identities, columns: attribute draws).
 
+    python -m facebench.eval centres checkpoint=<recognizer> data=/data/casia out=casia_centres.npy
+
+``centres`` writes the identity centres of an identity set (mean raw backbone feature per identity), the file the
+Vec2Face and GAN sources fit their PCA identity samplers to (``reference_features=``).
+
 ``quality`` embeds every image of an identity dataset (folders, RecordIO or HSFace LMDB) and prints
 Vec2Face's measures: identity separability (no other identity centre above cosine 0.4), mean
 inter-identity similarity, intra-class spread and, with ``reference``, identity leakage.
@@ -100,6 +105,13 @@ class QualityConfig(EvalConfig):
     reference: str = ""
     threshold: float = 0.4
     leak_threshold: float = 0.4
+    max_images: int = 0  # 0 = all
+
+
+@dataclass
+class CentresConfig(EvalConfig):
+    size: int = 0  # input size (default: the run's data.size)
+    out: str = "identity_centres.npy"
     max_images: int = 0  # 0 = all
 
 
@@ -335,6 +347,37 @@ def quality(cfg: QualityConfig) -> dict[str, float]:
     if "leakage" in q:
         print(f"  leakage vs {cfg.reference} (centre cos > {cfg.leak_threshold}): {100 * q['leakage']:.2f}%")
     return q
+
+
+def centres(cfg: CentresConfig) -> Path:
+    """Write the identity centres of an identity set under a recognizer: per identity the mean of its images'
+    raw (unnormalised, single-view) backbone features, an (identities, dim) float32 ``.npy`` - the input space
+    of Vec2Face and of the GAN source, for their PCA identity samplers (``reference_features=``)."""
+    import numpy as np
+    from torch.utils.data import Subset
+
+    from datamodules.datasets.disk import LabelledImageDataset
+
+    run = TrainedRun(cfg)
+    if not hasattr(run.model, "backbone"):
+        raise DatasetError(f"{cfg.checkpoint}: not a recognition checkpoint")
+    ds = LabelledImageDataset(cfg.data, run.setting("size", cfg.size, 112))
+    if cfg.max_images and len(ds) > cfg.max_images:
+        ds = Subset(ds, range(cfg.max_images))
+    feats, labels = [], []
+    with torch.no_grad():
+        for b in _batches(ds, cfg, f"features of {cfg.data}"):
+            feats.append(run.model.backbone(b.image.to(run.device)).double().cpu())
+            labels.append(b.label)
+    f, y = torch.cat(feats), torch.cat(labels)
+    ids, inv = torch.unique(y, return_inverse=True)
+    sums = torch.zeros(len(ids), f.shape[1], dtype=torch.float64).index_add_(0, inv, f)
+    c = (sums / torch.bincount(inv, minlength=len(ids))[:, None]).float().numpy()
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, c)
+    print(f"{out}: {len(ids)} identity centres ({c.shape[1]}-d raw backbone features) from {len(y)} images of {cfg.data}")
+    return out
 
 
 def _number_list(text: str, kind, key: str) -> list:
@@ -824,7 +867,7 @@ def gan(cfg: GanEvalConfig) -> dict:
     return _generated_report("gan", src, faces, cos, feats, ids, cfg, ref, cfg.leak_threshold)
 
 
-TASKS = {"verify": (verify, VerifyConfig), "quality": (quality, QualityConfig), "landmarks": (landmarks, LandmarksConfig),
+TASKS = {"verify": (verify, VerifyConfig), "quality": (quality, QualityConfig), "centres": (centres, CentresConfig), "landmarks": (landmarks, LandmarksConfig),
          "adapt": (adapt, AdaptConfig), "parsing": (parsing, ParsingEvalConfig),
          "expression": (expression, ExpressionEvalConfig), "derl": (derl, DerlEvalConfig),
          "vec2face": (vec2face, Vec2FaceEvalConfig), "gan": (gan, GanEvalConfig)}

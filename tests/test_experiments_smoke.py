@@ -171,22 +171,58 @@ def test_eval_gan_on_the_smoke_generator(gan_checkpoint, tmp_path, capsys):
     assert cv2.imread(str(sheet)).shape == (3 * 112, 2 * 112, 3)
 
 
-def test_gan_attributes_from_an_encoded_pool(gan_checkpoint, tmp_path, capsys):
+@pytest.fixture()
+def tiny_identity_folders(tmp_path):
+    """3 identities x 2 random 112x112 PNG images in identity folders."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        (tmp_path / "ids" / f"{k:06d}").mkdir(parents=True)
+        for j in range(2):
+            cv2.imwrite(str(tmp_path / "ids" / f"{k:06d}" / f"{j:04d}.png"),
+                        rng.integers(0, 256, (112, 112, 3), np.uint8))
+    return tmp_path / "ids"
+
+
+def test_gan_attributes_from_an_encoded_pool(gan_checkpoint, tiny_identity_folders):
     """Attributes encoded from a pool of faces on disk (identity folders) instead of prior draws: every face's
     attribute code is one of the pool's encoder means."""
-    import cv2
     import numpy as np
     import torch
 
     from facebench.render.spec import DatasetSpec
     from facebench.sources.gan import GanSource
 
-    rng = np.random.default_rng(0)
-    for k in range(3):
-        (tmp_path / "pool" / f"{k:06d}").mkdir(parents=True)
-        cv2.imwrite(str(tmp_path / "pool" / f"{k:06d}" / "0000.png"), rng.integers(0, 256, (112, 112, 3), np.uint8))
     src = GanSource(gan_checkpoint, DatasetSpec(width=2, depth=3, seed=0), threshold=1.0,
-                    attribute_pool=tmp_path / "pool")
-    assert src.pool.shape[0] == 3 and "attributes from a pool of 3 encoded faces" in src.describe()
+                    attribute_pool=tiny_identity_folders)
+    assert src.pool.shape[0] == 6 and "attributes from a pool of 6 encoded faces" in src.describe()
     codes = src.factors(np.arange(6))[0]["attribute"]
     assert all(any(torch.equal(c, p) for p in src.pool) for c in codes)
+
+
+def test_identity_centres_feed_the_pca_samplers(baseline_checkpoint, gan_checkpoint, tiny_identity_folders,
+                                                 tmp_path):
+    """eval centres: the mean raw backbone feature per identity (checked against the backbone run by hand);
+    the GAN source fits its identity sampler to the file."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from facebench.eval import CentresConfig, centres, load_model
+    from facebench.render.spec import DatasetSpec
+    from facebench.sources.gan import GanSource
+
+    out = centres(CentresConfig(checkpoint=str(baseline_checkpoint), data=str(tiny_identity_folders),
+                                out=str(tmp_path / "c.npy"), workers=0, device="cpu"))
+    c = np.load(out)
+    model = load_model(baseline_checkpoint)
+    img = [cv2.cvtColor(cv2.imread(str(tiny_identity_folders / "000001" / f"000{j}.png")), cv2.COLOR_BGR2RGB)
+           for j in range(2)]
+    x = torch.from_numpy(np.stack(img)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        want = model.backbone(x).mean(0).numpy()
+    assert c.shape == (3, 128) and np.allclose(c[1], want, atol=1e-4)
+    src = GanSource(gan_checkpoint, DatasetSpec(width=2, depth=1), threshold=1.0, reference_features=out)
+    assert "a PCA Gaussian of c.npy's features" in src.describe()
