@@ -176,6 +176,7 @@ class Vec2FaceEvalConfig(EvalConfig):
     depth: int = 10  # images per identity (the 0.3 / 0.5 / 0.7 sigma mix)
     threshold: float = 0.4
     seed: int = 0
+    reference_features: str = ""  # identity centres (eval centres) to fit the PCA identity sampler to
     sheet: str = ""  # contact sheet (default: vec2face_sheet.png in the working directory)
     sheet_identities: int = 8
 
@@ -827,7 +828,8 @@ def vec2face(cfg: Vec2FaceEvalConfig) -> dict:
         raise DatasetError(f"{cfg.checkpoint}: not a Vec2Face training run (model=vec2face)")
     rec = run.model.recognizer
     src = Vec2FaceSource(cfg.checkpoint, DatasetSpec(width=cfg.identities, depth=cfg.depth, seed=cfg.seed),
-                         cfg.threshold, device=str(run.device), generator=run.model.generator)
+                         cfg.threshold, cfg.reference_features or None, device=str(run.device),
+                         generator=run.model.generator)
     n = cfg.identities * cfg.depth
     faces = torch.cat([src.render(np.arange(i, min(i + cfg.batch, n)), chunk=cfg.batch).image
                        for i in range(0, n, cfg.batch)])
@@ -855,8 +857,8 @@ def gan(cfg: GanEvalConfig) -> dict:
         raise DatasetError(f"{cfg.checkpoint}: not a GAN training run (gan/*, model=identity_gan)")
     spec = DatasetSpec(width=cfg.identities, depth=cfg.depth, seed=cfg.seed, vary=cfg.vary)
     gen = TrainedGan(run.model, run.device)
-    src = GanSource(cfg.checkpoint, spec, cfg.threshold, attribute_scale=cfg.attribute_scale, device=str(run.device),
-                    generator=gen, attribute_pool=cfg.attribute_pool or None)
+    src = GanSource(cfg.checkpoint, spec, cfg.threshold, cfg.reference_features or None, cfg.attribute_scale,
+                    str(run.device), generator=gen, attribute_pool=cfg.attribute_pool or None)
     n = cfg.identities * cfg.depth
     faces = src.render(np.arange(n), chunk=cfg.batch).image
     fac, ids, _ = src.factors(np.arange(n))

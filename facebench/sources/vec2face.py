@@ -56,16 +56,20 @@ class Vec2FaceSource:
         n, dim = spec.width, self.generator.rep_dim
         if reference_features:
             ref = read_feature_file(reference_features)
+            if ref.shape[1] != dim:
+                raise DatasetError(f"{reference_features}: {ref.shape[1]}-d features, the generator takes {dim}-d")
             sample = sample_identities_pca(n, fit_pca_gaussian(ref), spec.seed, threshold, max_draws)
+            self.sampled_from = f"a PCA Gaussian of {Path(reference_features).name}'s {len(ref)} identity centres"
         else:
             sample = sample_identities_rejection(n, spec.seed, dim, threshold, max_draws=max_draws)
+            self.sampled_from = "N(0, I)"
         self.identities, self.sampling = sample.vectors, sample
         self.attr_op, self.attr_counts, self.attr_on_fail = None, [0, 0], ""
         self.head = type("Head", (), {"name": f"vec2face({Path(checkpoint).name})"})()
 
     def describe(self) -> str:
-        text = (f"{self.spec.width} identity vectors ({self.sampling.draws} drawn, {self.sampling.rejected} rejected "
-                f"at cosine > threshold)")
+        text = (f"{self.spec.width} identity vectors from {self.sampled_from} ({self.sampling.draws} drawn, "
+                f"{self.sampling.rejected} rejected at cosine > threshold)")
         if self.attr_op is not None and self.attr_counts[1]:
             met, total = self.attr_counts
             text += f"; AttrOP: {met} of {total} faces met the target, {total - met} {self.attr_on_fail}"
