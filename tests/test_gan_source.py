@@ -142,3 +142,18 @@ def test_generate_source_gan_writes_identity_folders_and_resumes(exports, tmp_pa
     assert IdentityFolder(out).num_classes == 2
     with pytest.raises(DatasetError, match="a gan generator, not a vec2face one"):
         generate(GenerateConfig(**{**cfg, "source": "vec2face", "out": str(tmp_path / "v")}))
+
+
+def test_generator_step_stops_on_a_nan_loss_before_touching_the_weights():
+    from types import SimpleNamespace
+
+    from facebench.tasks.gan_steps import generator_step
+
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = torch.optim.SGD([w], lr=1.0)
+    module = SimpleNamespace(global_step=7, manual_backward=lambda loss: loss.backward())
+    with pytest.raises(FloatingPointError, match="GAN loss became nan at step 7"):
+        generator_step(module, opt, (w * float("nan")).sum(), "GAN")
+    assert torch.equal(w.detach(), torch.ones(2)) and w.grad is None
+    generator_step(module, opt, (w * 2).sum(), "GAN")
+    assert torch.equal(w.detach(), -torch.ones(2))

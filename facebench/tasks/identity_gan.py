@@ -37,6 +37,7 @@ from torch import nn
 from datamodules.batches import IdentityBatch, PairBatch
 from facebench.errors import ConfigError
 from facebench.models.attribute_encoder import kl_to_standard_normal
+from facebench.tasks.gan_steps import generator_step, hinge_discriminator_step
 from facebench.tasks.landmarks import val_set_names
 from facebench.tasks.recognizer_losses import perceptual_loss
 
@@ -118,17 +119,8 @@ class IdentityGanModule(pl.LightningModule):
         adv = -logits.mean()
         loss = (recon + hp.kl_weight * kl + hp.id_weight * ident + hp.perceptual_weight * perceptual
                 + hp.adv_weight * adv + hp.fm_weight * fm)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"GAN loss became {loss.item()} at step {self.global_step}: lower the learning "
-                                     "rate or use bf16 instead of fp16")
-        opt_g.zero_grad()
-        self.manual_backward(loss)
-        opt_g.step()
-
-        d_loss = F.relu(1 - self.discriminator(x)).mean() + F.relu(1 + self.discriminator(both.detach())).mean()
-        opt_d.zero_grad()
-        self.manual_backward(d_loss)
-        opt_d.step()
+        generator_step(self, opt_g, loss, "GAN")
+        d_loss = hinge_discriminator_step(self, opt_d, self.discriminator, x, both)
         self.log_dict({"train/loss": loss, "train/recon": recon, "train/kl": kl, "train/id": ident,
                        "train/perceptual": perceptual, "train/adv": adv, "train/fm": fm, "train/loss_d": d_loss},
                       prog_bar=True)

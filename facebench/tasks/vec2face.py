@@ -22,6 +22,7 @@ from torch import nn
 from datamodules.batches import IdentityBatch, PairBatch
 from facebench.errors import ConfigError
 from facebench.models.vec2face import TRAINING_MASKING
+from facebench.tasks.gan_steps import generator_step, hinge_discriminator_step
 from facebench.tasks.landmarks import val_set_names
 from facebench.tasks.recognizer_losses import perceptual_loss
 
@@ -76,19 +77,11 @@ class Vec2FaceModule(pl.LightningModule):
         use_adv = self.discriminator is not None and self.global_step >= hp.adv_start
         if use_adv:
             loss = loss + hp.adv_weight * (-self.discriminator(img).mean())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"Vec2Face loss became {loss.item()} at step {self.global_step}: lower the "
-                                     "learning rate or use bf16 instead of fp16")
-        opt_g.zero_grad()
-        self.manual_backward(loss)
-        opt_g.step()
+        generator_step(self, opt_g, loss, "Vec2Face")
         logs = {"train/loss": loss, "train/pixel": pixel, "train/token": token, "train/id": ident,
                 "train/perceptual": perceptual}
-        if use_adv:  # hinge loss for the discriminator
-            d_loss = F.relu(1 - self.discriminator(x)).mean() + F.relu(1 + self.discriminator(img.detach())).mean()
-            opt_d.zero_grad()
-            self.manual_backward(d_loss)
-            opt_d.step()
+        if use_adv:
+            d_loss = hinge_discriminator_step(self, opt_d, self.discriminator, x, img)
             logs["train/loss_d"] = d_loss
         self.log_dict(logs, prog_bar=True)
 
