@@ -102,9 +102,9 @@ def test_vec2face_source_is_keyed_per_sample_and_generate_writes_identity_folder
 
     torch.manual_seed(0)
     tiny = Vec2FaceGenerator.tiny(rep_dim=64, depth=1, decoder_depth=1)
-    monkeypatch.setattr(source_mod, "load_generator", lambda path: tiny)
-    ckpt = tmp_path / "gen.pth"
-    ckpt.write_bytes(b"stand-in")  # its SHA-1 is recorded; the generator comes from the patched loader
+    monkeypatch.setattr(source_mod, "load_generator", lambda path, head=None: tiny)
+    ckpt = tmp_path / "gen.pth"  # the released file's layout (so generate knows the kind); weights: the patched loader's
+    torch.save({"model_vec2face": {}}, ckpt)
     src = source_mod.Vec2FaceSource(ckpt, DatasetSpec(width=3, depth=5, seed=2))
     assert _max_cos(src.identities) <= 0.4 and src.identities.shape == (3, 64)
     whole = src.render(np.arange(15), chunk=15).image
@@ -129,14 +129,14 @@ def test_generate_with_attr_op_drops_the_samples_that_miss(tmp_path, monkeypatch
 
     torch.manual_seed(0)
     tiny = Vec2FaceGenerator.tiny(rep_dim=64, depth=1, decoder_depth=1)
-    monkeypatch.setattr(source_mod, "load_generator", lambda path: tiny)
+    monkeypatch.setattr(source_mod, "load_generator", lambda path, head=None: tiny)
     proj = torch.nn.Linear(3 * 8 * 8, 64)
     backbone = lambda img: proj(torch.nn.functional.avg_pool2d(img, 14).flatten(1))  # noqa: E731
     monkeypatch.setattr(eval_mod, "load_model", lambda path: SimpleNamespace(
         backbone=backbone, to=lambda d: SimpleNamespace(eval=lambda: SimpleNamespace(
             requires_grad_=lambda f: SimpleNamespace(backbone=backbone)))))
     ckpt = tmp_path / "gen.pth"
-    ckpt.write_bytes(b"stand-in")
+    torch.save({"model_vec2face": {}}, ckpt)
     # a quality target no face reaches: every sample misses and is dropped; nothing is written, nothing hangs
     out = generate(GenerateConfig(source="vec2face", checkpoint=str(ckpt), layout="identity_folders", n=4, depth=2,
                                   out=str(tmp_path / "ids"), chunk=4, batch=4, attr_op="rec.ckpt", attr_steps=2,
