@@ -43,14 +43,14 @@ def fixtures_dir() -> Path:
 def ict_head():
     if not ICT_FILE.is_file():
         pytest.skip(f"ICT-FaceKit file not found at {ICT_FILE}")
-    from facebench.render.heads.ict import load_ict
+    from facebench.render.scene.heads.ict import load_ict
 
     return load_ict(ICT_FILE)
 
 
 @pytest.fixture(scope="session")
 def procedural_head():
-    from facebench.render.heads.procedural import build_procedural_head
+    from facebench.render.scene.heads.procedural import build_procedural_head
 
     return build_procedural_head()
 

@@ -17,7 +17,7 @@ def record_signatures() -> dict[str, list[str]]:
     """Kernel name -> numba type names of its arguments, from the simulator (a subprocess)."""
     code = (
         "import json, runpy, sys, numba\n"
-        "import facebench.render.cuda_kernels as K\n"
+        "import facebench.render.backends.cuda.kernels as K\n"
         "rec = {}\n"
         "orig = K._launch\n"
         "def launch(kernel, n, *args):\n"
@@ -52,7 +52,7 @@ def main() -> int:
         compute_capability = (9, 0)
 
     dispatcher.get_current_device = lambda: _H100()
-    import facebench.render.cuda_kernels as K
+    import facebench.render.backends.cuda.kernels as K
 
     failed = 0
     for name, sig in record_signatures().items():

@@ -5,14 +5,14 @@ import sys
 
 import torch
 
-from facebench.render.cuda_kernels import (assemble_cuda, depth_map_cuda, light_space_cuda, rasterize_cuda,
+from facebench.render.backends.cuda.kernels import (assemble_cuda, depth_map_cuda, light_space_cuda, rasterize_cuda,
                                            screen_space_cuda, vertex_faces, vertex_normals_cuda)
-from facebench.render.geometry_numba import assemble_numba
-from facebench.render.mesh_numba import light_space_numba, screen_space_numba
-from facebench.render.rasterize_numba import depth_map_numba
-from facebench.render.factors import FACTOR_GROUPS, sample_factors
-from facebench.render.heads.procedural import build_procedural_head
-from facebench.render.rasterize import rasterize
+from facebench.render.backends.cpu.assemble import assemble_numba
+from facebench.render.backends.cpu.mesh import light_space_numba, screen_space_numba
+from facebench.render.backends.cpu.rasterize import depth_map_numba
+from facebench.render.scene.factors import FACTOR_GROUPS, sample_factors
+from facebench.render.scene.heads.procedural import build_procedural_head
+from facebench.render.backends.torch.rasterize import rasterize
 from facebench.render.renderer import FaceRenderer, _vertex_normals
 
 
@@ -134,7 +134,7 @@ def shade_case() -> dict:
     # of the footprint so that the texture is part of the comparison.
     import dataclasses
 
-    import facebench.render.cuda_kernels as kernels
+    import facebench.render.backends.cuda.kernels as kernels
     import facebench.render.renderer as renderer
 
     def finer(shade):

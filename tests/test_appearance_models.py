@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from facebench.render.albedo import DARK_SKIN, LIGHT_SKIN, NUM_ALBEDO, build_albedo_model, beard_weight, skin_tone
-from facebench.render.factors import FACTOR_GROUPS, sample_factors
-from facebench.render.heads.base import P
-from facebench.render.shade import HAIR_SHEEN, SKIN_TEXTURE, hair_sheen, hair_strands, skin_texture
-from facebench.render.shade_numba import _hair_sheen, _hair_strands, _skin_texture
+from facebench.render.scene.albedo import DARK_SKIN, LIGHT_SKIN, NUM_ALBEDO, build_albedo_model, beard_weight, skin_tone
+from facebench.render.scene.factors import FACTOR_GROUPS, sample_factors
+from facebench.render.scene.heads.base import P
+from facebench.render.backends.torch.shade import HAIR_SHEEN, SKIN_TEXTURE, hair_sheen, hair_strands, skin_texture
+from facebench.render.backends.cpu.shade import _hair_sheen, _hair_strands, _skin_texture
 
 
 def test_tone_axis_is_brown_in_the_middle_and_ends_at_its_anchors():
@@ -121,7 +121,7 @@ def test_hair_shell_thins_to_nothing_at_its_border(any_head):
     outside its mask) over 3 cm: near the border a vertex holds at most the ramp's share of the style's
     thickest offset. Ramping by the height above the hairline instead left 5-15 mm walls at the temples,
     where the hairline falls steeply, and their border stepped along mesh edges."""
-    from facebench.render.accessories import _HAIR_TABLE, HAIR_STYLES, hair_shell
+    from facebench.render.scene.accessories import _HAIR_TABLE, HAIR_STYLES, hair_shell
 
     sh = hair_shell(any_head)
     v = any_head.template[sh.vids]
@@ -146,8 +146,8 @@ def test_hair_shell_thins_to_nothing_at_its_border(any_head):
 def test_hats_ride_on_the_hair_under_them(procedural_head):
     """Where a hat's crown and a hair style cover the same head vertex, the posed crown lies at least 1 mm
     further out than the hair (its taper to the skin at the rim put it inside long hair, which poked out)."""
-    from facebench.render.accessories import HAIR_STYLES, HEADWEAR_STYLES
-    from facebench.render.factors import FACTOR_GROUPS, sample_factors
+    from facebench.render.scene.accessories import HAIR_STYLES, HEADWEAR_STYLES
+    from facebench.render.scene.factors import FACTOR_GROUPS, sample_factors
     from facebench.render.renderer import FaceRenderer
 
     r = FaceRenderer(procedural_head, backend="torch")
@@ -226,8 +226,8 @@ def test_ears_stick_out_of_the_hair(any_head):
     """No hair style covers an ear (an offset copy of its folds stood off the head as dark flaps under long
     hair): the hair shell's coverage is under 0.5 on every ear vertex, while the long style covers the
     side of the head just behind and above the ears."""
-    from facebench.render.accessories import HAIR_STYLES, hair_shell, vertex_parts
-    from facebench.render.heads.base import P
+    from facebench.render.scene.accessories import HAIR_STYLES, hair_shell, vertex_parts
+    from facebench.render.scene.heads.base import P
 
     shell = hair_shell(any_head)
     vpart = vertex_parts(any_head)
@@ -247,8 +247,8 @@ def test_glasses_temples_reach_the_ears(any_head):
     """On the template, each temple runs back past the front of its ear (they stopped in mid-air in front
     of it), and starts from the frame's upper outer corner, at least 5 mm above the lens' centre (from the
     rim's outer end they rose diagonally to the hinge: a spike on the frame seen from the front)."""
-    from facebench.render.accessories import glasses_mesh, vertex_parts
-    from facebench.render.heads.base import P
+    from facebench.render.scene.accessories import glasses_mesh, vertex_parts
+    from facebench.render.scene.heads.base import P
 
     g = glasses_mesh(any_head)
     v = any_head.template
@@ -271,7 +271,7 @@ def test_glasses_temples_fit_each_head(ict_head):
     the eyes' spacing alone, 10 of 64 identities had the temple inside the head there, and others 15 mm off."""
     import dataclasses
 
-    from facebench.render.accessories import vertex_parts
+    from facebench.render.scene.accessories import vertex_parts
     from facebench.render.renderer import FaceRenderer
 
     r = FaceRenderer(ict_head, backend="torch")

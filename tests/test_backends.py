@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from facebench.labels import SEG
-from facebench.render.factors import FACTOR_GROUPS, sample_factors
-from facebench.render.mesh_numba import majority_numba, vertex_normals_numba
-from facebench.render.rasterize import rasterize
-from facebench.render.rasterize_numba import depth_map_numba, rasterize_numba
+from facebench.render.scene.factors import FACTOR_GROUPS, sample_factors
+from facebench.render.backends.cpu.mesh import majority_numba, vertex_normals_numba
+from facebench.render.backends.torch.rasterize import rasterize
+from facebench.render.backends.cpu.rasterize import depth_map_numba, rasterize_numba
 from facebench.render.renderer import FaceRenderer
 from facebench.render.shading import hash_u32
 
@@ -117,7 +117,7 @@ def test_vertex_normals_and_majority_match_reference():
 
 
 def test_integer_hash_is_the_same_function_in_numba_and_torch():
-    from facebench.render.shade_numba import hash_u32 as hash_numba
+    from facebench.render.backends.cpu.shade import hash_u32 as hash_numba
 
     a = np.array([0, 1, 2**31 + 5, -7, 123456789], np.int64)
     t = hash_u32(torch.from_numpy(a), torch.from_numpy(a * 3), torch.full((5,), 42)).tolist()
@@ -135,7 +135,7 @@ def test_cuda_matches_cpu(procedural_head):
 
 
 def test_background_numba_matches_torch():
-    from facebench.render.shade_numba import background_numba
+    from facebench.render.backends.cpu.shade import background_numba
     from facebench.render.shading import background
 
     g = torch.Generator().manual_seed(3)
@@ -180,7 +180,7 @@ def test_fused_numba_geometry_matches_torch(any_head):
 
 
 def test_numba_display_table_matches_the_display_curve():
-    from facebench.render.shade_numba import _display_lut
+    from facebench.render.backends.cpu.shade import _display_lut
     from facebench.render.shading import to_display
 
     x = torch.cat([torch.linspace(0, 0.01, 2001), torch.linspace(0, 40, 20001), torch.tensor([-1.0, 1e4])])
@@ -191,7 +191,7 @@ def test_numba_display_table_matches_the_display_curve():
 
 def test_fused_screen_space_matches_project_then_similarity():
     from facebench.render.camera import apply_similarity, project
-    from facebench.render.mesh_numba import screen_space_numba
+    from facebench.render.backends.cpu.mesh import screen_space_numba
 
     g = torch.Generator().manual_seed(2)
     v = (torch.rand(3, 500, 3, generator=g) - 0.5) * 0.3

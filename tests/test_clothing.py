@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 
 from facebench.labels import SEG
-from facebench.render.accessories import CLOTHING_STYLES
+from facebench.render.scene.accessories import CLOTHING_STYLES
 from facebench.render.camera import euler_to_matrix
-from facebench.render.factors import FACTOR_GROUPS, sample_factors
+from facebench.render.scene.factors import FACTOR_GROUPS, sample_factors
 from facebench.render.renderer import SHELLS, FaceRenderer
 
 

@@ -62,7 +62,8 @@ def test_shade_and_finish_kernels_match_torch(sim_results):
 def test_cuda_backend_needs_a_device_or_the_simulator(procedural_head, monkeypatch):
     import torch
 
-    from facebench.render.renderer import FaceRenderer, _cuda_kernels_ok
+    from facebench.render.backends import cuda_kernels_ok as _cuda_kernels_ok
+    from facebench.render.renderer import FaceRenderer
 
     monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
     assert not _cuda_kernels_ok(torch.device("cpu"))

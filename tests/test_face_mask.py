@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from facebench.render.accessories import taut_offset
-from facebench.render.factors import EXPRESSIONS, FACTOR_GROUPS, sample_factors
+from facebench.render.scene.accessories import taut_offset
+from facebench.render.scene.factors import EXPRESSIONS, FACTOR_GROUPS, sample_factors
 from facebench.render.renderer import FaceRenderer
 
 
@@ -36,7 +36,7 @@ def test_taut_fabric_fills_a_dent_and_rests_on_a_bump():
     lift = np.full(V, 0.003)
     off, faces, follow = taut_offset(head, np.arange(V), head.faces, lift)
     assert len(faces) == len(head.faces) and (follow == np.arange(V)).all()  # every vertex is seen
-    from facebench.render.heads.geometry import vertex_normals
+    from facebench.render.scene.heads.geometry import vertex_normals
 
     q = head.template + vertex_normals(head.template, head.faces) * lift[:, None] + off
     x, y = head.template[:, 0], head.template[:, 1]
@@ -93,7 +93,7 @@ def test_mask_stays_on_the_face(ict_head):
     behind the jaw's start (landmark 0, just in front of the ear) carries mask coverage or paint at or above
     0.5 (the paint once reached round the cheeks to the ears and the nape, a neck gaiter), while the
     cheeks beside the nose and the chin do."""
-    from facebench.render.accessories import facewear_shell
+    from facebench.render.scene.accessories import facewear_shell
 
     shell = facewear_shell(ict_head)
     v, lm = ict_head.template, ict_head.template[ict_head.landmarks[:68]]
@@ -129,9 +129,9 @@ def test_ear_loops_go_round_the_ears(any_head):
     """On the template (no identity, expression or pose), each side's loop lies outside the head everywhere
     (above the tangent plane of its nearest head vertex), passes between the ear and the skull behind the
     ear, and reaches from above the ear's top to below its lobe."""
-    from facebench.render.accessories import vertex_parts
-    from facebench.render.heads.base import P
-    from facebench.render.heads.geometry import vertex_normals
+    from facebench.render.scene.accessories import vertex_parts
+    from facebench.render.scene.heads.base import P
+    from facebench.render.scene.heads.geometry import vertex_normals
 
     r = FaceRenderer(any_head, backend="torch")
     fac = _masked(any_head).index(torch.tensor([0]))

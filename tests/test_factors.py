@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from facebench.render.factors import FACTOR_GROUPS, CounterRNG, sample_factors, sample_identity
+from facebench.render.scene.factors import FACTOR_GROUPS, CounterRNG, sample_factors, sample_identity
 
 N = 20000
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facebench.render.import_ict import read_obj
+from facebench.render.tools.import_ict import read_obj
 
 ICT_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "assets" / "ict_facekit" / "ict_facekit_light.npz"
 
@@ -28,7 +28,7 @@ def test_obj_reader_names_the_bad_line(tmp_path):
 
 @pytest.mark.skipif(not os.environ.get("FACEBENCH_ICT_REPO"), reason="set FACEBENCH_ICT_REPO to an ICT-FaceKit clone")
 def test_import_reproduces_the_reference_file(tmp_path):
-    from facebench.render.import_ict import import_ict
+    from facebench.render.tools.import_ict import import_ict
 
     if not ICT_REFERENCE.is_file():
         pytest.skip(f"reference file not found at {ICT_REFERENCE}")

@@ -6,7 +6,7 @@ from pathlib import Path
 import numba
 import torch
 
-from facebench.render import _numba
+from facebench.render.backends.cpu import _numba
 
 
 def test_the_cache_key_changes_with_any_source(tmp_path):
@@ -21,11 +21,12 @@ def test_the_cache_key_changes_with_any_source(tmp_path):
 def test_kernels_cache_under_the_hash_of_their_sources():
     root = Path(__file__).resolve().parents[1] / "facebench"
     sources = _numba.kernel_sources()
-    assert {root / "render" / "shade.py", root / "render" / "shade_numba.py", root / "labels.py"} <= set(sources)
+    assert {root / "render" / "materials.py", root / "render" / "backends" / "cpu" / "shade.py",
+            root / "labels.py"} <= set(sources)
     cache = Path(numba.config.CACHE_DIR)
     assert cache.name == _numba.source_hash(sources)
-    from facebench.render.mesh_numba import vertex_normals_numba
+    from facebench.render.backends.cpu.mesh import vertex_normals_numba
 
     n = vertex_normals_numba(torch.tensor([[[0.0, 0, 0], [1, 0, 0], [0, 1, 0]]]), torch.tensor([[0, 1, 2]]))
     assert torch.allclose(n, torch.tensor([0.0, 0, 1]).expand(1, 3, 3))
-    assert any(cache.rglob("*mesh_numba*.nbi"))  # compiled (or loaded) from there, not from __pycache__
+    assert any(cache.rglob("*mesh*.nbi"))  # compiled (or loaded) from there, not from __pycache__

@@ -43,7 +43,7 @@ def test_hidden_point_off_the_face_stays():
 
 
 def test_marching_on_a_turned_render_lands_on_the_face_boundary(procedural_head):
-    from facebench.render.factors import FACTOR_GROUPS, sample_factors
+    from facebench.render.scene.factors import FACTOR_GROUPS, sample_factors
     from facebench.render.renderer import FaceRenderer
 
     fac = sample_factors(3, range(2), range(2), frozenset(FACTOR_GROUPS), procedural_head.num_identity)

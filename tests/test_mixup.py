@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from facebench.methods.mixup import GRID, domain_mixup_weight, identity_mixup_plan, mixed_margin_loss
 from facebench.models.margin_heads import CosFaceHead
-from facebench.render.factors import sample_identity
+from facebench.render.scene.factors import sample_identity
 
 
 def test_identity_mixup_plan_mixes_coefficients_and_is_per_sample():

@@ -1,10 +1,10 @@
-"""Baked ambient occlusion (facebench.render.occlusion) against an analytic case."""
+"""Baked ambient occlusion (facebench.render.scene.occlusion) against an analytic case."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from facebench.render.occlusion import ambient_occlusion, sphere_directions
+from facebench.render.scene.occlusion import ambient_occlusion, sphere_directions
 
 
 def _grid(xs, ys, fn):

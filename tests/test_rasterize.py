@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from facebench.render.rasterize import rasterize as rasterize_torch
-from facebench.render.rasterize_numba import rasterize_numba
+from facebench.render.backends.torch.rasterize import rasterize as rasterize_torch
+from facebench.render.backends.cpu.rasterize import rasterize_numba
 
 
 @pytest.fixture(params=["torch", "numba"])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from facebench.render.shade import shadow_visibility
+from facebench.render.backends.torch.shade import shadow_visibility
 
 
 def _edge_case():
@@ -27,7 +27,7 @@ def test_pcf_is_a_linear_ramp_across_a_shadow_edge():
 
 
 def test_numba_pcf_matches_the_ramp():
-    from facebench.render.shade_numba import _pcf
+    from facebench.render.backends.cpu.shade import _pcf
 
     smap, p, expected = _edge_case()
     sm = smap[0].numpy()
@@ -38,8 +38,8 @@ def test_numba_pcf_matches_the_ramp():
 def test_two_sided_sheets_have_outward_normals_on_both_sides(procedural_head):
     """Glasses lenses and the cap brim are two-sided: each side's vertex normals must point out of that
     side (shared vertices would sum both sides to a zero normal and shade as noise)."""
-    from facebench.render.accessories import brim_mesh, glasses_mesh
-    from facebench.render.heads.base import P
+    from facebench.render.scene.accessories import brim_mesh, glasses_mesh
+    from facebench.render.scene.heads.base import P
     from facebench.render.renderer import _vertex_normals
 
     lens = glasses_mesh(procedural_head)
@@ -62,7 +62,7 @@ def test_ict_lod_keeps_lips_and_teeth_apart_when_the_jaw_opens(ict_head):
     """Vertex clustering at rest merged inner-lip vertices that part when the mouth opens, and neighbouring
     teeth: opening the jaw then stretched lip and tooth triangles into 4-5 cm spikes across the mouth.
     The full mesh's longest lip edge is about 4 mm in the jaw-open pose; allow the coarser cells."""
-    from facebench.render.heads.base import EXPRESSION_SHAPES, P
+    from facebench.render.scene.heads.base import EXPRESSION_SHAPES, P
 
     h = ict_head
     opened = h.template + h.expr_basis[EXPRESSION_SHAPES.index("jawOpen")]
@@ -80,9 +80,9 @@ def test_ict_lod_surface_has_no_holes_the_full_mesh_lacks(ict_head):
     from scipy import ndimage
 
     from facebench.render.camera import apply_similarity, project
-    from facebench.render.factors import FACTOR_GROUPS, sample_factors
-    from facebench.render.heads.ict import load_ict
-    from facebench.render.rasterize_numba import rasterize_numba
+    from facebench.render.scene.factors import FACTOR_GROUPS, sample_factors
+    from facebench.render.scene.heads.ict import load_ict
+    from facebench.render.backends.cpu.rasterize import rasterize_numba
     from facebench.render.renderer import FaceRenderer
 
     def holes(head):
@@ -115,7 +115,7 @@ def test_shadow_visibility_is_batched_per_image(n):
 def test_shell_inner_sides_share_masks_and_leave_normals_alone(procedural_head):
     """The shells' reversed inner copies are drawn with their originals' per-sample masks, are not shadow
     casters, and do not cancel the shell vertex normals (which come from the outer faces only)."""
-    from facebench.render.factors import FACTOR_GROUPS, sample_factors
+    from facebench.render.scene.factors import FACTOR_GROUPS, sample_factors
     from facebench.render.renderer import FaceRenderer
 
     r = FaceRenderer(procedural_head)
@@ -135,7 +135,7 @@ def test_shell_inner_sides_share_masks_and_leave_normals_alone(procedural_head):
 def test_block_part_mean_groups_samples_by_part_within_each_block():
     """MSAA-style shading: each sample takes the mean attributes of the samples of its 2x2 block that show
     the same part; blocks never mix."""
-    from facebench.render.shade import block_part_mean
+    from facebench.render.backends.torch.shade import block_part_mean
 
     x = torch.arange(16, dtype=torch.float32).view(1, 4, 4, 1)  # one attribute = the sample's index
     part = torch.tensor([[[1, 1, 3, 3], [2, -1, 3, 3], [5, 5, 5, 6], [5, 5, 7, 6]]])
@@ -152,7 +152,7 @@ def test_cap_brim_grows_out_of_the_crown(any_head):
     floats off the sides nor pokes through the crown; its peak reaches well past the forehead."""
     from scipy.spatial import cKDTree
 
-    from facebench.render.accessories import brim_mesh
+    from facebench.render.scene.accessories import brim_mesh
 
     brim = brim_mesh(any_head, 0.01)
     n = len(brim.verts) // 4  # inner edge, outer edge, then the back side's copies

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from facebench.labels import SEG
-from facebench.render.heads.base import P
-from facebench.render.factors import FACTOR_GROUPS, sample_factors
+from facebench.render.scene.heads.base import P
+from facebench.render.scene.factors import FACTOR_GROUPS, sample_factors
 from facebench.render.renderer import FaceRenderer
 
 
@@ -72,7 +72,7 @@ def test_contact_sheet_and_uint8_images(procedural_head, tmp_path):
     sheet command, which draws landmarks with OpenCV, runs end to end."""
     import cv2
 
-    from facebench.render.contact_sheet import SheetConfig, make_sheets
+    from facebench.render.tools.contact_sheet import SheetConfig, make_sheets
 
     fac = sample_factors(2, range(2), range(2), frozenset(FACTOR_GROUPS), procedural_head.num_identity)
     out = FaceRenderer(procedural_head).render(fac, 48)
@@ -87,7 +87,7 @@ def test_contact_sheet_and_uint8_images(procedural_head, tmp_path):
 
 def test_contact_sheet_of_samples_with_a_factor(procedural_head):
     """only=facewear: the first samples, in index order, that wear a mask (about 8% of samples)."""
-    from facebench.render.contact_sheet import SheetConfig, sheet_indices
+    from facebench.render.tools.contact_sheet import SheetConfig, sheet_indices
     from facebench.render.source import RenderSource
     from facebench.render.spec import DatasetSpec
 
@@ -104,7 +104,7 @@ def test_ict_ear_parts_are_the_ears(ict_head):
     jaw's start (landmark 0; the tragus is ~1.7 cm behind it, and a labelling box that reached 4 mm in front
     of it took a band of cheek), and on each side the most lateral vertex at the ear's height (the helix,
     ~1.8 cm beyond landmark 0) is on an ear triangle of that side."""
-    from facebench.render.heads.base import P
+    from facebench.render.scene.heads.base import P
 
     v, faces, part = ict_head.template, ict_head.faces, ict_head.face_part
     lm = v[ict_head.landmarks[:68]]
@@ -198,7 +198,7 @@ def test_cutting_the_nose_and_lip_borders_leaves_no_t_junctions(monkeypatch):
 
     if not ICT_FILE.is_file():
         pytest.skip(f"ICT-FaceKit file not found at {ICT_FILE}")
-    import facebench.render.heads.ict as ict
+    import facebench.render.scene.heads.ict as ict
 
     def edge_use(faces):
         e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), 1)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facebench.render.factors import sample_identity
+from facebench.render.scene.factors import sample_identity
 
 GRID = np.round(np.arange(0, 21) * 0.05, 2)
 

@@ -21,16 +21,17 @@ import torch
 import torch.nn.functional as F
 
 from facebench.labels import ARCFACE_TEMPLATE_112
-from facebench.render.accessories import Rig, build_rig, vertex_parts
-from facebench.render.albedo import build_albedo_model
+from facebench.render.scene.accessories import Rig, build_rig, vertex_parts
+from facebench.render.scene.albedo import build_albedo_model
 from facebench.render.camera import apply_similarity, euler_to_matrix, project, umeyama_similarity
-from facebench.render.factors import FaceFactors
-from facebench.render.heads.base import P, PART_TO_SEG, HeadModel, vertex_clustering_lod
-from facebench.render.heads.geometry import vertex_normals
-from facebench.render.occlusion import ambient_occlusion
-from facebench.render.rasterize import rasterize
-from facebench.render.shade import ShadeInputs, paint_edge, shade_torch
-from facebench.render.shading import background, hash_noise, to_display
+from facebench.render.scene.factors import FaceFactors
+from facebench.render.scene.heads.base import P, PART_TO_SEG, HeadModel, vertex_clustering_lod
+from facebench.render.scene.heads.geometry import vertex_normals
+from facebench.render.scene.occlusion import ambient_occlusion
+from facebench.render.backends import make_backend
+from facebench.render.backends.base import light_basis
+from facebench.render.materials import ShadeInputs, paint_edge
+from facebench.render.shading import hash_noise
 
 FRAMINGS = ("aligned", "wild")
 _PIVOT = (0.0, -0.07, -0.01)  # neck pivot of head rotations (m, head frame)
@@ -70,7 +71,7 @@ class RenderOutput:
 def _vertex_normals(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Area-weighted unit vertex normals (B, V, 3); numba on the CPU, a scatter-add elsewhere."""
     if v.device.type == "cpu":
-        from facebench.render.mesh_numba import vertex_normals_numba
+        from facebench.render.backends.cpu.mesh import vertex_normals_numba
 
         return vertex_normals_numba(v, faces)
     fv = v[:, faces]  # (B, F, 3, 3)
@@ -141,7 +142,7 @@ def pose_points(p: torch.Tensor, w: torch.Tensor, Rs: torch.Tensor, pivot: torch
 def _majority(x: torch.Tensor, s: int) -> torch.Tensor:
     """Per-block mode of an integer image (B, H*s, W*s) -> (B, H, W); ties go to the first sample."""
     if x.device.type == "cpu":
-        from facebench.render.mesh_numba import majority_numba
+        from facebench.render.backends.cpu.mesh import majority_numba
 
         return majority_numba(x, s)
     B, Hs, Ws = x.shape
@@ -172,37 +173,16 @@ def _per_identity(coef: torch.Tensor, fn) -> torch.Tensor:
     return fn(rows)[inverse]
 
 
-def _cuda_kernels_ok(device: torch.device) -> bool:
-    """numba.cuda kernels can run for tensors on ``device``: a CUDA device with numba.cuda working, or the
-    CPU under CUDA's simulator (tests)."""
-    import os
-
-    if device.type != "cuda" and not os.environ.get("NUMBA_ENABLE_CUDASIM"):
-        return False
-    try:
-        from facebench.render import cuda_kernels
-    except Exception:  # noqa: BLE001 - numba without its CUDA target: the PyTorch path still works
-        return False
-    return cuda_kernels.available(str(device) if device.type == "cuda" else "cpu")
-
-
 class FaceRenderer:
     """Renders :class:`FaceFactors` with one head model on one device."""
 
     def __init__(self, head: HeadModel, device: str | torch.device = "cpu", backend: str = "auto"):
         self.head = head
         self.device = torch.device(device)
-        if backend not in ("auto", "torch", "numba", "cuda"):
-            raise ValueError(f"backend must be 'auto', 'torch', 'numba' or 'cuda', got {backend!r}")
-        if backend == "numba" and self.device.type != "cpu":
-            raise ValueError("backend='numba' runs on the CPU only")
-        if backend == "cuda" and not _cuda_kernels_ok(self.device):
-            raise ValueError("backend='cuda' needs numba.cuda and a CUDA device (or NUMBA_ENABLE_CUDASIM=1 on the CPU)")
-        # Raster + shading kernels: numba on the CPU (about 15-20x faster there), numba.cuda kernels on a
-        # GPU (fused passes; see cuda_kernels), plain PyTorch elsewhere or when numba.cuda is missing.
-        if backend == "auto":
-            backend = "numba" if self.device.type == "cpu" else ("cuda" if _cuda_kernels_ok(self.device) else "torch")
-        self.backend = backend
+        # The per-batch stages run on a backend (facebench.render.backends); this constructor builds the scene
+        # they read, once per head.
+        self.backend_impl = make_backend(backend, self.device)
+        self.backend = self.backend_impl.name
         dev = self.device
         t = head.tensors(dev)
         V = head.num_vertices
@@ -399,11 +379,7 @@ class FaceRenderer:
         self._num_shadow_head = len(coarse)
         self._arcface = torch.tensor(ARCFACE_TEMPLATE_112, device=dev)
         self._axes = torch.eye(3, device=dev)
-        if self.backend == "cuda":
-            from facebench.render.cuda_kernels import vertex_faces
-
-            self._csr = {"head": vertex_faces(self.faces[: head.faces.shape[0]], V),
-                         "all": vertex_faces(self.faces[: self.num_front_faces], self.num_all)}
+        self.backend_impl.prepare(self)
 
     # ------------------------------------------------------------------ geometry
     def shape(self, fac: FaceFactors) -> torch.Tensor:
@@ -501,44 +477,7 @@ class FaceRenderer:
         a sixth of a GPU batch) and rotate the head's normals instead of summing them again. The PyTorch
         path turns them too: on the twisting neck the sums over the sheared triangles tilt with the
         tessellation, while turned normals stay smooth."""
-        if self.backend == "torch":
-            v, fmask, lm3, nh, Rs = self._geometry(fac)
-            vn = self._normals(v, "all")
-            V = nh.shape[1]
-            vn[:, :V] = F.normalize(pose_points(nh, self._pose_w[:V], Rs, torch.zeros_like(self.pivot)), dim=-1)
-            sel = torch.nonzero(fac.facewear > 0).flatten()
-            a, b = self.offset["facewear"]
-            vn[sel, a:b] = self._fabric_normals(vn[sel, a:b])
-            return v, vn, fmask, lm3
-        vh = self.shape(fac)
-        nh = self._normals(vh, "head")
-        thick_by_shell = self._shell_thickness(fac)
-        thick = torch.cat(list(thick_by_shell.values()), 1)
-        eye_mid, s, head_scale, Rs = self._anchors(fac, vh)
-        if self.backend == "cuda":
-            from facebench.render.cuda_kernels import assemble_cuda
-
-            v, vn = assemble_cuda(vh, nh, self._shell_vids, thick, self._shell_offset, self._rigid_verts,
-                                  self._rigid_follow, eye_mid, s, head_scale, self.t_eye_mid, Rs, self._pose_w,
-                                  self.pivot, self.faces[: self.num_front_faces], self._csr["all"])
-        else:
-            from facebench.render.geometry_numba import assemble_numba
-
-            v, vn = assemble_numba(vh, nh, self._shell_vids, thick, self._shell_offset, self._rigid_verts,
-                                   self._rigid_follow, eye_mid, s, head_scale, self.t_eye_mid, Rs, self._pose_w,
-                                   self.pivot, self.faces[: self.num_front_faces], self.head.faces.shape[0])
-        sel = torch.nonzero(fac.facewear > 0).flatten()
-        if len(sel):  # the face masks' fabric (the kernels placed those vertices on the skin)
-            a, b = self.offset["facewear"]
-            q = self._fabric_unposed(fac.index(sel), vh[sel], nh[sel], thick_by_shell["facewear"][sel])
-            q = pose_points(q, self._pose_w[a:b], Rs[sel], self.pivot)
-            v[sel, a:b] = q
-            if q.device.type == "cpu":
-                n = _vertex_normals(q, self._fabric_faces)  # numba
-            else:
-                n = gathered_vertex_normals(q, self._fabric_faces, self._fabric_vf)
-            vn[sel, a:b] = self._fabric_normals(n)
-        return v, vn, self._face_mask(fac), v[:, self.landmarks]
+        return self.backend_impl.posed(self, fac)
 
     def _fabric_normals(self, n: torch.Tensor) -> torch.Tensor:
         """The face mask's shading normals (B, n, 3) from its vertex normals n: smoothed over the fabric's
@@ -594,11 +533,10 @@ class FaceRenderer:
         lm_proj = project(v[:, self.landmarks], torch.ones(B, device=dev), fac.cam_dist)
         M = self.framing(fac, lm_proj[..., :2], size, framing, ss)
         lm_scr = apply_similarity(M, lm_proj)  # landmarks in supersampled screen space
-        scr = self._screen_space(v, fac.cam_dist, M)
+        scr = self.backend_impl.screen_space(v, fac.cam_dist, M)
         Hs = Ws = size * ss
-        # The numba path rasterizes inside its fused per-image kernel (render_numba).
         alpha = self._vertex_alpha(fac)
-        frags = self._raster(scr, Hs, Ws, fmask, cull=True, alpha=alpha) if self.backend != "numba" else None
+        frags = self.backend_impl.camera_fragments(self, scr, Hs, Ws, fmask, alpha)
         smask = torch.cat([torch.ones(B, self._num_shadow_head, dtype=torch.bool, device=dev),
                            fmask[:, self._shadow_others]], 1)
         light_pos, shadow = self.shadow_map(v, smask, fac.key_dir)
@@ -622,53 +560,11 @@ class FaceRenderer:
             # Metres per output pixel at the face: the similarity's scale maps unit-focal image coordinates
             # (length / distance) to supersamples.
             footprint=ss * fac.cam_dist / M[:, :, 0].norm(dim=-1))
-        H = W = size
         sigma = 0.02 * hash_noise(fac.seeds, torch.full_like(fac.seeds, 2), fac.seeds)  # sensor noise level
-        # The kernels' finish pass fuses what the PyTorch path below does in steps: box filter, background,
-        # compositing, sensor noise and the majority class.
-        if self.backend == "cuda":
-            from facebench.render.cuda_kernels import finish_cuda, shade_cuda
-
-            lin, seg_full, expo = shade_cuda(inputs)
-            img, seg = finish_cuda(lin, frags.tri, seg_full, expo, fac.background, fac.seeds, sigma, ss)
-            return self._labelled(fac, img, seg, lm_scr, lm3, frags, scr, ss)
-        if self.backend == "numba":
-            from facebench.render.shade_numba import render_numba
-
-            img, seg, lm_tri, lm_bary = render_numba(inputs, scr, fmask, alpha, self._raster_phase, Hs, Ws,
-                                                     self._landmark_pixels(lm_scr, Hs, Ws), fac.background, sigma)
-            return self._labelled(fac, img, seg, lm_scr, lm3, (lm_tri, lm_bary), scr, ss)
-        fg, seg_full = shade_torch(inputs)
-        alpha = frags.mask.float()[:, None]
-        fg = fg.permute(0, 3, 1, 2)
-        # Box filter in linear light (mean of the covered supersamples), then the display transform once per
-        # output pixel; then compositing over the background, which is smooth at the output scale and so
-        # generated at the output size (ss^2 fewer pixels) and weighted by the filtered coverage.
-        if ss > 1:
-            fg, alpha = F.avg_pool2d(fg, ss), F.avg_pool2d(alpha, ss)
-        fg = to_display(fg / alpha.clamp(min=1e-12)) * alpha
-        img = fg + background(fac.background, fac.seeds, size, size) * (1 - alpha)
-        ys, xs = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")
-        sigma = sigma.view(B, 1, 1, 1)
-        chan = torch.arange(3, device=dev).view(1, 3, 1, 1)
-        noise = hash_noise(xs[None, None] + chan * 4096, ys[None, None], fac.seeds.view(B, 1, 1, 1) + 3)
-        img = (img + sigma * (noise - 0.5) * 2).clamp(0, 1)
-
-        seg = _majority(seg_full, ss) if ss > 1 else seg_full
-        return self._labelled(fac, img, seg, lm_scr, lm3, frags, scr, ss)
-
-    def _screen_space(self, v: torch.Tensor, cam_dist: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-        """Posed vertices (B, N, 3) to supersampled screen x, y and inverse depth: one fused pass in the kernel
-        backends (the torch ops took ~15 ms per 64 faces on the CPU)."""
-        if self.backend == "numba":
-            from facebench.render.mesh_numba import screen_space_numba
-
-            return screen_space_numba(v, cam_dist, M)
-        if self.backend == "cuda":
-            from facebench.render.cuda_kernels import screen_space_cuda
-
-            return screen_space_cuda(v, cam_dist, M)
-        return apply_similarity(M, project(v, torch.ones(v.shape[0], device=v.device), cam_dist))
+        # Shading and the finishing steps: box filter, background, compositing, sensor noise, majority class.
+        img, seg, lab = self.backend_impl.shade_finish(self, fac, inputs, frags, scr, fmask, alpha, lm_scr, size, ss,
+                                                       sigma)
+        return self._labelled(fac, img, seg, lm_scr, lm3, lab, scr, ss)
 
     def _labelled(self, fac, img, seg, lm_scr, lm3, frags, scr, ss) -> RenderOutput:
         """The output with its landmark labels (2D in output pixels, visibility, 3D) from the landmarks in
@@ -689,25 +585,7 @@ class FaceRenderer:
 
     def _normals(self, v: torch.Tensor, which: str) -> torch.Tensor:
         """Unit vertex normals (B, N, 3) of the head mesh ('head') or of the combined mesh ('all')."""
-        if self.backend == "cuda":
-            from facebench.render.cuda_kernels import vertex_normals_cuda
-
-            return vertex_normals_cuda(v, self.faces, self._csr[which])
-        return _vertex_normals(v, self.faces[: self.head.faces.shape[0] if which == "head" else self.num_front_faces])
-
-    def _raster(self, scr, H, W, fmask, cull, faces=None, alpha=None):
-        phase = self._raster_phase if faces is None else None
-        faces = self.faces if faces is None else faces
-        if self.backend == "numba":
-            from facebench.render.rasterize_numba import rasterize_numba
-
-            return rasterize_numba(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull, phase=phase, alpha=alpha)
-        if self.backend == "cuda":
-            from facebench.render.cuda_kernels import rasterize_cuda
-
-            return rasterize_cuda(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull,
-                                  phase=self._raster_groups if phase is not None else None, alpha=alpha)
-        return rasterize(scr, faces, H, W, face_mask=fmask, cull_backfaces=cull, alpha=alpha)
+        return self.backend_impl.normals(self, v, which)
 
     def shadow_map(self, v: torch.Tensor, fmask: torch.Tensor, key_dir: torch.Tensor, size: int = _SHADOW_SIZE):
         """Orthographic depth map of the scene seen from the key light: the faces ``shadow_faces`` under the
@@ -715,37 +593,7 @@ class FaceRenderer:
 
         Returns the vertices in map space (B, N, 3: texel x, y and depth toward the light in metres,
         offset to stay positive) and the map (B, size, size) of the nearest depth, 0 where empty."""
-        w = F.normalize(key_dir, dim=-1)
-        up = self._axes[1].expand_as(w)
-        up = torch.where((w[:, 1].abs() > 0.95)[:, None], self._axes[0], up)
-        u = F.normalize(torch.cross(up, w, dim=-1), dim=-1)
-        vv = torch.cross(w, u, dim=-1)
-        if self.backend == "numba":  # one fused pass per image (the torch ops below took ~30 ms per 64 faces)
-            from facebench.render.mesh_numba import light_space_numba
-            from facebench.render.rasterize_numba import depth_map_numba
-
-            ls = light_space_numba(v, torch.stack([u, vv, w], 1), size)
-            return ls, depth_map_numba(ls, self.shadow_faces, size, size, fmask)
-        if self.backend == "cuda":  # likewise (the torch ops and the gathers below took a sixth of a GPU batch)
-            from facebench.render.cuda_kernels import depth_map_cuda, light_space_cuda
-
-            ls = light_space_cuda(v, torch.stack([u, vv, w], 1), size)
-            return ls, depth_map_cuda(ls, self.shadow_faces, size, size, fmask)
-        lp = v @ torch.stack([u, vv, w], 1).transpose(1, 2)  # (B, N, 3)
-        lo, hi = lp[..., :2].amin(1), lp[..., :2].amax(1)
-        scale = (size - 2) / (hi - lo).amax(-1).clamp(min=1e-6)
-        xy = (lp[..., :2] - lo[:, None]) * scale[:, None, None] + 1
-        depth = lp[..., 2] - lp[..., 2].amin(1, keepdim=True) + 0.5
-        ls = torch.cat([xy, depth[..., None]], -1)
-        fr = self._raster(ls, size, size, fmask, cull=False, faces=self.shadow_faces)
-        if fr.w is not None:  # the numba raster keeps its depth buffer: the screen-affine depth itself
-            return ls, torch.where(fr.mask, fr.w, torch.zeros_like(fr.w))
-        # Perspective-correct barycentrics b_i = l_i w_i / sum(l w), so the screen-affine depth is 1 / sum(b_i / w_i).
-        fv = self.shadow_faces[fr.tri.clamp(min=0)]
-        bidx = torch.arange(v.shape[0], device=v.device)[:, None, None, None]
-        inv = (fr.bary / depth[bidx, fv]).sum(-1)
-        shadow = torch.where(fr.mask, 1.0 / inv.clamp(min=1e-6), torch.zeros_like(inv))
-        return ls, shadow
+        return self.backend_impl.light_depth(self, v, light_basis(key_dir, self._axes), size, fmask)
 
     def _vertex_albedo(self, fac: FaceFactors) -> torch.Tensor:
         """Per-vertex linear-RGB albedo (B, N, 3) of the combined mesh."""

@@ -47,7 +47,7 @@ class RenderSettings:
 
     def resolved_ict_path(self) -> Path | None:
         """The ICT file these settings render with (the one place ``$FACEBENCH_ICT_PATH`` is consulted:
-        :func:`facebench.render.heads.ict.find_ict_file`); None for the procedural head."""
-        from facebench.render.heads.ict import find_ict_file
+        :func:`facebench.render.scene.heads.ict.find_ict_file`); None for the procedural head."""
+        from facebench.render.scene.heads.ict import find_ict_file
 
         return None if self.head == "procedural" else find_ict_file(self.ict_path)

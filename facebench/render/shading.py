@@ -31,7 +31,7 @@ _M32 = 0xFFFFFFFF
 
 def hash_u32(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """Integer hash of three int64 tensors to [0, 2^32) (int64). Exact on every device and in the numba
-    kernels (facebench.render.shade_numba.hash_u32 is the same function), unlike sin-based hashes whose
+    kernels (facebench.render.backends.cpu.shade.hash_u32 is the same function), unlike sin-based hashes whose
     output changes completely under a one-ulp difference of their argument."""
     h = ((a & _M32) * 0x8DA6B343 ^ (b & _M32) * 0xD8163841 ^ (c & _M32) * 0xCB1AB31F) & _M32
     h = h ^ (h >> 16)

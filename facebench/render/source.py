@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facebench.render.factors import sample_factors
-from facebench.render.heads.base import HeadModel
+from facebench.render.scene.factors import sample_factors
+from facebench.render.scene.heads.base import HeadModel
 from facebench.render.renderer import FaceRenderer, RenderOutput
 from facebench.render.spec import DatasetSpec
 
@@ -18,8 +18,8 @@ _HEAD_CACHE: dict[tuple, HeadModel] = {}
 
 def load_head(kind: str = "auto", ict_path: str | Path | None = None, lod: str = "auto") -> HeadModel:
     """'ict' (needs the ICT-FaceKit file), 'procedural' (no files) or 'auto' (ICT when found)."""
-    from facebench.render.heads.ict import find_ict_file, load_ict
-    from facebench.render.heads.procedural import build_procedural_head
+    from facebench.render.scene.heads.ict import find_ict_file, load_ict
+    from facebench.render.scene.heads.procedural import build_procedural_head
 
     key = (kind, str(ict_path), lod)
     if key in _HEAD_CACHE:
@@ -30,7 +30,7 @@ def load_head(kind: str = "auto", ict_path: str | Path | None = None, lod: str =
     if kind == "ict" and path is None:
         raise FileNotFoundError("head=ict but no ICT-FaceKit file: set data.ict_path (ict_path= for generate, "
                                 "bench and eval) or $FACEBENCH_ICT_PATH (see README: python -m "
-                                "facebench.render.import_ict)")
+                                "facebench.render.tools.import_ict)")
     if path is not None:
         head = load_ict(path, lod=lod)
     else:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facebench.errors import ConfigError
-from facebench.render.factors import FACTOR_GROUPS
+from facebench.render.scene.factors import FACTOR_GROUPS
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from facebench.errors import ConfigError, DatasetError
-from facebench.render.factors import FACTOR_GROUPS
+from facebench.render.scene.factors import FACTOR_GROUPS
 from facebench.render.spec import DatasetSpec
 from facebench.sources.generated import GeneratedFaces, read_feature_file
 

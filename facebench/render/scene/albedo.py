@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facebench.render.heads.base import P, HeadModel
-from facebench.render.heads.geometry import distance_to_polyline
+from facebench.render.scene.heads.base import P, HeadModel
+from facebench.render.scene.heads.geometry import distance_to_polyline
 
 NUM_ALBEDO = 60
 FIELDS_START = 19

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from facebench.render._numba import numba
+from facebench.render.backends.cpu._numba import numba
 import numpy as np
 import torch
 

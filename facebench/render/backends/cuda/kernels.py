@@ -1,13 +1,13 @@
 """CUDA kernels (numba.cuda) for the GPU path: rasterize, shade and finish a batch in a few fused passes.
 
-The PyTorch path (:mod:`facebench.render.rasterize`, :func:`facebench.render.shade.shade_torch`) makes
+The PyTorch path (:mod:`facebench.render.backends.torch.rasterize`, :func:`facebench.render.backends.torch.shade.shade_torch`) makes
 hundreds of full-image passes per batch; on an H100 that is memory-bound at ~2k images/s. These kernels
 compute the same functions with one thread per triangle (raster) or per pixel (resolve, shade, finish):
 
 - ``raster``: z-buffer by 64-bit ``atomic.min`` of the PyTorch path's key (30-bit log-quantised inverse
   depth above the triangle id), so the nearest surface and tie-breaking are those of the PyTorch path;
   then a per-pixel resolve to triangle ids and perspective-correct barycentrics.
-- ``shade``: the per-pixel body of :mod:`facebench.render.shade_numba` (same materials, textures,
+- ``shade``: the per-pixel body of :mod:`facebench.render.backends.cpu.shade` (same materials, textures,
   shadow PCF and SH lighting; same integer hash), writing linear colour, the class, and the skin light
   for the exposure meter; the per-image exposure is a deterministic torch reduction (no float atomics, so
   repeated runs are bitwise identical).
@@ -17,7 +17,7 @@ compute the same functions with one thread per triangle (raster) or per pixel (r
   display transform, the procedural background, compositing by coverage, sensor noise and the majority
   class.
 
-Screen conventions are those of :mod:`facebench.render.rasterize`. Tests hold these kernels to the
+Screen conventions are those of :mod:`facebench.render.backends.torch.rasterize`. Tests hold these kernels to the
 PyTorch / numba paths: in CUDA's simulator (NUMBA_ENABLE_CUDASIM=1) on the CPU, and on a GPU when present.
 """
 from __future__ import annotations
@@ -36,11 +36,16 @@ if not hasattr(np, "row_stack"):
 import numba  # noqa: E402
 from numba import cuda  # noqa: E402
 
-from facebench.labels import SEG  # noqa: E402
-from facebench.render.heads.base import P  # noqa: E402
-from facebench.render.rasterize import _DEPTH_BITS, _ID_BITS, Fragments  # noqa: E402
-from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_SHEEN, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF,  # noqa: E402
+from facebench.render.backends.torch.rasterize import _DEPTH_BITS, _ID_BITS, Fragments  # noqa: E402
+from facebench.render.materials import (BEARD_DENSITY, BROW_NOISE, HAIR_SHEEN, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF,  # noqa: E402
                                     SHADOW_BIAS, SKIN_CHROMA, SKIN_RADIUS, SKIN_SEED, SKIN_TEXTURE, ShadeInputs)
+from facebench.render.materials import BEARD as _BEARD, BROW_L as _BROW_L, BROW_R as _BROW_R  # noqa: E402
+from facebench.render.materials import CLOTHING as _CLOTHING, EAR_L as _EAR_L, EAR_R as _EAR_R  # noqa: E402
+from facebench.render.materials import EYE_L as _EYE_L, EYE_R as _EYE_R, HAIR as _HAIR, LIP_BOTTOM as _LIP_BOTTOM  # noqa: E402
+from facebench.render.materials import LIP_TOP as _LIP_TOP, MOUTH as _MOUTH, NECK as _NECK, NOSE as _NOSE  # noqa: E402
+from facebench.render.materials import SCALP as _SCALP, SEG_BEARD as _SEG_BEARD, SEG_FACEWEAR as _SEG_FACEWEAR  # noqa: E402
+from facebench.render.materials import SEG_HAIR as _SEG_HAIR, SEG_HEADWEAR as _SEG_HEADWEAR, SKIN as _SKIN  # noqa: E402
+from facebench.render.materials import SH_C1 as _C1, SH_C2 as _C2, SH_C3 as _C3, SH_C4 as _C4, SH_C5 as _C5  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +56,6 @@ _DQ_MAX = float((1 << _DEPTH_BITS) - 1)
 _W_LO, _W_HI = 1e-3, 1e3  # the PyTorch rasterizer's default w_range
 _LOG_LO = math.log(_W_LO)
 _INV_LOG_RANGE = 1.0 / (math.log(_W_HI) - math.log(_W_LO))
-_HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
-_BROW_R, _BROW_L, _EYE_R, _EYE_L = P["BROW_R"], P["BROW_L"], P["EYE_R"], P["EYE_L"]
-_CLOTHING, _SKIN, _NECK, _SEG_HAIR, _SEG_BEARD = P["CLOTHING"], P["SKIN"], P["NECK"], SEG["HAIR"], SEG["BEARD"]
-_EAR_R, _EAR_L = P["EAR_R"], P["EAR_L"]
-_NOSE, _LIP_TOP, _LIP_BOTTOM, _MOUTH = P["NOSE"], P["LIP_TOP"], P["LIP_BOTTOM"], P["MOUTH"]
-_SEG_FACEWEAR, _SEG_HEADWEAR = SEG["FACEWEAR"], SEG["HEADWEAR"]
-_C1, _C2, _C3, _C4, _C5 = 0.429043, 0.511664, 0.743125, 0.886227, 0.247708
 _THREADS = 256
 
 
@@ -453,7 +451,7 @@ def _raster_inputs(verts, faces, face_mask, height, width):
 def rasterize_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,
                    face_mask: torch.Tensor | None = None, cull_backfaces: bool = True,
                    phase=None, alpha: torch.Tensor | None = None) -> Fragments:
-    """Kernel counterpart of :func:`facebench.render.rasterize.rasterize` (same arguments and result).
+    """Kernel counterpart of :func:`facebench.render.backends.torch.rasterize.rasterize` (same arguments and result).
 
     phase: optional, a speed hint that leaves the result unchanged (as in rasterize_numba): (F,) int64 or,
     to save the device synchronisations of splitting it, a list of face-index tensors, one per phase.
@@ -543,7 +541,7 @@ def _value_noise(u, v, s):
 
 @cuda.jit(device=True)
 def _hair_strands(cx, cy, cz, seed):
-    """facebench.render.shade.hair_strands at one canonical position."""
+    """facebench.render.backends.torch.shade.hair_strands at one canonical position."""
     u, v = cx * 60, cy * 60
     clump = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
     az = math.atan2(np.float32(cx), np.float32(cz + 0.02)) + HAIR_STRANDS[3] * clump
@@ -563,7 +561,7 @@ def _skin_octave(u, v, lam, amp, foot, seed):
 
 @cuda.jit(device=True)
 def _skin_texture(cx, cy, cz, seed, foot):
-    """facebench.render.shade.skin_texture at one canonical position: albedo multipliers (r, g, b)."""
+    """facebench.render.backends.torch.shade.skin_texture at one canonical position: albedo multipliers (r, g, b)."""
     u = math.atan2(np.float32(cx), np.float32(cz + 0.02)) * SKIN_RADIUS
     r = _skin_octave(u, cy, SKIN_TEXTURE[0][0], SKIN_TEXTURE[0][1], foot, seed + SKIN_SEED)
     g = (_skin_octave(u, cy, SKIN_TEXTURE[1][0], SKIN_TEXTURE[1][1], foot, seed + SKIN_SEED + 1)
@@ -576,7 +574,7 @@ def _skin_texture(cx, cy, cz, seed, foot):
 # where float32 has hardware approximations. Results differ from the float64 CPU kernels by float32 rounding.
 @cuda.jit(device=True, inline=True)
 def _paint_edge(x):
-    """facebench.render.shade.paint_edge of one value."""
+    """facebench.render.backends.torch.shade.paint_edge of one value."""
     t = min(max((x - np.float32(PAINT_EDGE[0])) / np.float32(PAINT_EDGE[1] - PAINT_EDGE[0]), np.float32(0.0)),
             np.float32(1.0))
     return t * t * (np.float32(3.0) - np.float32(2.0) * t)
@@ -641,7 +639,7 @@ def _painted_class(part, part_to_seg, pnt, bpn, mpn, hpn):
 
 @cuda.jit(device=True)
 def _hair_sheen(nx, ny, nz, ax, ay, az, hx, hy, hz):
-    """facebench.render.shade.hair_sheen at one unit normal, strand axis and unit half vector."""
+    """facebench.render.backends.torch.shade.hair_sheen at one unit normal, strand axis and unit half vector."""
     d = ax * nx + ay * ny + az * nz
     tx = ax - d * nx + HAIR_SHEEN[2] * nx
     ty = ay - d * ny + HAIR_SHEEN[2] * ny
@@ -774,7 +772,7 @@ def _shade_k(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, occ, pain
             sv = math.sin(np.float32(cy * freq))
             st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
             ar, ag, ab = cloth[b, 0] * st, cloth[b, 1] * st, cloth[b, 2] * st
-        # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
+        # Face mask and hat colours just past their shells' borders (as facebench.render.backends.torch.shade).
         if not (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
                 or part == _MOUTH or part == _BEARD):
             mpn = 0.0

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facebench.render.heads.base import EXPRESSION_SHAPES, P, HeadModel, vertex_clustering_lod
-from facebench.render.heads.geometry import distance_to_polyline, points_in_polygon, sphere_fit
+from facebench.render.scene.heads.base import EXPRESSION_SHAPES, P, HeadModel, vertex_clustering_lod
+from facebench.render.scene.heads.geometry import distance_to_polyline, points_in_polygon, sphere_fit
 
 ENV_VAR = "FACEBENCH_ICT_PATH"
 _REGIONS_DROPPED = ("iris_left", "iris_right", "lacrimal_fluid_left", "lacrimal_fluid_right",

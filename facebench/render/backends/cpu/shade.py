@@ -1,4 +1,4 @@
-"""CPU shading and finishing kernel (numba): :func:`facebench.render.shade.shade_torch` followed by the
+"""CPU shading and finishing kernel (numba): :func:`facebench.render.backends.torch.shade.shade_torch` followed by the
 renderer's finishing steps (box filter, display transform, background, noise, majority class).
 
 One image per thread (the PyTorch path makes dozens of full-image passes): per output pixel, the
@@ -11,26 +11,24 @@ from __future__ import annotations
 
 import math
 
-from facebench.render._numba import numba
+from facebench.render.backends.cpu._numba import numba
 import numpy as np
 import torch
 
-from facebench.labels import SEG
-from facebench.render.heads.base import P
-from facebench.render.rasterize_numba import _raster_one
-from facebench.render.shade import (BEARD_DENSITY, BROW_NOISE, HAIR_SHEEN, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
+from facebench.render.backends.cpu.rasterize import _raster_one
+from facebench.render.materials import (BEARD_DENSITY, BROW_NOISE, HAIR_SHEEN, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
                                     SKIN_CHROMA, SKIN_RADIUS, SKIN_SEED, SKIN_TEXTURE, ShadeInputs)
+from facebench.render.materials import BEARD as _BEARD, BROW_L as _BROW_L, BROW_R as _BROW_R  # noqa: E402
+from facebench.render.materials import CLOTHING as _CLOTHING, EAR_L as _EAR_L, EAR_R as _EAR_R  # noqa: E402
+from facebench.render.materials import EYE_L as _EYE_L, EYE_R as _EYE_R, HAIR as _HAIR, LIP_BOTTOM as _LIP_BOTTOM  # noqa: E402
+from facebench.render.materials import LIP_TOP as _LIP_TOP, MOUTH as _MOUTH, NECK as _NECK, NOSE as _NOSE  # noqa: E402
+from facebench.render.materials import SCALP as _SCALP, SEG_BEARD as _SEG_BEARD, SEG_FACEWEAR as _SEG_FACEWEAR  # noqa: E402
+from facebench.render.materials import SEG_HAIR as _SEG_HAIR, SEG_HEADWEAR as _SEG_HEADWEAR, SKIN as _SKIN  # noqa: E402
+from facebench.render.materials import SH_C1 as _C1, SH_C2 as _C2, SH_C3 as _C3, SH_C4 as _C4, SH_C5 as _C5  # noqa: E402
 
 _M32 = np.int64(0xFFFFFFFF)
-_HAIR, _BEARD, _SCALP = P["HAIR"], P["BEARD"], P["SCALP"]
-_BROW_R, _BROW_L, _EYE_R, _EYE_L = P["BROW_R"], P["BROW_L"], P["EYE_R"], P["EYE_L"]
-_CLOTHING, _SKIN, _NECK, _SEG_HAIR, _SEG_BEARD = P["CLOTHING"], P["SKIN"], P["NECK"], SEG["HAIR"], SEG["BEARD"]
-_EAR_R, _EAR_L = P["EAR_R"], P["EAR_L"]
-_NOSE, _LIP_TOP, _LIP_BOTTOM, _MOUTH = P["NOSE"], P["LIP_TOP"], P["LIP_BOTTOM"], P["MOUTH"]
-_SEG_FACEWEAR, _SEG_HEADWEAR = SEG["FACEWEAR"], SEG["HEADWEAR"]
 # The material table plus a fifth column: the half-vector cosine below which ndh ** exponent < 1e-6.
 _MATS_CPU = np.concatenate([MATERIALS, (1e-6 ** (1.0 / MATERIALS[:, 1:2])).astype(np.float32)], 1)
-_C1, _C2, _C3, _C4, _C5 = 0.429043, 0.511664, 0.743125, 0.886227, 0.247708
 
 
 @numba.njit(cache=True, inline="always")
@@ -63,7 +61,7 @@ def _value_noise(u, v, s):
 
 @numba.njit(cache=True)
 def _hair_strands(cx, cy, cz, seed):
-    """facebench.render.shade.hair_strands at one canonical position."""
+    """facebench.render.backends.torch.shade.hair_strands at one canonical position."""
     u, v = cx * 60, cy * 60
     clump = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
     az = math.atan2(cx, cz + 0.02) + HAIR_STRANDS[3] * clump
@@ -81,7 +79,7 @@ def _tap_weight(k, f):
 
 @numba.njit(cache=True)
 def _pcf(smap, lx, ly, lz):
-    """Lit fraction of a 3x3 texel box around (lx, ly), bilinearly weighted (facebench.render.shade.shadow_visibility)."""
+    """Lit fraction of a 3x3 texel box around (lx, ly), bilinearly weighted (facebench.render.backends.torch.shade.shadow_visibility)."""
     S = smap.shape[0]
     gx, gy = lx - 0.5, ly - 0.5
     fx0, fy0 = np.floor(gx), np.floor(gy)
@@ -119,7 +117,7 @@ def _display_lut(x):
 
 @numba.njit(cache=True, inline="always")
 def _paint_edge(x):
-    """facebench.render.shade.paint_edge of one value."""
+    """facebench.render.backends.torch.shade.paint_edge of one value."""
     t = min(max((x - PAINT_EDGE[0]) / (PAINT_EDGE[1] - PAINT_EDGE[0]), 0.0), 1.0)
     return t * t * (3 - 2 * t)
 
@@ -180,7 +178,7 @@ def _skin_octave(u, v, lam, amp, foot, seed):
 
 @numba.njit(cache=True)
 def _skin_texture(cx, cy, cz, seed, foot):
-    """facebench.render.shade.skin_texture at one canonical position: albedo multipliers (r, g, b)."""
+    """facebench.render.backends.torch.shade.skin_texture at one canonical position: albedo multipliers (r, g, b)."""
     u = math.atan2(cx, cz + 0.02) * SKIN_RADIUS
     r = _skin_octave(u, cy, SKIN_TEXTURE[0][0], SKIN_TEXTURE[0][1], foot, seed + SKIN_SEED)
     g = (_skin_octave(u, cy, SKIN_TEXTURE[1][0], SKIN_TEXTURE[1][1], foot, seed + SKIN_SEED + 1)
@@ -190,7 +188,7 @@ def _skin_texture(cx, cy, cz, seed, foot):
 
 @numba.njit(cache=True, inline="always")
 def _hair_sheen(nx, ny, nz, axis, hx, hy, hz):
-    """facebench.render.shade.hair_sheen at one unit normal, strand axis (3,) and unit half vector."""
+    """facebench.render.backends.torch.shade.hair_sheen at one unit normal, strand axis (3,) and unit half vector."""
     d = axis[0] * nx + axis[1] * ny + axis[2] * nz
     tx = axis[0] - d * nx + HAIR_SHEEN[2] * nx
     ty = axis[1] - d * ny + HAIR_SHEEN[2] * ny
@@ -298,7 +296,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, occ, pa
                     sv = math.sin(cy * freq)
                     st = 0.8 + 0.2 * (1.0 if sv > 0 else (-1.0 if sv < 0 else 0.0))
                     ar, ag, ab = cloth[0] * st, cloth[1] * st, cloth[2] * st
-                # Face mask and hat colours just past their shells' borders (as facebench.render.shade).
+                # Face mask and hat colours just past their shells' borders (as facebench.render.backends.torch.shade).
                 if not (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
                         or part == _MOUTH or part == _BEARD):
                     mpn = 0.0
@@ -312,7 +310,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, occ, pa
                 ag = ag * (1 - hpn) + hpn * prgb[1, 1]
                 ab = ab * (1 - hpn) + hpn * prgb[1, 2]
                 # Soft shadow of the key light: 3x3 percentage-closer filtering in the shadow map, with a
-                # depth bias growing at grazing angles (as facebench.render.shade.shadow_visibility).
+                # depth bias growing at grazing angles (as facebench.render.backends.torch.shade.shadow_visibility).
                 cos = nx * kd[0] + ny * kd[1] + nz * kd[2]
                 ndl = max(cos, 0.0)
                 ks, pw, ao, wrap = mats[part, 0], mats[part, 1], mats[part, 2], mats[part, 3]
@@ -390,17 +388,17 @@ def _render_batch(scr, faces, fmask, alpha, order, checks, Hs, Ws, lm_px, face_p
 def render_numba(s: ShadeInputs, scr: torch.Tensor, face_mask: torch.Tensor, alpha: torch.Tensor, phase: torch.Tensor,
                  height: int, width: int, lm_px: torch.Tensor, background: torch.Tensor, sigma: torch.Tensor):
     """The CPU render of one batch after geometry, fused per image: the camera raster
-    (:func:`facebench.render.rasterize_numba.rasterize_numba` with drawing phases, back faces culled) of the
+    (:func:`facebench.render.backends.cpu.rasterize.rasterize_numba` with drawing phases, back faces culled) of the
     screen vertices scr (B, N, 3) at height x width supersamples, alpha-tested by the per-vertex coverage
-    alpha (B, N) (see :func:`facebench.render.rasterize.rasterize`), then
-    :func:`facebench.render.shade.shade_torch`'s shading and the renderer's finishing steps (exposure, box filter in linear light, display transform, background of
+    alpha (B, N) (see :func:`facebench.render.backends.torch.rasterize.rasterize`), then
+    :func:`facebench.render.backends.torch.shade.shade_torch`'s shading and the renderer's finishing steps (exposure, box filter in linear light, display transform, background of
     24 parameters per image, compositing by coverage, sensor noise of level sigma (B,), majority class).
     ``s`` holds the shading inputs (its tri and bary are not used: the fragments live only inside the
     kernel); lm_px (B, K, 2) are supersample pixels whose fragments are returned.
 
     Returns image (B, 3, H, W) in [0, 1], classes (B, H, W) uint8, and the fragments under lm_px:
     triangle ids (B, K) int64 (-1 empty) and barycentrics (B, K, 3)."""
-    from facebench.render.rasterize_numba import drawing_order
+    from facebench.render.backends.cpu.rasterize import drawing_order
 
     f32 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)  # noqa: E731
     i64 = lambda t: np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.int64)  # noqa: E731

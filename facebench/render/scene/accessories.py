@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from facebench.render.albedo import beard_weight
-from facebench.render.heads.base import P, HeadModel
-from facebench.render.heads.geometry import vertex_normals
+from facebench.render.scene.albedo import beard_weight
+from facebench.render.scene.heads.base import P, HeadModel
+from facebench.render.scene.heads.geometry import vertex_normals
 
 HAIR_STYLES = ("bald", "buzz", "short", "medium", "long", "afro")
 # front height above the brows, side and back hairline heights relative to the ear landmark (m),
@@ -538,7 +538,7 @@ def taut_offset(head: HeadModel, vids: np.ndarray, faces: np.ndarray, lift: np.n
     harmonic map of the mesh (in the view's plane) from the seen ones, drawn into the opening between the
     lips, on the fabric. Faces not seen whose vertices all are (turned away at the lips, they would fold
     over the fabric) are dropped. Units: metres; the view's depth map and closing on a ``res`` grid."""
-    from facebench.render.rasterize_numba import depth_map_numba, rasterize_numba
+    from facebench.render.backends.cpu.rasterize import depth_map_numba, rasterize_numba
 
     x, n = head.template[vids], vertex_normals(head.template, head.faces)[vids]
     a = np.deg2rad(tilt)

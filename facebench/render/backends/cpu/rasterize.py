@@ -1,4 +1,4 @@
-"""CPU rasterizer kernel (numba), the same contract as :func:`facebench.render.rasterize.rasterize`.
+"""CPU rasterizer kernel (numba), the same contract as :func:`facebench.render.backends.torch.rasterize.rasterize`.
 
 Same coverage rule (pixel centres, top-left edges), same culling and perspective-correct barycentrics;
 depth is compared in float32 inverse depth instead of the PyTorch path's 30-bit log-quantised key, so the
@@ -8,11 +8,11 @@ the PyTorch path, in whatever order the triangles are drawn (see _raster_one's c
 """
 from __future__ import annotations
 
-from facebench.render._numba import numba
+from facebench.render.backends.cpu._numba import numba
 import numpy as np
 import torch
 
-from facebench.render.rasterize import Fragments
+from facebench.render.backends.torch.rasterize import Fragments
 
 
 _TILE = 8  # samples per side of the coarse depth tiles (see _raster_one)
@@ -171,13 +171,13 @@ def drawing_order(phase: torch.Tensor | None, num_faces: int) -> tuple[np.ndarra
 def rasterize_numba(verts: torch.Tensor, faces: torch.Tensor, height: int, width: int,
                     face_mask: torch.Tensor | None = None, cull_backfaces: bool = True,
                     phase: torch.Tensor | None = None, alpha: torch.Tensor | None = None) -> Fragments:
-    """Numba counterpart of :func:`facebench.render.rasterize.rasterize` for CPU tensors.
+    """Numba counterpart of :func:`facebench.render.backends.torch.rasterize.rasterize` for CPU tensors.
 
     phase: optional (F,) int, a drawing order by groups, a speed hint that leaves the result unchanged:
     phase 0 first (surfaces in front), then each later phase behind a coarse depth test against what the
     earlier phases drew (see _raster_one), so that mostly hidden faces (the mouth interior, the eyeballs,
     shells' inner sides) are mostly skipped. alpha: optional (B, V) per-vertex coverage (the alpha test of
-    :func:`facebench.render.rasterize.rasterize`)."""
+    :func:`facebench.render.backends.torch.rasterize.rasterize`)."""
     B = verts.shape[0]
     v = np.ascontiguousarray(verts.detach().cpu().numpy(), dtype=np.float32)
     f = np.ascontiguousarray(faces.cpu().numpy(), dtype=np.int64)

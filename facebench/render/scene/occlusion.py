@@ -24,9 +24,9 @@ def ambient_occlusion(verts: np.ndarray, faces: np.ndarray, normals: np.ndarray,
     key light's shadow test, 3x3 PCF, with a bias of a texel plus a texel times the slope: the key light's
     centimetre-scale bias would see past the near walls of creases), so creases narrower than a few texels
     are not resolved."""
-    from facebench.render.mesh_numba import light_space_numba
-    from facebench.render.rasterize_numba import depth_map_numba
-    from facebench.render.shade import shadow_visibility
+    from facebench.render.backends.cpu.mesh import light_space_numba
+    from facebench.render.backends.cpu.rasterize import depth_map_numba
+    from facebench.render.backends.torch.shade import shadow_visibility
 
     d = sphere_directions(directions)
     up = torch.tensor([0.0, 1.0, 0.0]).expand_as(d)

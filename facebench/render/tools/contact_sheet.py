@@ -1,6 +1,6 @@
 """Contact sheets of the render source: one row per identity, with a second grid of label overlays.
 
-    python -m facebench.render.contact_sheet head=ict out=results/render/contact_sheet.png
+    python -m facebench.render.tools.contact_sheet head=ict out=results/render/contact_sheet.png
 """
 from __future__ import annotations
 

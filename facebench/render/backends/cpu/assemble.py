@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from facebench.render._numba import numba
+from facebench.render.backends.cpu._numba import numba
 
 
 @numba.njit(cache=True, inline="always")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facebench.render.heads.base import EXPRESSION_SHAPES, HeadModel
-from facebench.render.heads.geometry import vertex_normals
+from facebench.render.scene.heads.base import EXPRESSION_SHAPES, HeadModel
+from facebench.render.scene.heads.geometry import vertex_normals
 
 NUM_SHAPE = 80
 
@@ -127,7 +127,7 @@ _EXPR_CENTRAL = {
 
 
 def build_procedural_head(seed: int = 0) -> HeadModel:
-    from facebench.render.heads.ict import _label_parts
+    from facebench.render.scene.heads.ict import _label_parts
 
     u, f = _grid_sphere(90, 120)
     head = u * np.array([0.076, 0.104, 0.097]) + np.array([0, 0.025, 0.0])

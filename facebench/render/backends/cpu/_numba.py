@@ -6,7 +6,7 @@ NUMBA_THREADING_LAYER we use the built-in 'workqueue' layer, which is always ava
 
 Compiled kernels are cached (``cache=True``) in a directory named by a hash of the sources they are built
 from (see :func:`kernel_cache_dir`): numba keys its cache by the kernel's own file only, and the kernels
-compile in constants from other modules (materials, texture and hair tables in ``shade.py``, part and
+compile in constants from other modules (materials, texture and hair tables in ``render/materials.py``, part and
 class ids), so after a change there (an update of facebench) a cache beside the sources would go on
 running the old constants on the CPU while the PyTorch and CUDA paths used the new ones.
 """
@@ -22,7 +22,7 @@ import numba
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
-_PACKAGE = Path(__file__).resolve().parents[1]
+_PACKAGE = Path(__file__).resolve().parents[3]  # facebench/
 
 
 def kernel_sources() -> list[Path]:
@@ -33,8 +33,9 @@ def kernel_sources() -> list[Path]:
 def source_hash(files: list[Path]) -> str:
     """A short hash of the files' names and contents."""
     h = hashlib.sha256()
-    for p in files:
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    for p in files:  # named by their path in the package (several backends have a shade.py)
+        name = p.relative_to(_PACKAGE).as_posix() if p.is_relative_to(_PACKAGE) else p.name
+        h.update(name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 

@@ -1,7 +1,7 @@
 """Build ``ict_facekit_light.npz`` (the compact head file facebench reads) from a clone of ICT-FaceKit.
 
     git clone https://github.com/ICT-VGL/ICT-FaceKit
-    python -m facebench.render.import_ict ICT-FaceKit out=ict_facekit_light.npz
+    python -m facebench.render.tools.import_ict ICT-FaceKit out=ict_facekit_light.npz
 
 What it reads (the repository's ``FaceXModel/``): ``generic_neutral_mesh.obj``, ``identity000..099.obj``,
 the 53 expression OBJs listed in ``vertex_indices.json["expressions"]`` and the landmark list in the
@@ -131,7 +131,7 @@ def main(argv=None):
 
     cfg = parse(ImportConfig(), argv, positional="repo")
     if not cfg.repo:
-        raise SystemExit("usage: python -m facebench.render.import_ict ICT_FACEKIT_CLONE [out=ict_facekit_light.npz]")
+        raise SystemExit("usage: python -m facebench.render.tools.import_ict ICT_FACEKIT_CLONE [out=ict_facekit_light.npz]")
     import_ict(cfg.repo, cfg.out)
 
 

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from facebench.labels import EXPRESSIONS
-from facebench.render.accessories import HAIR_STYLES
-from facebench.render.albedo import DARK_SKIN, FIELDS_START, LIGHT_SKIN, N_FIELDS, NUM_ALBEDO, TONE_BEND, tone_bend_weights
-from facebench.render.heads.base import EXPRESSION_SHAPES
+from facebench.render.scene.accessories import HAIR_STYLES
+from facebench.render.scene.albedo import DARK_SKIN, FIELDS_START, LIGHT_SKIN, N_FIELDS, NUM_ALBEDO, TONE_BEND, tone_bend_weights
+from facebench.render.scene.heads.base import EXPRESSION_SHAPES
 from facebench.render.shading import hash_u32
 
 FACTOR_GROUPS = ("expression", "pose", "illumination", "accessories", "camera")
@@ -56,7 +56,7 @@ class FaceFactors:
 
     identity: torch.Tensor  # (B,) int64 identity ids
     id_shape: torch.Tensor  # (B, K) shape coefficients ~ N(0, 1)
-    id_albedo: torch.Tensor  # (B, NUM_ALBEDO) albedo coefficients (see facebench.render.albedo)
+    id_albedo: torch.Tensor  # (B, NUM_ALBEDO) albedo coefficients (see facebench.render.scene.albedo)
     feminine: torch.Tensor  # (B,) 0..1, steers plausible hair / beard combinations
     expression: torch.Tensor  # (B,) class ids into facebench.labels.EXPRESSIONS
     expr_weights: torch.Tensor  # (B, len(EXPRESSION_SHAPES)) in [0, 1]
