@@ -135,21 +135,22 @@ def shade_case() -> dict:
     import dataclasses
 
     import facebench.render.backends.cuda.kernels as kernels
-    import facebench.render.renderer as renderer
+    import facebench.render.backends.torch.backend as torch_backend
 
     def finer(shade):
         return lambda s: shade(dataclasses.replace(s, footprint=s.footprint / 8))
 
-    renderer.shade_torch, kernels.shade_cuda = finer(renderer.shade_torch), finer(kernels.shade_cuda)
+    torch_backend.shade_torch, kernels.shade_cuda = finer(torch_backend.shade_torch), finer(kernels.shade_cuda)
     ref = FaceRenderer(head, "cpu", backend="torch").render(fac, 20)
     r = FaceRenderer(head, "cpu", backend="cuda")
     # The simulator runs every thread in Python: keep the raster (tens of thousands of triangle threads)
     # on the PyTorch path here; raster_case covers the raster kernel.
-    r._raster = lambda scr, H, W, fmask, cull, faces=None, alpha=None: rasterize(
+    r.backend_impl.raster = lambda scene, scr, H, W, fmask, cull, faces=None, alpha=None: rasterize(
         scr, r.faces if faces is None else faces, H, W, face_mask=fmask, cull_backfaces=cull, alpha=alpha)
     # Likewise the per-vertex passes over the head's 27k vertices (assemble_case covers those kernels).
     torch_r = FaceRenderer(head, "cpu", backend="torch")
-    r.posed, r._screen_space, r.shadow_map = torch_r.posed, torch_r._screen_space, torch_r.shadow_map
+    r.posed, r.shadow_map = torch_r.posed, torch_r.shadow_map
+    r.backend_impl.screen_space = torch_r.backend_impl.screen_space
     out = r.render(fac, 20)
     return {"image_max_diff": float((ref.image - out.image).abs().max()),
             "seg_agree": float((ref.seg == out.seg).float().mean()),
