@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "facebench" / "conf"
 EXPERIMENTS = sorted(p.relative_to(ROOT / "experiments").with_suffix("").as_posix()
                      for p in (ROOT / "experiments").rglob("*.yaml"))
-COMMON = ["trainer=smoke", "trainer.max_epochs=1", "logger=csv", "data.num_workers=0", "data.head=procedural"]
+# supersample=1: a smoke run checks wiring, not anti-aliasing (renders are a quarter of the work)
+COMMON = ["trainer=smoke", "trainer.max_epochs=1", "logger=csv", "data.num_workers=0", "data.head=procedural",
+          "data.supersample=1"]
 SMOKE = {  # per experiment family: tiny data and models
     "synface": ["data.batch_size=8", "data.width=8", "data.depth=4", "data.val_pairs=20", "data.val_identities=10",
                 "data.real_width=4", "data.real_depth=4"],

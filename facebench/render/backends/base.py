@@ -57,8 +57,16 @@ class KernelBackend(Backend):
     """The kernel backends' geometry: one assembly pass over the vertices (shells, rigid meshes, pose, normals
     turned with the head), then the face masks' fabric in PyTorch."""
 
-    def assemble(self, scene, vh, nh, thick, eye_mid, s, head_scale, Rs):
+    def assemble_kernel(self, scene):
+        """(the assembly function, its last argument: the head's face count (CPU) or the vertex-face CSR (CUDA))."""
         raise NotImplementedError
+
+    def assemble(self, scene, vh, nh, thick, eye_mid, s, head_scale, Rs):
+        """Posed vertices and normals (B, N, 3) of the combined mesh in one pass (shells, rigid meshes, pose)."""
+        kernel, last = self.assemble_kernel(scene)
+        return kernel(vh, nh, scene._shell_vids, thick, scene._shell_offset, scene._rigid_verts, scene._rigid_follow,
+                      eye_mid, s, head_scale, scene.t_eye_mid, Rs, scene._pose_w, scene.pivot,
+                      scene.faces[: scene.num_front_faces], last)
 
     def posed(self, scene, fac: FaceFactors):
         from facebench.render.renderer import _vertex_normals, gathered_vertex_normals, pose_points

@@ -8,12 +8,10 @@ from facebench.render.backends.base import KernelBackend
 class NumbaBackend(KernelBackend):
     name = "numba"
 
-    def assemble(self, scene, vh, nh, thick, eye_mid, s, head_scale, Rs):
+    def assemble_kernel(self, scene):
         from facebench.render.backends.cpu.assemble import assemble_numba
 
-        return assemble_numba(vh, nh, scene._shell_vids, thick, scene._shell_offset, scene._rigid_verts,
-                              scene._rigid_follow, eye_mid, s, head_scale, scene.t_eye_mid, Rs, scene._pose_w,
-                              scene.pivot, scene.faces[: scene.num_front_faces], scene.head.faces.shape[0])
+        return assemble_numba, scene.head.faces.shape[0]
 
     def screen_space(self, v, cam_dist, M):
         from facebench.render.backends.cpu.mesh import screen_space_numba

@@ -20,12 +20,10 @@ class CudaBackend(KernelBackend):
 
         return vertex_normals_cuda(v, scene.faces, self.csr[which])
 
-    def assemble(self, scene, vh, nh, thick, eye_mid, s, head_scale, Rs):
+    def assemble_kernel(self, scene):
         from facebench.render.backends.cuda.kernels import assemble_cuda
 
-        return assemble_cuda(vh, nh, scene._shell_vids, thick, scene._shell_offset, scene._rigid_verts,
-                             scene._rigid_follow, eye_mid, s, head_scale, scene.t_eye_mid, Rs, scene._pose_w,
-                             scene.pivot, scene.faces[: scene.num_front_faces], self.csr["all"])
+        return assemble_cuda, self.csr["all"]
 
     def screen_space(self, v, cam_dist, M):
         from facebench.render.backends.cuda.kernels import screen_space_cuda
