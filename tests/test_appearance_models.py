@@ -91,7 +91,7 @@ def test_hair_sheen_is_a_band_across_the_strands():
     for k in cases:
         assert got[k] == pytest.approx(want[k], rel=1e-4, abs=1e-9)
         h = cases[k].numpy().astype(np.float64)
-        assert _hair_sheen(0.0, 0.0, 1.0, down.numpy(), *h) == pytest.approx(got[k], rel=1e-4, abs=1e-9)
+        assert _hair_sheen(0.0, 0.0, 1.0, *down.tolist(), *h) == pytest.approx(got[k], rel=1e-4, abs=1e-9)
 
 
 def test_beard_edge_dips_beside_the_mouth_and_rises_to_the_sideburns(any_head):

@@ -16,65 +16,34 @@ import numpy as np
 import torch
 
 from facebench.render.backends.cpu.rasterize import _raster_one
-from facebench.render.materials import (BEARD_DENSITY, BROW_NOISE, HAIR_SHEEN, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
-                                    SKIN_CHROMA, SKIN_RADIUS, SKIN_SEED, SKIN_TEXTURE, ShadeInputs)
-from facebench.render.materials import BEARD as _BEARD, BROW_L as _BROW_L, BROW_R as _BROW_R  # noqa: E402
-from facebench.render.materials import CLOTHING as _CLOTHING, EAR_L as _EAR_L, EAR_R as _EAR_R  # noqa: E402
-from facebench.render.materials import EYE_L as _EYE_L, EYE_R as _EYE_R, HAIR as _HAIR, LIP_BOTTOM as _LIP_BOTTOM  # noqa: E402
-from facebench.render.materials import LIP_TOP as _LIP_TOP, MOUTH as _MOUTH, NECK as _NECK, NOSE as _NOSE  # noqa: E402
-from facebench.render.materials import SCALP as _SCALP, SEG_BEARD as _SEG_BEARD, SEG_FACEWEAR as _SEG_FACEWEAR  # noqa: E402
-from facebench.render.materials import SEG_HAIR as _SEG_HAIR, SEG_HEADWEAR as _SEG_HEADWEAR, SKIN as _SKIN  # noqa: E402
-from facebench.render.materials import SH_C1 as _C1, SH_C2 as _C2, SH_C3 as _C3, SH_C4 as _C4, SH_C5 as _C5  # noqa: E402
+from facebench.render.backends.kernel_helpers import build_helpers
+from facebench.render.materials import (BEARD_DENSITY, BROW_NOISE, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF, SHADOW_BIAS,
+                                    ShadeInputs)
+from facebench.render.materials import (BEARD as _BEARD, BROW_L as _BROW_L, BROW_R as _BROW_R, CLOTHING as _CLOTHING,
+                                        EAR_L as _EAR_L, EAR_R as _EAR_R, EYE_L as _EYE_L, EYE_R as _EYE_R,
+                                        HAIR as _HAIR, LIP_BOTTOM as _LIP_BOTTOM, LIP_TOP as _LIP_TOP, MOUTH as _MOUTH,
+                                        NECK as _NECK, NOSE as _NOSE, SCALP as _SCALP, SH_C1 as _C1, SH_C2 as _C2,
+                                        SH_C3 as _C3, SH_C4 as _C4, SH_C5 as _C5, SKIN as _SKIN)
 
-_M32 = np.int64(0xFFFFFFFF)
 # The material table plus a fifth column: the half-vector cosine below which ndh ** exponent < 1e-6.
 _MATS_CPU = np.concatenate([MATERIALS, (1e-6 ** (1.0 / MATERIALS[:, 1:2])).astype(np.float32)], 1)
 
 
 @numba.njit(cache=True, inline="always")
-def hash_u32(a, b, c):
-    """Same as facebench.render.shading.hash_u32 (int64 arithmetic, low 32 bits kept)."""
-    h = (((a & _M32) * np.int64(0x8DA6B343)) ^ ((b & _M32) * np.int64(0xD8163841))
-         ^ ((c & _M32) * np.int64(0xCB1AB31F))) & _M32
-    h = h ^ (h >> 16)
-    h = (h * np.int64(0x7FEB352D)) & _M32
-    h = h ^ (h >> 15)
-    h = (h * np.int64(0x846CA68B)) & _M32
-    return h ^ (h >> 16)
+def _same(x):
+    return x
 
 
 @numba.njit(cache=True, inline="always")
-def _noise(a, b, s):
-    return np.float32(hash_u32(a, b, s) >> 8) * np.float32(1.0 / 16777216.0)
+def _floor(x):
+    return np.floor(x)
 
 
-@numba.njit(cache=True)
-def _value_noise(u, v, s):
-    fu0, fv0 = np.floor(u), np.floor(v)
-    iu, iv = np.int64(fu0), np.int64(fv0)
-    fu, fv = u - fu0, v - fv0
-    fu, fv = fu * fu * (3 - 2 * fu), fv * fv * (3 - 2 * fv)
-    a, b = _noise(iu, iv, s), _noise(iu + 1, iv, s)
-    c, d = _noise(iu, iv + 1, s), _noise(iu + 1, iv + 1, s)
-    return (a * (1 - fu) + b * fu) * (1 - fv) + (c * (1 - fu) + d * fu) * fv
-
-
-@numba.njit(cache=True)
-def _hair_strands(cx, cy, cz, seed):
-    """facebench.render.backends.torch.shade.hair_strands at one canonical position."""
-    u, v = cx * 60, cy * 60
-    clump = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
-    az = math.atan2(cx, cz + 0.02) + HAIR_STRANDS[3] * clump
-    along = cy * HAIR_STRANDS[2]
-    n = (0.65 * _value_noise(az * HAIR_STRANDS[0], along, seed + 41)
-         + 0.35 * _value_noise(az * HAIR_STRANDS[1], along * 2, seed + 43))
-    return (HAIR_STRANDS[4] + HAIR_STRANDS[5] * n) * (0.9 + 0.2 * clump)
-
-
-@numba.njit(cache=True, inline="always")
-def _tap_weight(k, f):
-    """Bilinear PCF weight of tap k (0..3, offsets -1..2 from the texel below) at fraction f."""
-    return 1.0 - f if k == 0 else (f if k == 3 else 1.0)
+# The helpers shared with the GPU kernels (backends/kernel_helpers.py), compiled for the CPU in float64.
+_H = build_helpers(numba.njit(cache=True), numba.njit(cache=True, inline="always"), _same, _floor)
+hash_u32, _noise, _value_noise, _hair_strands, _tap_weight = _H.hash_u32, _H.noise, _H.value_noise, _H.hair_strands, _H.tap_weight
+_paint_edge, _sigmoid, _painted_class, _skin_octave = _H.paint_edge, _H.sigmoid, _H.painted_class, _H.skin_octave
+_skin_texture, _hair_sheen = _H.skin_texture, _H.hair_sheen
 
 
 @numba.njit(cache=True)
@@ -115,18 +84,6 @@ def _display_lut(x):
     return _DISPLAY_LUT[i] * (1 - f) + _DISPLAY_LUT[i + 1] * f
 
 
-@numba.njit(cache=True, inline="always")
-def _paint_edge(x):
-    """facebench.render.backends.torch.shade.paint_edge of one value."""
-    t = min(max((x - PAINT_EDGE[0]) / (PAINT_EDGE[1] - PAINT_EDGE[0]), 0.0), 1.0)
-    return t * t * (3 - 2 * t)
-
-
-@numba.njit(cache=True)
-def _sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
-
-
 _NATTR = 17  # per-sample shading attributes: raw normal 3, canonical position 3, albedo 3, paint 4, light-space 3, occlusion 1
 
 
@@ -150,52 +107,6 @@ def _sample_attributes(f, b0, b1, b2, faces, vn, alb, canon, paint, lpos, occ, o
             p += b2 * paint[i2, c]
         out[9 + c] = p
     out[16] = b0 * occ[i0] + b1 * occ[i1] + b2 * occ[i2]
-
-
-@numba.njit(cache=True, inline="always")
-def _painted_class(part, part_to_seg, pnt, bpn, mpn, hpn):
-    """The class of a sample: its part's, or a painted layer's above 0.5 (hat, mask, beard, hair first)."""
-    if hpn > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L
-                      or part == _HAIR):
-        return _SEG_HEADWEAR
-    if mpn > 0.5 and (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
-                      or part == _MOUTH or part == _BEARD):
-        return _SEG_FACEWEAR
-    if bpn > 0.5 and (part == _SKIN or part == _NECK):
-        return _SEG_BEARD
-    if pnt > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
-        return _SEG_HAIR
-    return part_to_seg[part]
-
-
-@numba.njit(cache=True, inline="always")
-def _skin_octave(u, v, lam, amp, foot, seed):
-    fade = min(max((lam / foot - 2.0) * 0.5, 0.0), 1.0)
-    if fade <= 0:  # under two pixels per wavelength: the octave is off (no noise to evaluate)
-        return 0.0
-    return amp * fade * (2 * _value_noise(u / lam, v / lam, seed) - 1)
-
-
-@numba.njit(cache=True)
-def _skin_texture(cx, cy, cz, seed, foot):
-    """facebench.render.backends.torch.shade.skin_texture at one canonical position: albedo multipliers (r, g, b)."""
-    u = math.atan2(cx, cz + 0.02) * SKIN_RADIUS
-    r = _skin_octave(u, cy, SKIN_TEXTURE[0][0], SKIN_TEXTURE[0][1], foot, seed + SKIN_SEED)
-    g = (_skin_octave(u, cy, SKIN_TEXTURE[1][0], SKIN_TEXTURE[1][1], foot, seed + SKIN_SEED + 1)
-         + _skin_octave(u, cy, SKIN_TEXTURE[2][0], SKIN_TEXTURE[2][1], foot, seed + SKIN_SEED + 2))
-    return 1 + g + r * SKIN_CHROMA[0], 1 + g + r * SKIN_CHROMA[1], 1 + g + r * SKIN_CHROMA[2]
-
-
-@numba.njit(cache=True, inline="always")
-def _hair_sheen(nx, ny, nz, axis, hx, hy, hz):
-    """facebench.render.backends.torch.shade.hair_sheen at one unit normal, strand axis (3,) and unit half vector."""
-    d = axis[0] * nx + axis[1] * ny + axis[2] * nz
-    tx = axis[0] - d * nx + HAIR_SHEEN[2] * nx
-    ty = axis[1] - d * ny + HAIR_SHEEN[2] * ny
-    tz = axis[2] - d * nz + HAIR_SHEEN[2] * nz
-    tn = max(math.sqrt(tx * tx + ty * ty + tz * tz), 1e-12)
-    th = (tx * hx + ty * hy + tz * hz) / tn
-    return HAIR_SHEEN[0] * math.sqrt(max(1.0 - th * th, 0.0)) ** HAIR_SHEEN[1]
 
 
 @numba.njit(cache=True)
@@ -323,7 +234,7 @@ def _shade_one(tri, bary, faces, face_part, part_to_seg, vn, alb, canon, occ, pa
                 # the image), and most samples face away from the half vector.
                 spec = ks * ndh ** pw * vis if ndl > 0 and ndh > mats[part, 4] else 0.0
                 if part == _HAIR:
-                    spec = _hair_sheen(nx, ny, nz, hax, hx, hy, hz) * st * vis if ndl > 0 else 0.0
+                    spec = _hair_sheen(nx, ny, nz, hax[0], hax[1], hax[2], hx, hy, hz) * st * vis if ndl > 0 else 0.0
                 light = 0.0
                 for c in range(3):
                     e = (_C4 * sh[0, c] + 2 * _C2 * (sh[3, c] * nx + sh[1, c] * ny + sh[2, c] * nz)

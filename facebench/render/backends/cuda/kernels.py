@@ -36,20 +36,20 @@ if not hasattr(np, "row_stack"):
 import numba  # noqa: E402
 from numba import cuda  # noqa: E402
 
+from facebench.render.backends.kernel_helpers import build_helpers  # noqa: E402
 from facebench.render.backends.torch.rasterize import _DEPTH_BITS, _ID_BITS, Fragments  # noqa: E402
-from facebench.render.materials import (BEARD_DENSITY, BROW_NOISE, HAIR_SHEEN, HAIR_STRANDS, IRIS_ANGLE, LUMA, MATERIALS, PAINT_EDGE, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF,  # noqa: E402
-                                    SHADOW_BIAS, SKIN_CHROMA, SKIN_RADIUS, SKIN_SEED, SKIN_TEXTURE, ShadeInputs)
+from facebench.render.materials import (BEARD_DENSITY, BROW_NOISE, IRIS_ANGLE, LUMA, MATERIALS, PUPIL_ANGLE, SCLERA, SCLERA_FALLOFF,  # noqa: E402
+                                    SHADOW_BIAS, ShadeInputs)
 from facebench.render.materials import BEARD as _BEARD, BROW_L as _BROW_L, BROW_R as _BROW_R  # noqa: E402
 from facebench.render.materials import CLOTHING as _CLOTHING, EAR_L as _EAR_L, EAR_R as _EAR_R  # noqa: E402
 from facebench.render.materials import EYE_L as _EYE_L, EYE_R as _EYE_R, HAIR as _HAIR, LIP_BOTTOM as _LIP_BOTTOM  # noqa: E402
 from facebench.render.materials import LIP_TOP as _LIP_TOP, MOUTH as _MOUTH, NECK as _NECK, NOSE as _NOSE  # noqa: E402
-from facebench.render.materials import SCALP as _SCALP, SEG_BEARD as _SEG_BEARD, SEG_FACEWEAR as _SEG_FACEWEAR  # noqa: E402
-from facebench.render.materials import SEG_HAIR as _SEG_HAIR, SEG_HEADWEAR as _SEG_HEADWEAR, SKIN as _SKIN  # noqa: E402
+from facebench.render.materials import SCALP as _SCALP  # noqa: E402
+from facebench.render.materials import SKIN as _SKIN  # noqa: E402
 from facebench.render.materials import SH_C1 as _C1, SH_C2 as _C2, SH_C3 as _C3, SH_C4 as _C4, SH_C5 as _C5  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-_M32 = np.int64(0xFFFFFFFF)
 _EMPTY = np.int64(np.iinfo(np.int64).max)
 _ID_MASK = np.int64((1 << _ID_BITS) - 1)
 _DQ_MAX = float((1 << _DEPTH_BITS) - 1)
@@ -512,82 +512,25 @@ def depth_map_cuda(verts: torch.Tensor, faces: torch.Tensor, height: int, width:
 
 
 # ---------------------------------------------------------------------------------------------- shade
-@cuda.jit(device=True, inline=True)
-def _hash_u32(a, b, c):
-    h = (((a & _M32) * np.int64(0x8DA6B343)) ^ ((b & _M32) * np.int64(0xD8163841))
-         ^ ((c & _M32) * np.int64(0xCB1AB31F))) & _M32
-    h = h ^ (h >> 16)
-    h = (h * np.int64(0x7FEB352D)) & _M32
-    h = h ^ (h >> 15)
-    h = (h * np.int64(0x846CA68B)) & _M32
-    return h ^ (h >> 16)
-
-
-@cuda.jit(device=True, inline=True)
-def _noise(a, b, s):
-    return np.float32(_hash_u32(a, b, s) >> 8) * np.float32(1.0 / 16777216.0)
-
-
-@cuda.jit(device=True)
-def _value_noise(u, v, s):
-    fu0, fv0 = math.floor(u), math.floor(v)
-    iu, iv = np.int64(fu0), np.int64(fv0)
-    fu, fv = u - fu0, v - fv0
-    fu, fv = fu * fu * (3 - 2 * fu), fv * fv * (3 - 2 * fv)
-    a, b = _noise(iu, iv, s), _noise(iu + 1, iv, s)
-    c, d = _noise(iu, iv + 1, s), _noise(iu + 1, iv + 1, s)
-    return (a * (1 - fu) + b * fu) * (1 - fv) + (c * (1 - fu) + d * fu) * fv
-
-
-@cuda.jit(device=True)
-def _hair_strands(cx, cy, cz, seed):
-    """facebench.render.backends.torch.shade.hair_strands at one canonical position."""
-    u, v = cx * 60, cy * 60
-    clump = (_value_noise(u, v, seed) + 0.5 * _value_noise(u * 2, v * 2, seed + 17)) / 1.5
-    az = math.atan2(np.float32(cx), np.float32(cz + 0.02)) + HAIR_STRANDS[3] * clump
-    along = cy * HAIR_STRANDS[2]
-    n = (0.65 * _value_noise(az * HAIR_STRANDS[0], along, seed + 41)
-         + 0.35 * _value_noise(az * HAIR_STRANDS[1], along * 2, seed + 43))
-    return (HAIR_STRANDS[4] + HAIR_STRANDS[5] * n) * (0.9 + 0.2 * clump)
-
-
-@cuda.jit(device=True, inline=True)
-def _skin_octave(u, v, lam, amp, foot, seed):
-    fade = min(max((lam / foot - 2.0) * 0.5, 0.0), 1.0)
-    if fade <= 0:  # under two pixels per wavelength: the octave is off
-        return 0.0
-    return amp * fade * (2 * _value_noise(u / lam, v / lam, seed) - 1)
-
-
-@cuda.jit(device=True)
-def _skin_texture(cx, cy, cz, seed, foot):
-    """facebench.render.backends.torch.shade.skin_texture at one canonical position: albedo multipliers (r, g, b)."""
-    u = math.atan2(np.float32(cx), np.float32(cz + 0.02)) * SKIN_RADIUS
-    r = _skin_octave(u, cy, SKIN_TEXTURE[0][0], SKIN_TEXTURE[0][1], foot, seed + SKIN_SEED)
-    g = (_skin_octave(u, cy, SKIN_TEXTURE[1][0], SKIN_TEXTURE[1][1], foot, seed + SKIN_SEED + 1)
-         + _skin_octave(u, cy, SKIN_TEXTURE[2][0], SKIN_TEXTURE[2][1], foot, seed + SKIN_SEED + 2))
-    return 1 + g + r * SKIN_CHROMA[0], 1 + g + r * SKIN_CHROMA[1], 1 + g + r * SKIN_CHROMA[2]
-
-
 # Transcendental functions take float32 arguments below (np.float32(...)): Python float literals promote the
 # kernels' arithmetic to float64, and float64 sin/atan2/exp/pow on GPUs are long instruction sequences
 # where float32 has hardware approximations. Results differ from the float64 CPU kernels by float32 rounding.
 @cuda.jit(device=True, inline=True)
-def _paint_edge(x):
-    """facebench.render.backends.torch.shade.paint_edge of one value."""
-    t = min(max((x - np.float32(PAINT_EDGE[0])) / np.float32(PAINT_EDGE[1] - PAINT_EDGE[0]), np.float32(0.0)),
-            np.float32(1.0))
-    return t * t * (np.float32(3.0) - np.float32(2.0) * t)
+def _f32(x):
+    return np.float32(x)
 
 
 @cuda.jit(device=True, inline=True)
-def _sigmoid(x):
-    return 1.0 / (1.0 + math.exp(np.float32(-x)))
+def _floor(x):
+    return math.floor(x)
 
 
-@cuda.jit(device=True, inline=True)
-def _tap_weight(k, f):
-    return 1.0 - f if k == 0 else (f if k == 3 else 1.0)
+# The helpers shared with the CPU kernels (backends/kernel_helpers.py), compiled as device functions with the
+# arguments of transcendental functions in float32.
+_H = build_helpers(cuda.jit(device=True), cuda.jit(device=True, inline=True), _f32, _floor)
+_hash_u32, _noise, _value_noise, _hair_strands, _tap_weight = _H.hash_u32, _H.noise, _H.value_noise, _H.hair_strands, _H.tap_weight
+_paint_edge, _sigmoid, _painted_class, _skin_octave = _H.paint_edge, _H.sigmoid, _H.painted_class, _H.skin_octave
+_skin_texture, _hair_sheen = _H.skin_texture, _H.hair_sheen
 
 
 @cuda.jit(device=True)
@@ -619,34 +562,6 @@ def _display(x):
 
 _MAX_SAMPLES = 16  # samples per output pixel the shading kernel handles (supersample <= 4)
 _NATTR = 17  # interpolated attributes per sample: raw normal 3, canonical position 3, albedo 3, paint 4, light-space 3, occlusion 1
-
-
-@cuda.jit(device=True, inline=True)
-def _painted_class(part, part_to_seg, pnt, bpn, mpn, hpn):
-    """As shade_numba._painted_class: a painted layer's class above 0.5 (hat, mask, beard, hair), else the part's."""
-    if hpn > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L
-                      or part == _HAIR):
-        return _SEG_HEADWEAR
-    if mpn > 0.5 and (part == _SKIN or part == _NOSE or part == _LIP_TOP or part == _LIP_BOTTOM or part == _NECK
-                      or part == _MOUTH or part == _BEARD):
-        return _SEG_FACEWEAR
-    if bpn > 0.5 and (part == _SKIN or part == _NECK):
-        return _SEG_BEARD
-    if pnt > 0.5 and (part == _SKIN or part == _SCALP or part == _NECK or part == _EAR_R or part == _EAR_L):
-        return _SEG_HAIR
-    return part_to_seg[part]
-
-
-@cuda.jit(device=True)
-def _hair_sheen(nx, ny, nz, ax, ay, az, hx, hy, hz):
-    """facebench.render.backends.torch.shade.hair_sheen at one unit normal, strand axis and unit half vector."""
-    d = ax * nx + ay * ny + az * nz
-    tx = ax - d * nx + HAIR_SHEEN[2] * nx
-    ty = ay - d * ny + HAIR_SHEEN[2] * ny
-    tz = az - d * nz + HAIR_SHEEN[2] * nz
-    tn = max(math.sqrt(np.float32(tx * tx + ty * ty + tz * tz)), 1e-12)
-    th = (tx * hx + ty * hy + tz * hz) / tn
-    return HAIR_SHEEN[0] * math.sqrt(np.float32(max(1.0 - th * th, 0.0))) ** np.float32(HAIR_SHEEN[1])
 
 
 @cuda.jit
