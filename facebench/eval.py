@@ -860,8 +860,8 @@ def gan(cfg: GanEvalConfig) -> dict:
     src = GanSource(cfg.checkpoint, spec, cfg.threshold, cfg.reference_features or None, cfg.attribute_scale,
                     str(run.device), generator=gen, attribute_pool=cfg.attribute_pool or None)
     n = cfg.identities * cfg.depth
-    faces = src.render(np.arange(n), chunk=cfg.batch).image
-    fac, ids, _ = src.factors(np.arange(n))
+    fac, ids, _ = src.factors(np.arange(n))  # drawn once: the faces' inputs and their identity targets
+    faces = torch.cat([gen({k: f[i:i + cfg.batch] for k, f in fac.items()}).cpu() for i in range(0, n, cfg.batch)])
     feats = _in_batches(run.model.identity, faces, cfg, run.device)
     cos = torch.nn.functional.cosine_similarity(feats, fac["identity"], dim=1)
     bank_f, bank_y = gen.training_identities()

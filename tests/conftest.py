@@ -28,6 +28,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if any(s in item.nodeid for s in SLOW):
             item.add_marker(pytest.mark.slow)
+def train_smoke(out: Path, overrides: list[str]) -> Path:
+    """Train the run ``overrides`` describe in CPU smoke mode (smoke trainer, CSV logger, no workers, procedural
+    head) into ``out``; returns its last checkpoint."""
+    from hydra import compose, initialize_config_dir
+
+    from facebench.run import train
+
+    conf = Path(__file__).resolve().parents[1] / "facebench" / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose("config", overrides=["trainer=smoke", "logger=csv", "data.num_workers=0",
+                                           "data.head=procedural", *overrides])
+    cfg.output_dir = str(out)
+    train(cfg)
+    return out / "checkpoints" / "last.ckpt"
+
+
 ICT_FILE = SHARED / "assets" / "ict_facekit" / "ict_facekit_light.npz"
 FIXTURES = SHARED / "fixtures"
 

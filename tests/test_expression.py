@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import train_smoke
 from facebench.errors import DatasetError
 from facebench.expression_classes import SUITE
 
@@ -162,20 +163,11 @@ def test_neutral_twin_keeps_everything_but_the_expression(procedural_head):
 
 
 def test_eval_expression_end_to_end(tmp_path, fixtures_dir, capsys):
-    from hydra import compose, initialize_config_dir
-
     from facebench.eval import ExpressionEvalConfig, expression
-    from facebench.run import train
 
-    conf = Path(__file__).resolve().parents[1] / "facebench" / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose("config", overrides=["experiment=expression/render_fer48", "trainer=smoke", "logger=csv",
-                                           "data.num_workers=0", "data.head=procedural", "data.batch_size=2",
-                                           "data.n_train=4", "data.val_render=2", "data.standin_size=2",
-                                           "data.render_size=64", "model=expression_tiny"])
-    cfg.output_dir = str(tmp_path / "run")
-    train(cfg)
-    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    ckpt = train_smoke(tmp_path / "run", ["experiment=expression/render_fer48", "data.batch_size=2", "data.n_train=4",
+                                          "data.val_render=2", "data.standin_size=2", "data.render_size=64",
+                                          "model=expression_tiny"])
     plot = tmp_path / "conf.png"
     out = expression(ExpressionEvalConfig(checkpoint=str(ckpt), data=str(fixtures_dir / "ckplus48"), folds=3,
                                           confusion=str(plot), workers=0, batch=4))
@@ -189,19 +181,10 @@ def test_eval_expression_end_to_end(tmp_path, fixtures_dir, capsys):
 
 
 def test_eval_derl_scores_generated_neutral_faces(tmp_path, capsys):
-    from hydra import compose, initialize_config_dir
-
     from facebench.eval import DerlEvalConfig, derl
-    from facebench.run import train
 
-    conf = Path(__file__).resolve().parents[1] / "facebench" / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose("config", overrides=["experiment=derl/gan_render", "trainer=smoke", "trainer.max_steps=2",
-                                           "logger=csv", "data.num_workers=0", "data.head=procedural",
-                                           "data.batch_size=2", "data.n_train=4", "data.val_render=2",
-                                           "data.size=32", "data.render_size=64"])
-    cfg.output_dir = str(tmp_path / "gan")
-    train(cfg)
+    train_smoke(tmp_path / "gan", ["experiment=derl/gan_render", "trainer.max_steps=2", "data.batch_size=2",
+                                   "data.n_train=4", "data.val_render=2", "data.size=32", "data.render_size=64"])
     sheet = tmp_path / "derl.png"
     out = derl(DerlEvalConfig(checkpoint=str(tmp_path / "gan" / "checkpoints" / "last.ckpt"), data="render",
                               render_faces=3, sheet=str(sheet), workers=0, batch=2))

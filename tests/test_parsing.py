@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import train_smoke
 from facebench.errors import ConfigError, DatasetError
 
 
@@ -327,18 +328,8 @@ def test_flip_test_swaps_left_and_right_channels():
 
 # --- the eval command, end to end -------------------------------------------------------------------------------------
 def _train(tmp, name, extra):
-    from hydra import compose, initialize_config_dir
-
-    from facebench.run import train
-
-    conf = Path(__file__).resolve().parents[1] / "facebench" / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose("config", overrides=[f"experiment={name}", "trainer=smoke", "logger=csv", "data.num_workers=0",
-                                           "data.head=procedural", "data.batch_size=2", "data.n_train=4",
-                                           "data.standin_size=2", "data.size=64", "data.render_size=64", *extra])
-    cfg.output_dir = str(tmp)
-    train(cfg)
-    return tmp / "checkpoints" / "last.ckpt"
+    return train_smoke(tmp, [f"experiment={name}", "data.batch_size=2", "data.n_train=4", "data.standin_size=2",
+                             "data.size=64", "data.render_size=64", *extra])
 
 
 def test_eval_parsing_with_and_without_adaptation(tmp_path, fixtures_dir, capsys):

@@ -116,12 +116,13 @@ class GanSource:
         dim = self.generator.factor_sizes[self.identity_name]
         n = spec.width
         self.unit = self.generator.identity_space == "feature"
+        bank = self.generator.training_identities() if hasattr(self.generator, "training_identities") else None
         if reference_features:
             centres, where = read_feature_file(reference_features), f"{Path(reference_features).name}'s features"
-        elif hasattr(self.generator, "training_identities") and len(self.generator.training_identities()[0]) >= 2:
+        elif bank is not None and len(bank[0]) >= 2:
             from facebench.metrics.dataset_quality import identity_centres
 
-            centres = identity_centres(*self.generator.training_identities())[0].float()
+            centres = identity_centres(*bank)[0].float()
             where = f"the {len(centres)} training identities in the checkpoint"
         else:
             centres, where = None, "N(0, I)"
